@@ -1,0 +1,162 @@
+"""The public application, assembled in one place from explicit parts.
+
+    ContextMiddleware      client address, scheme and cookies, once; Set-Cookie out
+    └── SessionMiddleware  the essential session cookie
+        └── Dispatcher
+            ├── the gateway's own routes (Starlette): the reserved prefix and
+            │   /.well-known/gpc.json
+            └── the proxy (plain ASGI): HTTP and websockets to the upstream
+
+Long-lived things (the upstream client) open in the lifespan and live on
+``app.state``, never in module globals, so several apps can live in one
+process (the tests and the demo rely on that).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.datastructures import State
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from gateway.asgi import ASGIApp, Receive, Scope, Send
+from gateway.client_ip import TrustedProxies
+from gateway.clock import Clock, system_clock
+from gateway.context import ContextMiddleware
+from gateway.errors import error_response, new_request_id, wants_json
+from gateway.proxy.http import HttpProxy
+from gateway.proxy.upstream import Upstream
+from gateway.proxy.websocket import WebSocketProxy
+from gateway.session import SessionMiddleware
+from gateway.settings import Settings
+
+logger = logging.getLogger("gateway")
+
+GPC_WELL_KNOWN = "/.well-known/gpc.json"
+
+
+def _own_routes(settings: Settings) -> list[BaseRoute]:
+    """The gateway's own routes under the reserved prefix; later features add theirs here."""
+    return []
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    as_json = wants_json(request.headers.get("accept")) or request.url.path.startswith(
+        request.app.state.prefix
+    )
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), as_json=as_json)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    request_id = new_request_id()
+    logger.exception("unexpected error request_id=%s path=%s", request_id, request.url.path)
+    return error_response(
+        500,
+        "internal_error",
+        "Something went wrong inside the gateway.",
+        request_id=request_id,
+        as_json=wants_json(request.headers.get("accept")),
+    )
+
+
+def build_own_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
+    """The Starlette app that serves the reserved prefix, with the one error shape."""
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+
+
+class Dispatcher:
+    """Sends the reserved prefix to the gateway's own routes and everything else upstream."""
+
+    def __init__(self, prefix: str, own: ASGIApp, http: ASGIApp, websocket: ASGIApp) -> None:
+        self.prefix = prefix
+        self.bare_prefix = prefix.rstrip("/")
+        self.own = own
+        self.http = http
+        self.websocket = websocket
+
+    def is_own(self, path: str) -> bool:
+        return path.startswith(self.prefix) or path in (self.bare_prefix, GPC_WELL_KNOWN)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.is_own(scope["path"]):
+            await self.own(scope, receive, send)
+        elif scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
+            await self.websocket(scope, receive, send)
+
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class GatewayApp:
+    """The ASGI application uvicorn serves on the public listener."""
+
+    def __init__(
+        self, settings: Settings, stack: ASGIApp, startup: list[Hook], shutdown: list[Hook]
+    ):
+        self.settings = settings
+        self.state = State()
+        self.stack = stack
+        self.startup = startup
+        self.shutdown = shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.stack(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            for hook in self.startup:
+                await hook()
+        except Exception as error:
+            logger.exception("start-up failed")
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        assert message["type"] == "lifespan.shutdown"
+        for hook in reversed(self.shutdown):
+            try:
+                await hook()
+            except Exception:
+                logger.exception("shutdown step failed")
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp:
+    """Assemble the public gateway from ``settings``; ``clock`` is injectable for tests."""
+    trusted = TrustedProxies(settings.trusted_proxies)
+    upstream = Upstream(settings)
+    own = build_own_app(settings, _own_routes(settings))
+    dispatcher = Dispatcher(
+        settings.prefix,
+        own=own,
+        http=HttpProxy(upstream, trusted, settings.max_body_bytes),
+        websocket=WebSocketProxy(upstream, trusted),
+    )
+    stack: ASGIApp = SessionMiddleware(
+        dispatcher, settings.secret_keys, settings.session_idle_minutes * 60, clock=clock
+    )
+    stack = ContextMiddleware(stack, trusted)
+    app = GatewayApp(settings, stack, startup=[upstream.open], shutdown=[upstream.close])
+    app.state.upstream = upstream
+    # The own routes read long-lived things (the event writer, the ClickHouse client)
+    # from ``request.app.state``: share one State so the lifespan fills both.
+    own.state = app.state
+    app.state.prefix = settings.prefix
+    return app

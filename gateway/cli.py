@@ -1,0 +1,101 @@
+"""The ``consent-gateway`` command: one subcommand per job, each with ``--help``.
+
+Settings errors are printed as the sentence the settings module wrote and end
+the command with exit status 2, before anything listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gateway import __version__
+from gateway.exceptions import SettingsError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+    from gateway.server import Listener, run
+    from gateway.settings import load_settings
+
+    settings = load_settings(
+        env_file=args.env_file,
+        overrides={"upstream": args.upstream, "host": args.host, "port": args.port},
+    )
+    print(
+        f"consent-gateway {__version__}: http://{settings.host}:{settings.port}/ -> "
+        f"{settings.upstream}"
+    )
+    sys.stdout.flush()
+    run([Listener(create_app(settings), settings.host, settings.port, "gateway")], args.log_level)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo.runner import run_demo
+
+    run_demo(args.data_dir, args.host, args.port, args.site_port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consent-gateway",
+        description="A reverse proxy that makes cookie consent and privacy-first analytics true.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gateway in front of a site",
+        description="Run the gateway in front of the site at --upstream (or CG_UPSTREAM). "
+        "Every other setting comes from CG_* environment variables, .env or CG_CONFIG_FILE.",
+    )
+    serve.add_argument("--upstream", help="the site to protect, e.g. http://127.0.0.1:8000")
+    serve.add_argument("--host", help="address of the public listener (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port of the public listener (default 8080)")
+    serve.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the gateway in front of a bundled demo site",
+        description="Start a small demo website and the gateway in front of it, keep all data "
+        "under --data-dir, and print the URLs to open.",
+    )
+    demo.add_argument("--data-dir", default="./demo-data", help="folder for all demo data")
+    demo.add_argument("--host", default="127.0.0.1", help="address of the gateway listener")
+    demo.add_argument("--port", type=int, default=8080, help="port of the gateway (default 8080)")
+    demo.add_argument("--site-port", type=int, help="port of the demo site (default: a free one)")
+    demo.set_defaults(handler=_demo)
+
+    for register in _feature_commands():
+        register(commands)
+    return parser
+
+
+def _feature_commands() -> list[Callable[[Any], None]]:
+    """Each feature module that has commands gives a ``register(subparsers)`` function.
+
+    Add a feature's register function here; each adds its own subcommands with
+    ``--help`` and sets ``handler`` to a function taking the parsed arguments.
+    """
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        code: int = args.handler(args)
+    except SettingsError as error:
+        print(f"consent-gateway: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return code

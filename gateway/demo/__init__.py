@@ -1,0 +1,1 @@
+"""The bundled demo: a small website with the gateway in front of it."""

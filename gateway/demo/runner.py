@@ -1,0 +1,70 @@
+"""``consent-gateway demo``: the demo site and the gateway, in one process, one folder.
+
+Everything the demo keeps (its secret key, later the embedded ClickHouse data)
+lives under one folder, ``./demo-data`` by default, so deleting that folder
+resets the demo. A secret key is generated on the first run and reused after,
+so visitors' cookies survive a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from gateway.app import create_app
+from gateway.demo.site import create_demo_site
+from gateway.server import Listener, run
+from gateway.settings import load_settings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now, for the demo site behind the gateway."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def demo_secret(data_dir: Path) -> str:
+    """The demo's secret key: read from the data folder, or generated there and announced."""
+    path = data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    print(f"Generated a new secret key for the demo in {path} (set CG_SECRET_KEY in production).")
+    return key
+
+
+def run_demo(data_dir: str, host: str, port: int, site_port: int | None) -> None:
+    """Start the demo site and the gateway in front of it, and print where to go."""
+    folder = Path(data_dir).resolve()
+    key = os.environ.get("CG_SECRET_KEY") or demo_secret(folder)
+    site_port = site_port or free_port()
+    settings = load_settings(
+        overrides={
+            "upstream": f"http://127.0.0.1:{site_port}",
+            "secret_key": key,
+            "host": host,
+            "port": port,
+            "data_dir": str(folder),
+        }
+    )
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"Demo site (the upstream):  http://127.0.0.1:{site_port}/")
+    print(f"Through the gateway:       http://{shown}:{port}/")
+    print(f"  what the site receives:  http://{shown}:{port}/echo")
+    print(f"Data folder:               {folder}")
+    print("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    run(
+        [
+            Listener(create_demo_site(), "127.0.0.1", site_port, "demo site"),
+            Listener(create_app(settings), settings.host, settings.port, "gateway"),
+        ]
+    )

@@ -1,0 +1,85 @@
+"""The one shape of every error the gateway itself answers with.
+
+JSON clients get ``{"error": {"status", "code", "message", "request_id"}}``;
+browsers get a small HTML page saying the same. The request id is also
+logged, so an operator can find the line a visitor reports. Nothing here ever
+includes a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+
+from starlette.responses import Response
+
+from gateway.asgi import Send
+
+
+def new_request_id() -> str:
+    """A short random id that ties an error page to its log line."""
+    return secrets.token_hex(8)
+
+
+def wants_json(accept: str | None) -> bool:
+    """Whether the client prefers JSON over HTML, judged from its ``Accept`` header."""
+    if not accept:
+        return False
+    accept = accept.lower()
+    return "json" in accept and "text/html" not in accept
+
+
+def error_payload(
+    status: int, code: str, message: str, request_id: str | None
+) -> dict[str, object]:
+    """The JSON error shape, as a dict."""
+    body: dict[str, object] = {"status": status, "code": code, "message": message}
+    if request_id:
+        body["request_id"] = request_id
+    return {"error": body}
+
+
+def error_body(
+    status: int, code: str, message: str, request_id: str | None, as_json: bool
+) -> tuple[bytes, bytes]:
+    """The body and content type of an error answer, as JSON or as a small HTML page."""
+    if as_json:
+        payload = error_payload(status, code, message, request_id)
+        return json.dumps(payload).encode(), b"application/json"
+    reference = f"<p><small>Request id: {html.escape(request_id)}</small></p>" if request_id else ""
+    page = (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{status}</title><h1>{status}</h1><p>{html.escape(message)}</p>{reference}</html>"
+    )
+    return page.encode(), b"text/html; charset=utf-8"
+
+
+def error_response(
+    status: int, code: str, message: str, *, request_id: str | None = None, as_json: bool = True
+) -> Response:
+    """A Starlette response in the error shape, for the gateway's own routes."""
+    body, content_type = error_body(status, code, message, request_id, as_json)
+    return Response(body, status_code=status, media_type=content_type.decode())
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    request_id: str | None,
+    as_json: bool,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Send an error answer over raw ASGI, for the proxy's hot path."""
+    body, content_type = error_body(status, code, message, request_id, as_json)
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *(extra_headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,46 @@
+"""Every error the gateway raises on purpose, in one tree.
+
+    GatewayError
+    ├── SettingsError          a setting is missing or wrong; stops start-up
+    └── UpstreamError          the upstream site failed to answer a proxied request
+        ├── UpstreamUnreachable    connection refused, reset or DNS failure (502)
+        └── UpstreamTimeout        no answer within the configured timeout (504)
+
+Messages are whole sentences that say what to do, because they are shown to the
+operator at start-up or logged next to a request id.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base class of every error raised on purpose by the gateway."""
+
+
+class SettingsError(GatewayError):
+    """A setting is missing or has a value the gateway cannot use.
+
+    Raised while loading settings, so that ``serve`` stops before it listens,
+    never on the first request.
+    """
+
+
+class UpstreamError(GatewayError):
+    """The upstream site did not give a usable answer."""
+
+    status_code = 502
+    code = "upstream_error"
+
+
+class UpstreamUnreachable(UpstreamError):
+    """The upstream refused, reset or never accepted the connection."""
+
+    status_code = 502
+    code = "upstream_unreachable"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream accepted the connection but did not answer in time."""
+
+    status_code = 504
+    code = "upstream_timeout"

@@ -1,0 +1,1 @@
+"""The reverse proxy: HTTP and websocket forwarding to the one configured upstream."""

@@ -1,0 +1,124 @@
+"""Which headers cross the gateway, and how they are rewritten on the way.
+
+Hop-by-hop headers belong to one connection and are never forwarded (RFC 9110
+section 7.6.1): ``Connection`` and every header it names, ``Keep-Alive``,
+``Proxy-*``, ``TE``, ``Trailer``, ``Transfer-Encoding`` and ``Upgrade`` (the
+websocket proxy makes its own upgrade). ``Sec-GPC`` is always passed on, since
+the GPC specification forbids an intermediary to remove it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from gateway.asgi import RawHeaders
+from gateway.context import RequestContext
+from gateway.cookies import join_cookie_pairs
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+# Request headers the gateway sets itself, so the visitor's copies are dropped:
+# a visitor must not be able to forge the forwarding headers or the Host the
+# upstream sees, and cookies are rebuilt without the gateway's own.
+_REPLACED_ON_REQUEST = frozenset(
+    {
+        b"host",
+        b"cookie",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"forwarded",
+        b"expect",
+    }
+)
+_DROPPED_ON_REQUEST = HOP_BY_HOP | _REPLACED_ON_REQUEST
+
+
+def _connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
+    """The header names listed in ``Connection``, which are hop-by-hop too."""
+    tokens: set[bytes] = set()
+    for key, value in headers:
+        if key.lower() == b"connection":
+            tokens.update(token.strip().lower() for token in value.split(b","))
+    return frozenset(tokens)
+
+
+def upstream_request_headers(
+    headers: RawHeaders,
+    context: RequestContext,
+    peer: str,
+    trusted_peer: bool,
+    upstream_host: str,
+    cookies: list[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    """The headers to send upstream for a visitor's request.
+
+    ``X-Forwarded-For`` extends a chain only a trusted peer may have started;
+    from anyone else it starts afresh with the peer's address.
+    """
+    connection = _connection_tokens(headers)
+    out: list[tuple[str, str]] = [("Host", upstream_host)]
+    forwarded_for = None
+    for key, value in headers:
+        if key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-") or key in connection:
+            if key == b"x-forwarded-for" and trusted_peer:
+                forwarded_for = value.decode("latin-1")
+            continue
+        out.append((key.decode("latin-1"), value.decode("latin-1")))
+    out.append(("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer))
+    out.append(("X-Forwarded-Proto", "https" if context.secure else "http"))
+    if context.host:
+        out.append(("X-Forwarded-Host", context.host))
+    if cookies:
+        out.append(("Cookie", join_cookie_pairs(cookies)))
+    return out
+
+
+class LocationRewriter:
+    """Turns redirects to the upstream's own origin into redirects to the public origin."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.origins = tuple(
+            origin.encode("latin-1")
+            for origin in {f"{parts.scheme}://{parts.netloc}", f"//{parts.netloc}"}
+        )
+
+    def rewrite(self, location: bytes, public_origin: bytes) -> bytes:
+        for origin in self.origins:
+            if location.startswith(origin):
+                rest = location[len(origin) :]
+                if not rest or rest[:1] in (b"/", b"?", b"#"):
+                    return public_origin + rest
+        return location
+
+
+def downstream_response_headers(
+    raw: tuple[tuple[bytes, bytes], ...] | RawHeaders,
+    rewriter: LocationRewriter,
+    public_origin: bytes,
+) -> RawHeaders:
+    """The upstream's response headers, less hop-by-hop ones, with ``Location`` rewritten."""
+    connection = _connection_tokens(list(raw))
+    out: RawHeaders = []
+    for key, value in raw:
+        name = key.lower()
+        if name in HOP_BY_HOP or name in connection:
+            continue
+        if name == b"location":
+            value = rewriter.rewrite(value, public_origin)
+        out.append((name, value))
+    return out

@@ -1,0 +1,72 @@
+"""The one essential cookie: a signed, random session id with a rolling idle expiry.
+
+The seeds promise that visitors are "automatically logged out after 30
+minutes of inactivity"; this cookie is how the gateway keeps that promise and
+what binds its CSRF tokens. It carries a random id and the time it was last
+signed, nothing else. A tampered, expired, oversized or garbage value is
+treated as absent and replaced, never an error.
+
+Re-signing on every request would cost an HMAC and a header per response, so
+the cookie is re-issued only once ``REFRESH_AFTER`` seconds have passed since it
+was signed: the idle expiry is then at most the configured minutes and at least
+that less ``REFRESH_AFTER``, never longer than promised.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from gateway.asgi import ASGIApp, Receive, Scope, Send
+from gateway.clock import Clock, system_clock
+from gateway.context import RequestContext
+from gateway.cookies import set_cookie_header
+from gateway.signing import CookieSigner
+
+SESSION_COOKIE = "cg_session"
+REFRESH_AFTER = 60  # seconds between re-issues of a still-valid cookie
+
+
+def new_session_id() -> str:
+    """128 random bits, URL-safe: unguessable and meaningless outside this gateway."""
+    return secrets.token_urlsafe(16)
+
+
+class SessionMiddleware:
+    """Read, check and renew the session cookie; put its id in the request context."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: list[str],
+        idle_seconds: int,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.app = app
+        self.idle_seconds = idle_seconds
+        self.clock = clock
+        self.signer = CookieSigner(keys, salt="cg.session", clock=clock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context: RequestContext | None = scope.get("gateway")
+        if context is None:
+            await self.app(scope, receive, send)
+            return
+        raw = context.cookie(SESSION_COOKIE)
+        checked = self.signer.unsign(raw, max_age=self.idle_seconds) if raw else None
+        if checked is None:
+            session_id = new_session_id()
+            renew = True
+        else:
+            session_id, signed_at = checked
+            renew = self.clock() - signed_at >= REFRESH_AFTER
+        context.session_id = session_id
+        if renew:
+            context.response_cookies.append(
+                set_cookie_header(
+                    SESSION_COOKIE,
+                    self.signer.sign(session_id),
+                    max_age=self.idle_seconds,
+                    secure=context.secure,
+                )
+            )
+        await self.app(scope, receive, send)

@@ -1,0 +1,271 @@
+"""The only module that reads the environment.
+
+Every setting is declared once in ``FIELDS``: its ``CG_`` name, its default, how
+to parse it and a sentence for the documentation. Values come, strongest first,
+from explicit overrides (command-line flags), the process environment, a
+``.env`` file, a TOML file named by ``CG_CONFIG_FILE`` and finally the default.
+A missing or unusable value raises :class:`SettingsError` with a sentence that
+names the variable and the fix, so ``serve`` stops before it listens.
+
+Secrets are wrapped in :class:`starlette.datastructures.Secret` so that they
+never show up in a ``repr`` or a log line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+from gateway.exceptions import SettingsError
+
+PREFIX = "CG_"
+MIN_SECRET_BYTES = 32
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"{name} must be an http:// or https:// URL such as http://127.0.0.1:8000, "
+            f"not {raw!r}; set it to the address of the site the gateway protects."
+        )
+    if parts.query or parts.fragment:
+        raise SettingsError(f"{name} must not carry a query or fragment; remove it from {raw!r}.")
+    return raw.rstrip("/")
+
+
+def _parse_keys(name: str, raw: str) -> tuple[Secret, ...]:
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if not keys:
+        raise SettingsError(
+            f"{name} is empty; set it to a random string of at least {MIN_SECRET_BYTES} "
+            "bytes, for example the output of: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    for position, key in enumerate(keys, start=1):
+        if len(key.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"{name}: key number {position} is {len(key.encode())} bytes long; every key must "
+                f"have at least {MIN_SECRET_BYTES} bytes. Generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+    return tuple(Secret(key) for key in keys)
+
+
+def _parse_int(minimum: int, maximum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, not {raw!r}.") from None
+        if not minimum <= value <= maximum:
+            raise SettingsError(
+                f"{name} must be between {minimum} and {maximum}, not {value}; change it."
+            )
+        return value
+
+    return parse
+
+
+def _parse_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if not 0 < value <= 3600:
+        raise SettingsError(f"{name} must be more than 0 and at most 3600 seconds, not {raw}.")
+    return value
+
+
+def _parse_networks(name: str, raw: str) -> tuple[IPNetwork, ...]:
+    networks = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be a comma-separated list of IP addresses or CIDR networks "
+                f"(such as 127.0.0.1,10.0.0.0/8); {item.strip()!r} is neither."
+            ) from None
+    return tuple(networks)
+
+
+def _parse_prefix(name: str, raw: str) -> str:
+    if not (raw.startswith("/") and raw.endswith("/") and len(raw) > 2) or "//" in raw:
+        raise SettingsError(
+            f"{name} must be a path that starts and ends with a slash, such as /_consent/, "
+            f"not {raw!r}."
+        )
+    return raw
+
+
+def _parse_text(name: str, raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: where it comes from, how it is parsed and what it means."""
+
+    attribute: str
+    parse: Callable[[str, str], Any]
+    default: str | None
+    doc: str
+
+    @property
+    def env_name(self) -> str:
+        return PREFIX + self.attribute.upper()
+
+
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "upstream",
+        _parse_url,
+        None,
+        "The site the gateway protects, as an http(s) URL: every request outside the "
+        "reserved prefix is forwarded there, and nowhere else.",
+    ),
+    Field(
+        "secret_key",
+        _parse_keys,
+        None,
+        "One or more keys of at least 32 bytes, comma separated, newest first. Cookies are "
+        "signed with the first and accepted when signed with any, so keys can be rotated.",
+    ),
+    Field("host", _parse_text, "0.0.0.0", "The address the public listener binds to."),
+    Field("port", _parse_int(1, 65535), "8080", "The port of the public listener."),
+    Field(
+        "trusted_proxies",
+        _parse_networks,
+        "",
+        "Comma-separated IPs or CIDR networks of proxies in front of the gateway (a load "
+        "balancer, nginx). Only from these peers are X-Forwarded-For and X-Forwarded-Proto "
+        "believed; empty trusts no one.",
+    ),
+    Field(
+        "prefix",
+        _parse_prefix,
+        "/_consent/",
+        "The path prefix the gateway keeps for its own routes (banner, consent API, beacon, "
+        "privacy page); requests under it never reach the upstream.",
+    ),
+    Field(
+        "connect_timeout",
+        _parse_seconds,
+        "5",
+        "Seconds to wait for a connection to the upstream before answering 502.",
+    ),
+    Field(
+        "read_timeout",
+        _parse_seconds,
+        "60",
+        "Seconds to wait for each read from the upstream before answering 504.",
+    ),
+    Field(
+        "max_body_bytes",
+        _parse_int(0, 1 << 40),
+        str(100 * 1024 * 1024),
+        "The largest request body accepted, in bytes; a larger one is answered 413.",
+    ),
+    Field(
+        "session_idle_minutes",
+        _parse_int(1, 24 * 60),
+        "30",
+        "Minutes of inactivity after which the essential session cookie expires.",
+    ),
+    Field(
+        "data_dir",
+        _parse_text,
+        "./data",
+        "The folder for local state: the embedded ClickHouse data and the event spool.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The gateway's configuration, parsed and checked once at start-up."""
+
+    upstream: str
+    secret_key: tuple[Secret, ...] = field(repr=False)
+    host: str
+    port: int
+    trusted_proxies: tuple[IPNetwork, ...]
+    prefix: str
+    connect_timeout: float
+    read_timeout: float
+    max_body_bytes: int
+    session_idle_minutes: int
+    data_dir: str
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """The keys as plain strings, newest first."""
+        return [str(key) for key in self.secret_key]
+
+
+def _read_toml(path: str) -> dict[str, str]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(
+            f"CG_CONFIG_FILE names {path!r}, which does not exist; fix the path or unset it."
+        ) from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"CG_CONFIG_FILE {path!r} is not valid TOML: {error}.") from None
+    table = data.get("gateway", data)
+    return {PREFIX + str(key).upper(): _toml_value(value) for key, value in table.items()}
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from overrides, environment, ``.env``, TOML and defaults.
+
+    ``overrides`` maps attribute names (``"upstream"``) to values given on the
+    command line; ``None`` values are ignored so that absent flags fall through.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    env_path = Path(env_file) if env_file is not None else None
+    # Our own mapping rather than os.environ, so tests build settings without
+    # touching the process environment.
+    config = Config(env_file=env_path if env_path and env_path.is_file() else None, environ=environ)
+    toml_path = environ.get("CG_CONFIG_FILE") or config.get("CG_CONFIG_FILE", default=None)
+    toml_values = _read_toml(toml_path) if toml_path else {}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+
+    values: dict[str, Any] = {}
+    for item in FIELDS:
+        if item.attribute in given:
+            raw: str | None = str(given[item.attribute])
+        else:
+            raw = config.get(item.env_name, default=toml_values.get(item.env_name, item.default))
+        if raw is None:
+            raise SettingsError(f"{item.env_name} is not set. {item.doc}")
+        values[item.attribute] = item.parse(item.env_name, str(raw).strip())
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,39 @@
+"""Fixtures shared by the whole suite: settings, a real upstream and a real gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import create_app
+from gateway.demo.site import create_demo_site
+from gateway.settings import Settings, load_settings
+from tests.servers import run_server
+
+TEST_KEY = "k" * 40
+
+
+def make_settings(upstream: str, tmp_path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings for a test, from an explicit environment: the process's is never read."""
+    environ = {"CG_UPSTREAM": upstream, "CG_SECRET_KEY": TEST_KEY}
+    if tmp_path is not None:
+        environ["CG_DATA_DIR"] = str(tmp_path)
+    environ.update({f"CG_{key.upper()}": str(value) for key, value in overrides.items()})
+    return load_settings(environ=environ, env_file=None)
+
+
+@pytest.fixture
+def demo_site() -> Iterator[str]:
+    """The bundled demo website, served for real on loopback."""
+    with run_server(create_demo_site()) as url:
+        yield url
+
+
+@pytest.fixture
+def gateway(demo_site: str, tmp_path: Path) -> Iterator[str]:
+    """A real gateway under uvicorn in front of the demo site."""
+    with run_server(create_app(make_settings(demo_site, tmp_path))) as url:
+        yield url
