@@ -1,0 +1,28 @@
+"""Geolocation: country, region and city from a truncated IP, and nothing else.
+
+The interface every caller uses is :class:`GeoLookup`; the database tooling
+and the readers for DB-IP and MaxMind files live in this package's modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an address is, as far as the database knows; empty strings when unknown."""
+
+    country: str = ""  # ISO 3166-1 alpha-2, upper case
+    region: str = ""
+    city: str = ""
+
+
+UNKNOWN = Location()
+
+
+class GeoLookup(Protocol):
+    """Looks up an already truncated IP address. Thread-safe, never raises."""
+
+    def lookup(self, truncated_ip: str) -> Location: ...
