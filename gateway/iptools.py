@@ -3,19 +3,17 @@
 IPv4 keeps its /24 and IPv6 its /48, so the stored address names a network,
 not a household. An IPv4-mapped IPv6 address (``::ffff:1.2.3.4``) is treated as
 the IPv4 address it carries. The full address is never written anywhere: this
-is the first thing the ingest path does with it.
+is the first thing the ingest path does with it, and no cache keeps full
+addresses in memory either.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
-
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 
 
-@lru_cache(maxsize=8192)
 def truncate_ip(address: str) -> str:
     """The network address of ``address``'s /24 (IPv4) or /48 (IPv6); ``""`` if not an IP."""
     try:
