@@ -10,6 +10,7 @@ addresses in memory either.
 from __future__ import annotations
 
 import ipaddress
+
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 

@@ -18,7 +18,8 @@ TEST_KEY = "k" * 40
 
 def make_settings(upstream: str, tmp_path: Path | None = None, **overrides: Any) -> Settings:
     """Settings for a test, from an explicit environment: the process's is never read."""
-    environ = {"CG_UPSTREAM": upstream, "CG_SECRET_KEY": TEST_KEY}
+    # Geolocation is off unless a test asks for it, so only geo tests need a database.
+    environ = {"CG_UPSTREAM": upstream, "CG_SECRET_KEY": TEST_KEY, "CG_GEOLOCATION": "off"}
     if tmp_path is not None:
         environ["CG_DATA_DIR"] = str(tmp_path)
     environ.update({f"CG_{key.upper()}": str(value) for key, value in overrides.items()})
@@ -36,4 +37,20 @@ def demo_site() -> Iterator[str]:
 def gateway(demo_site: str, tmp_path: Path) -> Iterator[str]:
     """A real gateway under uvicorn in front of the demo site."""
     with run_server(create_app(make_settings(demo_site, tmp_path))) as url:
+        yield url
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    """The test upstream that reports what it received (tests/upstreams.py)."""
+    from tests.upstreams import create_upstream
+
+    with run_server(create_upstream()) as url:
+        yield url
+
+
+@pytest.fixture
+def proxy(upstream: str, tmp_path: Path) -> Iterator[str]:
+    """A real gateway in front of the test upstream, with default settings."""
+    with run_server(create_app(make_settings(upstream, tmp_path))) as url:
         yield url

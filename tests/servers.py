@@ -73,19 +73,29 @@ def run_raw_server(handler: Any) -> Iterator[tuple[str, list[bytes]]]:
         nonlocal stop
         stop = loop.create_future()
 
-        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers: set[asyncio.Task[None]] = set()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 await handler(reader, writer, received)
-            except (ConnectionError, asyncio.CancelledError):
+            except (ConnectionError, asyncio.CancelledError, asyncio.IncompleteReadError):
                 pass
             finally:
                 writer.close()
+
+        def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.ensure_future(handle(reader, writer))
+            handlers.add(task)
+            task.add_done_callback(handlers.discard)
 
         server = await asyncio.start_server(on_connect, "127.0.0.1", port)
         ready.set()
         async with server:
             await stop
             server.close()
+            for task in list(handlers):
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
