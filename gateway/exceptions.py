@@ -2,6 +2,9 @@
 
     GatewayError
     ├── SettingsError          a setting is missing or wrong; stops start-up
+    ├── StorageError           ClickHouse could not be used
+    │   ├── StorageUnavailable     the DSN cannot be reached or opened; stops start-up
+    │   └── MigrationError         a schema migration file is wrong or failed
     └── UpstreamError          the upstream site failed to answer a proxied request
         ├── UpstreamUnreachable    connection refused, reset or DNS failure (502)
         └── UpstreamTimeout        no answer within the configured timeout (504)
@@ -23,6 +26,22 @@ class SettingsError(GatewayError):
     Raised while loading settings, so that ``serve`` stops before it listens,
     never on the first request.
     """
+
+
+class StorageError(GatewayError):
+    """ClickHouse could not be used for what the gateway asked of it."""
+
+
+class StorageUnavailable(StorageError):
+    """The ClickHouse named by ``CG_CLICKHOUSE_DSN`` cannot be reached or opened.
+
+    Raised at start-up (so ``serve`` stops with the DSN in the message) and by
+    the event writer, which then spools its batch instead of losing it.
+    """
+
+
+class MigrationError(StorageError):
+    """A schema migration file is malformed, or applying it failed."""
 
 
 class UpstreamError(GatewayError):

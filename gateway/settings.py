@@ -116,6 +116,15 @@ def _parse_text(name: str, raw: str) -> str:
     return raw
 
 
+def _parse_clickhouse_dsn(name: str, raw: str) -> str:
+    if raw and not raw.startswith(("chdb://", "http://", "https://")):
+        raise SettingsError(
+            f"{name} must start with chdb://, http:// or https://, not {raw!r}; leave it empty "
+            "for the embedded ClickHouse in the data folder."
+        )
+    return raw
+
+
 @dataclass(frozen=True)
 class Field:
     """One setting: where it comes from, how it is parsed and what it means."""
@@ -192,6 +201,65 @@ FIELDS: tuple[Field, ...] = (
         "./data",
         "The folder for local state: the embedded ClickHouse data and the event spool.",
     ),
+    Field(
+        "clickhouse_dsn",
+        _parse_clickhouse_dsn,
+        "",
+        "Where analytics go: empty for the embedded engine in <data_dir>/clickhouse, "
+        "chdb:///absolute/path?database=name for another embedded folder, or "
+        "http(s)://user:password@host:8123/database for a ClickHouse server.",
+    ),
+    Field(
+        "clickhouse_cluster",
+        _parse_text,
+        "",
+        "The name of a ClickHouse cluster: when set, migrations run ON CLUSTER with "
+        "Replicated engines and Distributed tables; empty means a single node.",
+    ),
+    Field(
+        "flush_interval",
+        _parse_seconds,
+        "1",
+        "Seconds between writes of queued analytics events to ClickHouse.",
+    ),
+    Field(
+        "flush_batch_size",
+        _parse_int(1, 1_000_000),
+        "5000",
+        "Queued analytics events that trigger a write before the flush interval is up.",
+    ),
+    Field(
+        "queue_max_events",
+        _parse_int(1, 10_000_000),
+        "50000",
+        "The most analytics events held in memory; past it, events go to the spool file, "
+        "so memory stays bounded however long ClickHouse is away.",
+    ),
+    Field(
+        "spool_dir",
+        _parse_text,
+        "",
+        "The folder of the append-only spool that keeps events while ClickHouse is down; "
+        "empty means <data_dir>/spool.",
+    ),
+    Field(
+        "beacon_max_bytes",
+        _parse_int(256, 1024 * 1024),
+        "16384",
+        "The largest body, in bytes, that the analytics beacon POST /_consent/collect accepts.",
+    ),
+    Field(
+        "beacon_max_events",
+        _parse_int(1, 1000),
+        "50",
+        "The most events one beacon request may carry.",
+    ),
+    Field(
+        "site_id",
+        _parse_text,
+        "",
+        "The name analytics rows carry in their site column; empty means the upstream's host name.",
+    ),
 )
 
 
@@ -210,6 +278,15 @@ class Settings:
     max_body_bytes: int
     session_idle_minutes: int
     data_dir: str
+    clickhouse_dsn: str
+    clickhouse_cluster: str
+    flush_interval: float
+    flush_batch_size: int
+    queue_max_events: int
+    spool_dir: str
+    beacon_max_bytes: int
+    beacon_max_events: int
+    site_id: str
 
     @property
     def secret_keys(self) -> list[str]:

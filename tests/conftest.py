@@ -11,6 +11,7 @@ import pytest
 from gateway.app import create_app
 from gateway.demo.site import create_demo_site
 from gateway.settings import Settings, load_settings
+from tests.chdb import fresh_dsn
 from tests.servers import run_server
 
 TEST_KEY = "k" * 40
@@ -20,6 +21,9 @@ def make_settings(upstream: str, tmp_path: Path | None = None, **overrides: Any)
     """Settings for a test, from an explicit environment: the process's is never read."""
     # Geolocation is off unless a test asks for it, so only geo tests need a database.
     environ = {"CG_UPSTREAM": upstream, "CG_SECRET_KEY": TEST_KEY, "CG_GEOLOCATION": "off"}
+    # chdb opens one data folder per process: all tests share one, each test with a
+    # database of its own (tests/chdb.py).
+    environ["CG_CLICKHOUSE_DSN"] = fresh_dsn()
     if tmp_path is not None:
         environ["CG_DATA_DIR"] = str(tmp_path)
     environ.update({f"CG_{key.upper()}": str(value) for key, value in overrides.items()})

@@ -1,0 +1,1 @@
+"""The migration files themselves (``NNNN_name.sql``); see ``gateway.storage.migrator``."""

@@ -1,0 +1,142 @@
+"""The schema on the real engine: migrations, the tables' shape, and the one-month TTL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from gateway.exceptions import StorageUnavailable
+from gateway.storage import Storage, embedded_dsn, storage_from_settings
+from gateway.storage.client import dsn_database
+from gateway.storage.migrator import load_migrations, migrate, render, split_statements
+from tests.chdb import fresh_dsn, migrated_storage
+from tests.conftest import make_settings
+
+UTC = dt.UTC
+ANALYTICS_TABLES = ("events", "sessions_agg")
+
+
+@pytest.fixture
+def storage() -> Storage:
+    return migrated_storage()
+
+
+def test_migrations_apply_once_and_are_recorded() -> None:
+    storage = Storage(fresh_dsn())
+    versions = [migration.version for migration in load_migrations()]
+    assert migrate(storage) == versions
+    assert migrate(storage) == []  # safe to run twice
+    client = storage.connect()
+    rows = client.query("SELECT version, name FROM schema_migrations FINAL ORDER BY version")
+    assert [row[0] for row in rows.result_rows] == versions
+    assert [name for _, name in rows.result_rows] == ["events", "sessions"]
+
+
+def test_every_analytics_table_expires_after_one_month_by_dropping_parts(storage: Storage) -> None:
+    client = storage.connect()
+    tables = client.query(
+        "SELECT name, engine, create_table_query FROM system.tables "
+        "WHERE database = currentDatabase() AND engine LIKE '%MergeTree%' "
+        "AND name != 'schema_migrations'"
+    ).result_rows
+    assert {name for name, _, _ in tables} >= set(ANALYTICS_TABLES)
+    for name, _, ddl in tables:
+        assert "+ toIntervalMonth(1)" in ddl, f"{name} has no one-month TTL"
+        assert "ttl_only_drop_parts = 1" in ddl, f"{name} does not drop whole parts"
+        assert "PARTITION BY" in ddl, f"{name} is not partitioned by day"
+
+
+def test_events_layout_site_and_date_first_low_cardinality(storage: Storage) -> None:
+    client = storage.connect()
+    (key,) = client.query(
+        "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
+        "AND name = 'events'"
+    ).result_rows[0]
+    assert key.startswith("site, toDate(time)")
+    types: dict[str, str] = dict(
+        client.query(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+            "AND table = 'events'"
+        ).result_rows  # type: ignore[arg-type]
+    )
+    for column in ("site", "country", "browser", "os", "device", "utm_source"):
+        assert types[column].startswith("LowCardinality"), column
+    for column in ("visitor_key", "ip", "prev_path", "referrer_host", "engagement_ms"):
+        assert column in types
+
+
+def test_rows_older_than_a_month_are_gone_after_ttl_recent_rows_stay(storage: Storage) -> None:
+    client = storage.connect()
+    now = dt.datetime.now(UTC)
+    old = now - dt.timedelta(days=40)
+    columns = ["time", "site", "kind", "session_id", "path"]
+    client.insert("events", [[old, "s", "pageview", 1, "/old"]], column_names=columns)
+    client.insert("events", [[old, "s", "pageview", 1, "/old-2"]], column_names=columns)
+    client.insert("events", [[now, "s", "pageview", 2, "/new"]], column_names=columns)
+    for table in ANALYTICS_TABLES:
+        client.command(f"ALTER TABLE {table} MATERIALIZE TTL SETTINGS mutations_sync = 2")
+    assert client.query("SELECT path FROM events").result_rows == [("/new",)]
+    assert client.query("SELECT session_id, entry_page FROM sessions").result_rows == [(2, "/new")]
+    partitions = client.query(
+        "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
+        "AND table IN ('events', 'sessions_agg') AND active AND rows > 0"
+    ).result_rows
+    assert partitions == [(now.date().isoformat(),)]  # the old day's parts were dropped whole
+
+
+def test_cluster_rendering_uses_on_cluster_replicated_and_distributed() -> None:
+    single: list[str] = []
+    cluster: list[str] = []
+    for migration in load_migrations():
+        for statement in migration.statements:
+            for kind, out in (("", single), ("main", cluster)):
+                sql = render(statement, "analytics", kind)
+                if sql is not None:
+                    out.append(sql)
+    assert not any("ON CLUSTER" in sql or "Distributed" in sql for sql in single)
+    joined = "\n".join(cluster)
+    assert "CREATE TABLE IF NOT EXISTS events_local ON CLUSTER main" in joined
+    assert "ENGINE = ReplicatedMergeTree" in joined
+    assert "ENGINE = ReplicatedAggregatingMergeTree" in joined
+    assert "Distributed(main, analytics, events_local, sipHash64(session_id))" in joined
+    assert "FROM events_local" in joined  # the sessions view reads each node's own rows
+    assert all("ON CLUSTER main" in sql for sql in cluster)
+
+
+def test_statements_split_at_line_ending_semicolons() -> None:
+    text = "-- a comment\nCREATE TABLE a (x String DEFAULT ';');\n\n-- only words;\nSELECT 1;\n"
+    assert split_statements(text) == (
+        "-- a comment\nCREATE TABLE a (x String DEFAULT ';')",
+        "SELECT 1",
+    )
+
+
+def test_dsn_forms_and_the_default() -> None:
+    assert dsn_database("chdb:///x/y?database=abc") == "abc"
+    assert dsn_database("http://u:p@host:8123/stats") == "stats"
+    assert dsn_database("chdb:///x/y") == "default"
+    settings = make_settings("http://127.0.0.1:1", clickhouse_dsn="")
+    assert storage_from_settings(settings).dsn == embedded_dsn(settings.data_dir)
+    assert embedded_dsn("/srv/cg") == "chdb:///srv/cg/clickhouse"
+    with pytest.raises(StorageUnavailable, match="plain"):
+        dsn_database("chdb:///x?database=a;drop")
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    from tests.servers import free_port
+
+    storage = Storage(f"http://default:secret@127.0.0.1:{free_port()}/db", connect_timeout=1)
+    with pytest.raises(StorageUnavailable, match="CG_CLICKHOUSE_DSN") as caught:
+        storage.connect()
+    assert "secret" not in str(caught.value)
+
+
+def test_migrate_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    dsn = fresh_dsn()
+    assert main(["migrate", "--dsn", dsn]) == 0
+    assert "Applied migrations 0001" in capsys.readouterr().out
+    assert main(["migrate", "--dsn", dsn]) == 0
+    assert "up to date" in capsys.readouterr().out
