@@ -29,6 +29,7 @@ from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
 from gateway.context import ContextMiddleware
 from gateway.errors import error_response, new_request_id, wants_json
+from gateway.geo.lookup import open_geo
 from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
@@ -155,6 +156,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     stack = ContextMiddleware(stack, trusted)
     app = GatewayApp(settings, stack, startup=[upstream.open], shutdown=[upstream.close])
     app.state.upstream = upstream
+    # Opened here, not on the first request: a missing or corrupt database stops
+    # start-up with a SettingsError saying how to fetch one. Memory-mapped and
+    # thread-safe; it re-opens the file itself when it changes on disk.
+    app.state.geo = open_geo(settings)
     # The own routes read long-lived things (the event writer, the ClickHouse client)
     # from ``request.app.state``: share one State so the lifespan fills both.
     own.state = app.state

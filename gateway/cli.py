@@ -85,9 +85,10 @@ def _feature_commands() -> list[Callable[[Any], None]]:
     Add a feature's register function here; each adds its own subcommands with
     ``--help`` and sets ``handler`` to a function taking the parsed arguments.
     """
+    from gateway.geo.cli import register as register_geo
     from gateway.storage.cli import register as register_storage
 
-    return [register_storage]
+    return [register_geo, register_storage]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@
     ├── StorageError           ClickHouse could not be used
     │   ├── StorageUnavailable     the DSN cannot be reached or opened; stops start-up
     │   └── MigrationError         a schema migration file is wrong or failed
+    ├── GeoFetchError          downloading or unpacking a geolocation database failed
     └── UpstreamError          the upstream site failed to answer a proxied request
         ├── UpstreamUnreachable    connection refused, reset or DNS failure (502)
         └── UpstreamTimeout        no answer within the configured timeout (504)
@@ -25,6 +26,14 @@ class SettingsError(GatewayError):
 
     Raised while loading settings, so that ``serve`` stops before it listens,
     never on the first request.
+    """
+
+
+class GeoFetchError(GatewayError):
+    """``consent-gateway geo fetch`` could not download, unpack or check a database.
+
+    The files already in place are left untouched, so a failed refresh never
+    takes a working database away.
     """
 
 

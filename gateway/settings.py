@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,15 @@ def _parse_clickhouse_dsn(name: str, raw: str) -> str:
             "for the embedded ClickHouse in the data folder."
         )
     return raw
+
+
+def _parse_switch(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{name} must be on or off, not {raw!r}.")
 
 
 @dataclass(frozen=True)
@@ -260,6 +269,23 @@ FIELDS: tuple[Field, ...] = (
         "",
         "The name analytics rows carry in their site column; empty means the upstream's host name.",
     ),
+    Field(
+        "geolocation",
+        _parse_switch,
+        "on",
+        "on or off. When on, page views carry the country, region and city of the truncated "
+        "IP, and start-up stops if the database in CG_GEOIP_DB is missing; when off, no "
+        "database is needed and the location columns stay empty.",
+    ),
+    Field(
+        "geoip_db",
+        _parse_text,
+        "",
+        "A MaxMind-format .mmdb file (GeoLite2/GeoIP2 City or Country, or one DB-IP file), or "
+        "a folder holding the DB-IP IPv4 and IPv6 files or MaxMind files as geoipupdate names "
+        "them. Empty means `<CG_DATA_DIR>/geo`, where `consent-gateway geo fetch` puts the free "
+        "DB-IP database. A file replaced on disk is picked up within seconds.",
+    ),
 )
 
 
@@ -287,6 +313,8 @@ class Settings:
     beacon_max_bytes: int
     beacon_max_events: int
     site_id: str
+    geolocation: bool
+    geoip_db: str
 
     @property
     def secret_keys(self) -> list[str]:
@@ -346,3 +374,29 @@ def load_settings(
         values[item.attribute] = item.parse(item.env_name, str(raw).strip())
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in values.items() if k in known})
+
+
+def load_fields(
+    attributes: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> dict[str, Any]:
+    """Only the named settings, parsed, for commands that need a few of them.
+
+    ``consent-gateway geo`` needs where the database lives but not the upstream
+    or the secret key that ``serve`` cannot start without, so it must not fail
+    for their absence.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    env_path = Path(env_file) if env_file is not None else None
+    config = Config(env_file=env_path if env_path and env_path.is_file() else None, environ=environ)
+    toml_path = environ.get("CG_CONFIG_FILE") or config.get("CG_CONFIG_FILE", default=None)
+    toml_values = _read_toml(toml_path) if toml_path else {}
+    values: dict[str, Any] = {}
+    for item in FIELDS:
+        if item.attribute in attributes:
+            raw = config.get(item.env_name, default=toml_values.get(item.env_name, item.default))
+            if raw is None:
+                raise SettingsError(f"{item.env_name} is not set. {item.doc}")
+            values[item.attribute] = item.parse(item.env_name, str(raw).strip())
+    return values

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from gateway.app import create_app
 from gateway.demo.site import create_demo_site
+from gateway.geo.fetch import fetch_if_missing
+from gateway.geo.lookup import database_path
 from gateway.server import Listener, run
 from gateway.settings import load_settings
 
@@ -55,6 +57,8 @@ def run_demo(data_dir: str, host: str, port: int, site_port: int | None) -> None
             "data_dir": str(folder),
         }
     )
+    if settings.geolocation:  # the first run downloads the free database (CC BY 4.0)
+        fetch_if_missing(database_path(settings))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Demo site (the upstream):  http://127.0.0.1:{site_port}/")
     print(f"Through the gateway:       http://{shown}:{port}/")
