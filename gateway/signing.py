@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, want_bytes
 
 from gateway.clock import Clock, system_clock
 
@@ -26,9 +26,19 @@ class _ClockedSigner(TimestampSigner):
     def __init__(self, keys: list[str], salt: str, clock: Clock) -> None:
         super().__init__(keys, salt=salt, digest_method=hashlib.sha256)
         self._clock = clock
+        self._derived: dict[bytes, bytes] = {}
 
     def get_timestamp(self) -> int:
         return int(self._clock())
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        """itsdangerous derives the key from secret and salt on every call; the
+        result never changes, so it is kept (one hash saved per cookie check)."""
+        raw = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        derived = self._derived.get(raw)
+        if derived is None:
+            derived = self._derived[raw] = super().derive_key(raw)
+        return derived
 
 
 class CookieSigner:
