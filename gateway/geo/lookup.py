@@ -13,11 +13,11 @@ MaxMind files ``geoipupdate`` writes, City before Country.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 from gateway.exceptions import SettingsError
 from gateway.geo import UNKNOWN, GeoLookup, Location
+from gateway.geo.addresses import public_address
 from gateway.geo.readers import DEFAULT_CHECK_INTERVAL, DatabaseError, MmdbFile
 from gateway.geo.sources import DBIP_FILES, FETCH_HINT, MAXMIND_FILES, Attribution
 from gateway.settings import Settings
@@ -62,18 +62,14 @@ class DatabaseLookup:
         return None
 
     def lookup(self, truncated_ip: str) -> Location:
-        try:
-            ip = ipaddress.ip_address(truncated_ip)
-        except ValueError:
+        found = public_address(truncated_ip)
+        if found is None:
             return UNKNOWN
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            return UNKNOWN
-        source = self.ipv4 if ip.version == 4 else self.ipv6
+        version, address = found
+        source = self.ipv4 if version == 4 else self.ipv6
         if source is None:
             return UNKNOWN
-        return source.lookup(str(ip))
+        return source.lookup(address)
 
 
 def database_path(settings: Settings) -> Path:
