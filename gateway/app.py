@@ -22,8 +22,10 @@ from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
+from gateway.analytics.beacon import collect
+from gateway.analytics.service import Analytics
 from gateway.asgi import ASGIApp, Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
@@ -43,7 +45,7 @@ GPC_WELL_KNOWN = "/.well-known/gpc.json"
 
 def _own_routes(settings: Settings) -> list[BaseRoute]:
     """The gateway's own routes under the reserved prefix; later features add theirs here."""
-    return []
+    return [Route(f"{settings.prefix}collect", collect, methods=["POST"])]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -144,18 +146,26 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     trusted = TrustedProxies(settings.trusted_proxies)
     upstream = Upstream(settings)
     own = build_own_app(settings, _own_routes(settings))
+    # Reads the geolocation database at start-up, once whoever opens it has put it there.
+    analytics = Analytics(settings, geo=lambda: getattr(app.state, "geo", None))
     dispatcher = Dispatcher(
         settings.prefix,
         own=own,
-        http=HttpProxy(upstream, trusted, settings.max_body_bytes),
+        http=HttpProxy(upstream, trusted, settings.max_body_bytes, observers=[analytics.recorder]),
         websocket=WebSocketProxy(upstream, trusted),
     )
     stack: ASGIApp = SessionMiddleware(
         dispatcher, settings.secret_keys, settings.session_idle_minutes * 60, clock=clock
     )
     stack = ContextMiddleware(stack, trusted)
-    app = GatewayApp(settings, stack, startup=[upstream.open], shutdown=[upstream.close])
+    app = GatewayApp(
+        settings,
+        stack,
+        startup=[upstream.open, analytics.open],
+        shutdown=[upstream.close, analytics.close],
+    )
     app.state.upstream = upstream
+    app.state.analytics = analytics
     # Opened here, not on the first request: a missing or corrupt database stops
     # start-up with a SettingsError saying how to fetch one. Memory-mapped and
     # thread-safe; it re-opens the file itself when it changes on disk.

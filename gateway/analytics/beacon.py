@@ -1,0 +1,186 @@
+"""``POST /_consent/collect``: the banner script's small batches of events.
+
+The body is JSON, ``{"events": [...]}``, each event one of:
+
+    {"type": "engagement", "path": "/courses", "engagement_ms": 5300}
+    {"type": "pageview", "path": "/app/step-2", "title": "Step 2",
+     "referrer": "https://example.org/app/step-1"}     a single-page navigation
+    {"type": "custom", "path": "/contact", "name": "form_sent",
+     "props": {"form": "contact"}}
+
+Validation is strict and happens before anything else: an unknown field, a
+wrong type, a body over ``CG_BEACON_MAX_BYTES`` or more than
+``CG_BEACON_MAX_EVENTS`` events is answered 400 in the one error shape,
+code ``invalid_beacon``, with a message that starts with the field's name
+(``events[2].engagement_ms: ...``). A visitor without analytics consent gets
+204 and nothing is stored; accepted batches get 202. Times are the
+gateway's, never the browser's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.analytics.events import MAX_PATH, MAX_TITLE, Event, Kind
+from gateway.context import RequestContext
+from gateway.errors import error_response
+
+MAX_NAME = 120
+MAX_PROPS = 20
+MAX_PROP_KEY = 64
+MAX_PROP_VALUE = 256
+MAX_ENGAGEMENT_MS = 86_400_000  # a day: anything longer is a broken timer
+
+_FIELDS: dict[str, frozenset[str]] = {
+    "pageview": frozenset({"type", "path", "title", "referrer"}),
+    "engagement": frozenset({"type", "path", "engagement_ms"}),
+    "custom": frozenset({"type", "path", "name", "props"}),
+}
+
+
+class BeaconError(ValueError):
+    """A beacon body that breaks the rules; the message starts with the field's name."""
+
+
+def _text(item: dict[str, Any], key: str, where: str, limit: int, required: bool) -> str:
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise BeaconError(f"{where}.{key}: is required.")
+        return ""
+    if not isinstance(value, str):
+        raise BeaconError(f"{where}.{key}: must be a string.")
+    if len(value) > limit:
+        raise BeaconError(f"{where}.{key}: must be at most {limit} characters.")
+    return value
+
+
+def _props(value: object, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise BeaconError(f"{where}.props: must be an object.")
+    if len(value) > MAX_PROPS:
+        raise BeaconError(f"{where}.props: must have at most {MAX_PROPS} entries.")
+    props: dict[str, str] = {}
+    for key, item in value.items():
+        if len(key) > MAX_PROP_KEY:
+            raise BeaconError(f"{where}.props: keys must be at most {MAX_PROP_KEY} characters.")
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise BeaconError(f"{where}.props.{key}: must be a string or a number.")
+        text = str(item)
+        if len(text) > MAX_PROP_VALUE:
+            raise BeaconError(
+                f"{where}.props.{key}: must be at most {MAX_PROP_VALUE} characters."
+            )
+        props[key] = text
+    return props
+
+
+def parse_beacon(body: bytes, max_events: int) -> list[dict[str, Any]]:
+    """The checked events of a beacon body; :class:`BeaconError` names what is wrong."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BeaconError("body: must be a JSON object.") from None
+    if not isinstance(data, dict):
+        raise BeaconError("body: must be a JSON object.")
+    for key in data:
+        if key != "events":
+            raise BeaconError(f"{key}: is not a known field; the only one is events.")
+    events = data.get("events")
+    if not isinstance(events, list):
+        raise BeaconError("events: must be a list.")
+    if not events:
+        raise BeaconError("events: must not be empty.")
+    if len(events) > max_events:
+        raise BeaconError(f"events: must hold at most {max_events} events, not {len(events)}.")
+    checked = []
+    for index, item in enumerate(events):
+        where = f"events[{index}]"
+        if not isinstance(item, dict):
+            raise BeaconError(f"{where}: must be an object.")
+        kind = item.get("type")
+        if kind not in _FIELDS:
+            raise BeaconError(f"{where}.type: must be one of {', '.join(_FIELDS)}.")
+        for key in item:
+            if key not in _FIELDS[kind]:
+                raise BeaconError(f"{where}.{key}: is not a known field of a {kind} event.")
+        path = _text(item, "path", where, MAX_PATH, required=True)
+        if not path.startswith("/"):
+            raise BeaconError(f"{where}.path: must start with /.")
+        event: dict[str, Any] = {"kind": Kind(kind), "path": path}
+        if kind == "pageview":
+            event["title"] = _text(item, "title", where, MAX_TITLE, required=False)
+            event["referrer"] = _text(item, "referrer", where, MAX_PATH, required=False)
+        elif kind == "engagement":
+            value = item.get("engagement_ms")
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BeaconError(f"{where}.engagement_ms: must be a whole number.")
+            if not 0 <= value <= MAX_ENGAGEMENT_MS:
+                raise BeaconError(
+                    f"{where}.engagement_ms: must be between 0 and {MAX_ENGAGEMENT_MS}."
+                )
+            event["engagement_ms"] = value
+        else:
+            event["name"] = _text(item, "name", where, MAX_NAME, required=True)
+            if not event["name"]:
+                raise BeaconError(f"{where}.name: must not be empty.")
+            event["props"] = _props(item.get("props", {}), where)
+        checked.append(event)
+    return checked
+
+
+def _invalid(message: str) -> Response:
+    return error_response(400, "invalid_beacon", message)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or ``None`` once it passes ``limit`` bytes (read no further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def collect(request: Request) -> Response:
+    """The beacon endpoint: validate, check consent, run each event through the steps."""
+    analytics = request.app.state.analytics
+    body = await _read_body(request, analytics.beacon_max_bytes)
+    if body is None:
+        return _invalid(f"body: must be at most {analytics.beacon_max_bytes} bytes.")
+    try:
+        events = parse_beacon(body, analytics.beacon_max_events)
+    except BeaconError as error:
+        return _invalid(str(error))
+    context: RequestContext = request.scope["gateway"]
+    if not context.consent.allows("analytics"):
+        analytics.count_unconsented(len(events))
+        return Response(status_code=204)
+    now = time.time()
+    user_agent = request.headers.get("user-agent", "")
+    process = analytics.pipeline.process
+    for fields in events:
+        process(
+            Event(
+                time=now,
+                site=analytics.site,
+                session=context.session_id,
+                consent=context.consent,
+                ip=context.client_ip,
+                user_agent=user_agent,
+                host=context.host,
+                **fields,
+            )
+        )
+    return Response(status_code=202)

@@ -1,0 +1,193 @@
+"""One analytics event, from the moment it is seen to the bytes the writer queues.
+
+An :class:`Event` lives for one request only: the ingest steps fill it in, and
+:func:`encode` turns it into one ``JSONCompactEachRow`` line, which is all the
+writer keeps. Queued events are bytes, never dicts or objects: half a million
+event dicts made one full garbage collection take 280 ms in this process
+(every request's p99 with it), the same events as bytes about 3 ms.
+
+The helpers here derive the stored columns from what the browser sent: only
+``utm_*`` query parameters are kept, an external ``Referer`` becomes a host and
+a path, and a same-origin one becomes the previous path in the session (so
+navigation needs no server-side state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from gateway.context import ConsentView
+
+COLUMNS: tuple[str, ...] = (
+    "time",
+    "site",
+    "kind",
+    "session_id",
+    "visitor_key",
+    "path",
+    "query",
+    "title",
+    "referrer_host",
+    "referrer_path",
+    "prev_path",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "ip",
+    "country",
+    "region",
+    "city",
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "device",
+    "status",
+    "engagement_ms",
+    "name",
+    "props",
+)
+"""The ``events`` columns the writer fills, in the order :func:`encode` writes them."""
+
+MAX_PATH = 2048
+MAX_TITLE = 512
+UTM_PREFIX = "utm_"
+
+
+class Kind(StrEnum):
+    """What happened: the ``kind`` column's Enum8 values."""
+
+    PAGEVIEW = "pageview"
+    ENGAGEMENT = "engagement"
+    CUSTOM = "custom"
+
+
+@dataclass(slots=True)
+class Event:
+    """An event on its way through the ingest steps; discarded once encoded.
+
+    ``ip`` holds the client address only until the first step truncates it.
+    """
+
+    kind: Kind
+    time: float  # Unix seconds, from the gateway's clock, never the browser's
+    site: str
+    session: str | None  # the essential session cookie's id; hashed before storage
+    consent: ConsentView
+    ip: str
+    user_agent: str
+    host: str  # the public host the visitor used, to tell same-origin referrers
+    path: str
+    query: str = ""
+    title: str = ""
+    referrer: str = ""
+    status: int = 200
+    engagement_ms: int = 0
+    name: str = ""
+    props: dict[str, str] = field(default_factory=dict)
+    # Filled in by the steps:
+    session_id: int = 0
+    visitor_key: str = ""
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    browser: str = ""
+    browser_version: str = ""
+    os: str = ""
+    os_version: str = ""
+    device: str = ""
+
+
+def visitor_key(consent_id: str) -> str:
+    """The visitor key stored with every row of a consented visitor, as a UUID string.
+
+    A hash of the consent id, not keyed with the secret: the consent id is 128
+    random bits, so its hash can neither be reversed nor guessed, and an
+    unkeyed hash survives secret-key rotation, so exporting or erasing a
+    visitor's rows by consent id keeps working for the rows' whole month. The
+    raw consent id itself never reaches the analytics tables.
+    """
+    digest = hashlib.blake2b(consent_id.encode(), digest_size=16, person=b"cg-visitor").digest()
+    return str(uuid.UUID(bytes=digest))
+
+
+def session_number(session: str) -> int:
+    """The ``session_id`` column: a 64-bit hash of the session cookie's random id."""
+    digest = hashlib.blake2b(session.encode(), digest_size=8, person=b"cg-session").digest()
+    return int.from_bytes(digest, "big")
+
+
+def utm_only(query: str) -> tuple[str, str, str, str]:
+    """The query string reduced to its ``utm_*`` parameters, and source, medium, campaign."""
+    if UTM_PREFIX not in query:
+        return "", "", "", ""
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.startswith("utm_")]
+    values = dict(kept)
+    return (
+        urlencode(kept)[:MAX_PATH],
+        values.get("utm_source", "")[:256],
+        values.get("utm_medium", "")[:256],
+        values.get("utm_campaign", "")[:256],
+    )
+
+
+def split_referrer(referrer: str, host: str) -> tuple[str, str, str]:
+    """``(referrer_host, referrer_path, prev_path)`` from a ``Referer`` URL.
+
+    Same origin as the visitor's page: the previous path in this session. Any
+    other site: its host and path (never its query, which may carry anything).
+    """
+    if not referrer:
+        return "", "", ""
+    try:
+        parts = urlsplit(referrer)
+        netloc = parts.netloc.lower()
+    except ValueError:
+        return "", "", ""
+    path = (parts.path or "/")[:MAX_PATH]
+    if parts.scheme not in ("http", "https") or not netloc:
+        return "", "", ""
+    if netloc == host.lower():
+        return "", "", path
+    return (parts.hostname or "")[:255], path, ""
+
+
+def encode(event: Event) -> bytes:
+    """The event as one ``JSONCompactEachRow`` line in :data:`COLUMNS` order."""
+    query, source, medium, campaign = utm_only(event.query)
+    referrer_host, referrer_path, prev_path = split_referrer(event.referrer, event.host)
+    row = (
+        round(event.time, 3),
+        event.site,
+        event.kind.value,
+        event.session_id,
+        event.visitor_key,
+        event.path[:MAX_PATH],
+        query,
+        event.title[:MAX_TITLE],
+        referrer_host,
+        referrer_path,
+        prev_path,
+        source,
+        medium,
+        campaign,
+        event.ip,
+        event.country,
+        event.region,
+        event.city,
+        event.browser,
+        event.browser_version,
+        event.os,
+        event.os_version,
+        event.device,
+        event.status,
+        event.engagement_ms,
+        event.name,
+        event.props,
+    )
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,91 @@
+"""The analytics feature assembled: storage, ingest steps, writer, recorder, beacon.
+
+``create_app`` makes one :class:`Analytics`, adds :attr:`Analytics.recorder`
+to the proxy's observers and the beacon route to its own routes, and runs
+:meth:`open` at start-up and :meth:`close` at shutdown. ``open`` applies the
+schema migrations (so an unreachable ClickHouse stops start-up with the DSN in
+the message) and starts the writer; ``close`` flushes or spools everything
+queued. The object lives on ``app.state.analytics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from gateway.analytics.events import Event
+from gateway.analytics.pageviews import PageViewRecorder
+from gateway.analytics.spool import Spool
+from gateway.analytics.steps import DropReason, Pipeline, default_pipeline
+from gateway.analytics.writer import EventWriter
+from gateway.geo import GeoLookup
+from gateway.settings import Settings
+from gateway.storage import Storage, storage_from_settings
+from gateway.storage.migrator import migrate
+
+
+def site_id(settings: Settings) -> str:
+    """The ``site`` column: ``CG_SITE_ID``, else the upstream's host name, else "default"."""
+    return settings.site_id or urlsplit(settings.upstream).hostname or "default"
+
+
+class Analytics:
+    """Everything analytics needs for the gateway's lifetime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        storage: Storage | None = None,
+        geo: Callable[[], GeoLookup | None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage or storage_from_settings(settings)
+        self.site = site_id(settings)
+        self.beacon_max_bytes = settings.beacon_max_bytes
+        self.beacon_max_events = settings.beacon_max_events
+        self._geo = geo
+        self.writer: EventWriter | None = None
+        # Until open() the steps exist but write nowhere: the recorder and the beacon
+        # are wired before start-up, and nothing reaches them before it completes.
+        self.pipeline: Pipeline = default_pipeline(self._not_open, None)
+        self.recorder = PageViewRecorder(self.pipeline, self.site)
+
+    @staticmethod
+    def _not_open(line: bytes) -> None:
+        raise RuntimeError("analytics used before start-up")
+
+    @property
+    def spool_dir(self) -> Path:
+        return Path(self.settings.spool_dir or Path(self.settings.data_dir) / "spool")
+
+    async def open(self) -> None:
+        """Migrate the schema, open the spool and start the writer (at start-up)."""
+        await asyncio.to_thread(migrate, self.storage)
+        spool = await asyncio.to_thread(Spool, self.spool_dir)
+        writer = EventWriter(
+            self.storage,
+            spool,
+            flush_interval=self.settings.flush_interval,
+            batch_size=self.settings.flush_batch_size,
+            max_queue=self.settings.queue_max_events,
+        )
+        writer.start()
+        self.writer = writer
+        self.pipeline.replace(default_pipeline(writer.put, self._geo()).steps)
+
+    async def close(self) -> None:
+        """Flush or spool everything queued (at shutdown, SIGTERM included)."""
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+            self.writer = None
+
+    def count_unconsented(self, events: int) -> None:
+        """Count beacon events turned away for want of consent."""
+        self.pipeline.dropped[DropReason.NO_CONSENT] += events
+
+    def process(self, event: Event) -> DropReason | None:
+        """Run one event through the steps (for callers outside the proxy and beacon)."""
+        return self.pipeline.process(event)

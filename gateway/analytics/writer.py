@@ -1,0 +1,214 @@
+"""The event writer: a bounded in-memory queue, a background thread, and the spool.
+
+``put`` is called on the event loop with one encoded line per event and only
+appends to a deque. A thread wakes every ``flush_interval`` seconds, or as
+soon as ``batch_size`` lines wait, and inserts them in batches of at most
+``batch_size`` with one ``INSERT ... FORMAT JSONCompactEachRow`` each.
+
+When an insert fails (ClickHouse down, slow past its timeout, a table
+missing), the batch is appended to the :class:`~gateway.analytics.spool.Spool`
+and the writer backs off (1 s doubling to 30 s). While the spool holds
+anything, new batches are spooled behind it, so that replay, once an insert
+succeeds again, keeps the order in which events were accepted. Each batch
+carries an insert deduplication token from the moment it is formed, through
+the spool, to every retry, so ClickHouse stores it once however often it is
+sent (the ``events`` tables keep a deduplication window for this, and the
+sessions view deduplicates with them).
+
+Memory is bounded by ``max_queue`` lines: when ``put`` finds the queue full
+(the thread stuck in a slow insert), it moves the queue to the spool itself.
+``close`` flushes what is queued, or spools it when ClickHouse is away, so a
+SIGTERM loses nothing that was accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from gateway.analytics.events import COLUMNS
+from gateway.analytics.spool import Spool
+from gateway.storage import Storage
+
+logger = logging.getLogger("gateway.analytics")
+
+INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+MIN_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+
+
+class EventWriter:
+    """Queues encoded events and writes them to ``table`` from a background thread."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        spool: Spool,
+        *,
+        flush_interval: float = 1.0,
+        batch_size: int = 5000,
+        max_queue: int = 50_000,
+        table: str = "events",
+        columns: tuple[str, ...] = COLUMNS,
+    ) -> None:
+        self.storage = storage
+        self.spool = spool
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.max_queue = max(max_queue, batch_size)
+        self.table = table
+        self.columns = list(columns)
+        self.written = 0  # events inserted straight from the queue
+        self.spooled = 0  # events that went to the spool
+        self.replayed = 0  # events inserted from the spool
+        self._queue: deque[bytes] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._client: Client | None = None
+        self._retry_at = 0.0
+        self._backoff = MIN_BACKOFF
+        self._draining = threading.Lock()  # one drain at a time: thread, flush or close
+        self._overflow = threading.Lock()
+
+    @property
+    def queued(self) -> int:
+        """Events waiting in memory."""
+        return len(self._queue)
+
+    def put(self, line: bytes) -> None:
+        """Queue one encoded event; never blocks on ClickHouse."""
+        queue = self._queue
+        queue.append(line)
+        size = len(queue)
+        if size >= self.batch_size:
+            if size >= self.max_queue:
+                self._spool_overflow()
+            self._wake.set()
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the thread after a last flush; whatever cannot be inserted is spooled."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._drain(final=True)  # anything put after the thread's last look
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.spool.close()
+
+    def flush(self) -> None:
+        """Write everything queued now, in the caller's thread (for tests and benchmarks)."""
+        self._drain(final=False, ignore_backoff=True)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            try:
+                self._drain(final=False)
+            except Exception:  # the thread must outlive any surprise; the data is spooled
+                logger.exception("event writer cycle failed")
+        self._drain(final=True)
+
+    def _drain(self, final: bool, ignore_backoff: bool = False) -> None:
+        with self._draining:
+            available = ignore_backoff or time.monotonic() >= self._retry_at
+            if available and self.spool.pending:
+                available = self._replay()
+            while self._queue:
+                lines = self._take()
+                if not lines:
+                    break
+                token = uuid.uuid4().hex
+                if available and not self.spool.pending and self._insert(token, lines):
+                    self.written += len(lines)
+                    continue
+                available = False
+                self.spool.append(token, lines)
+                self.spooled += len(lines)
+            if final and self.spool.pending:
+                logger.warning(
+                    "event writer stopped with %d events spooled in %s; they are replayed "
+                    "at the next start",
+                    self.spool.pending_events(),
+                    self.spool.path,
+                )
+
+    def _take(self) -> list[bytes]:
+        queue = self._queue
+        lines: list[bytes] = []
+        try:
+            while len(lines) < self.batch_size:
+                lines.append(queue.popleft())
+        except IndexError:  # emptied, perhaps by the other thread: a short batch
+            pass
+        return lines
+
+    def _spool_overflow(self) -> None:
+        """The queue is full: move it to the spool from the caller's thread."""
+        if not self._overflow.acquire(blocking=False):
+            return  # another caller is moving the queue to the spool right now
+        try:
+            while len(self._queue) >= self.batch_size:
+                lines = self._take()
+                if not lines:
+                    break
+                self.spool.append(uuid.uuid4().hex, lines)
+                self.spooled += len(lines)
+        finally:
+            self._overflow.release()
+
+    def _replay(self) -> bool:
+        """Insert spooled batches in order; whether the spool is now empty."""
+        for record in self.spool.replay():
+            if not self._insert(record.token, record.body):
+                return False
+            self.spool.done(record)
+            self.replayed += record.count
+            logger.info("replayed %d spooled events", record.count)
+        return True
+
+    def _insert(self, token: str, lines: list[bytes] | bytes) -> bool:
+        body = lines if isinstance(lines, bytes) else b"\n".join(lines)
+        settings: dict[str, Any] = {**INSERT_SETTINGS, "insert_deduplication_token": token}
+        try:
+            if self._client is None:
+                self._client = self.storage.connect()
+            self._client.raw_insert(
+                self.table, self.columns, body, settings=settings, fmt="JSONCompactEachRow"
+            )
+        except Exception as error:
+            self._failed(error)
+            return False
+        self._backoff = MIN_BACKOFF
+        self._retry_at = 0.0
+        return True
+
+    def _failed(self, error: Exception) -> None:
+        logger.warning(
+            "ClickHouse insert failed (%s); spooling, next try in %.0f s",
+            type(error).__name__,
+            self._backoff,
+        )
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                logger.debug("closing a failed ClickHouse client failed", exc_info=True)
+            self._client = None
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
