@@ -138,10 +138,13 @@ def main() -> None:
     body = "<!doctype html><html><head><title>bench</title></head><body>"
     body += "<p>" + "x" * (PAGE_BYTES - len(body) - 30) + "</p></body></html>"
     (work / "www" / "index.html").write_text(body)
-    origin, nginx_proxy, gateway_port, bare_port = free_port(), free_port(), free_port(), free_port()
-    (work / "nginx.conf").write_text(
-        NGINX_CONF.format(dir=work, origin=origin, proxy=nginx_proxy)
+    origin, nginx_proxy, gateway_port, bare_port = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
     )
+    (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, origin=origin, proxy=nginx_proxy))
     key = os.urandom(24).hex()
     env = {
         **os.environ,
@@ -154,15 +157,31 @@ def main() -> None:
         subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work)]),
         subprocess.Popen(
             [
-                sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1",
-                "--port", str(gateway_port), "--log-level", "warning", "--env-file", "",
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(gateway_port),
+                "--log-level",
+                "warning",
+                "--env-file",
+                "",
             ],
             env=env,
         ),
     ]
     processes.append(
         subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_forwarder", f"http://127.0.0.1:{origin}", str(bare_port)]
+            [
+                sys.executable,
+                "-m",
+                "bench.bare_forwarder",
+                f"http://127.0.0.1:{origin}",
+                str(bare_port),
+            ]
         )
     )
     gateway_pid = processes[1].pid

@@ -2,10 +2,12 @@
 
     ContextMiddleware      client address, scheme and cookies, once; Set-Cookie out
     └── SessionMiddleware  the essential session cookie
-        └── Dispatcher
-            ├── the gateway's own routes (Starlette): the reserved prefix and
-            │   /.well-known/gpc.json
-            └── the proxy (plain ASGI): HTTP and websockets to the upstream
+        └── ConsentMiddleware  what the visitor granted, into the context
+            └── Dispatcher
+                ├── the gateway's own routes (Starlette): the reserved prefix and
+                │   /.well-known/gpc.json
+                └── the proxy (plain ASGI): HTTP and websockets to the upstream,
+                    with the consent's cookie filter both ways
 
 Long-lived things (the upstream client) open in the lifespan and live on
 ``app.state``, never in module globals, so several apps can live in one
@@ -29,6 +31,9 @@ from gateway.analytics.service import Analytics
 from gateway.asgi import ASGIApp, Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
+from gateway.consent import build_consent
+from gateway.consent.api import ConsentApi
+from gateway.consent.middleware import ConsentMiddleware
 from gateway.context import ContextMiddleware
 from gateway.errors import error_response, new_request_id, wants_json
 from gateway.geo.lookup import open_geo
@@ -43,9 +48,12 @@ logger = logging.getLogger("gateway")
 GPC_WELL_KNOWN = "/.well-known/gpc.json"
 
 
-def _own_routes(settings: Settings) -> list[BaseRoute]:
+def _own_routes(settings: Settings, consent: ConsentApi) -> list[BaseRoute]:
     """The gateway's own routes under the reserved prefix; later features add theirs here."""
-    return [Route(f"{settings.prefix}collect", collect, methods=["POST"])]
+    return [
+        *consent.routes(settings.prefix),
+        Route(f"{settings.prefix}collect", collect, methods=["POST"]),
+    ]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -145,17 +153,25 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     """Assemble the public gateway from ``settings``; ``clock`` is injectable for tests."""
     trusted = TrustedProxies(settings.trusted_proxies)
     upstream = Upstream(settings)
-    own = build_own_app(settings, _own_routes(settings))
+    consent = build_consent(settings, clock)
+    own = build_own_app(settings, _own_routes(settings, consent.api))
     # Reads the geolocation database at start-up, once whoever opens it has put it there.
     analytics = Analytics(settings, geo=lambda: getattr(app.state, "geo", None))
     dispatcher = Dispatcher(
         settings.prefix,
         own=own,
-        http=HttpProxy(upstream, trusted, settings.max_body_bytes, observers=[analytics.recorder]),
-        websocket=WebSocketProxy(upstream, trusted),
+        http=HttpProxy(
+            upstream,
+            trusted,
+            consent.enforcer,
+            settings.max_body_bytes,
+            observers=[analytics.recorder],
+        ),
+        websocket=WebSocketProxy(upstream, trusted, consent.enforcer),
     )
-    stack: ASGIApp = SessionMiddleware(
-        dispatcher, settings.secret_keys, settings.session_idle_minutes * 60, clock=clock
+    stack: ASGIApp = ConsentMiddleware(dispatcher, consent.policy, settings.honour_dnt)
+    stack = SessionMiddleware(
+        stack, settings.secret_keys, settings.session_idle_minutes * 60, clock=clock
     )
     stack = ContextMiddleware(stack, trusted)
     app = GatewayApp(
@@ -170,6 +186,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     # start-up with a SettingsError saying how to fetch one. Memory-mapped and
     # thread-safe; it re-opens the file itself when it changes on disk.
     app.state.geo = open_geo(settings)
+    consent.policy.geo = app.state.geo
     # The own routes read long-lived things (the event writer, the ClickHouse client)
     # from ``request.app.state``: share one State so the lifespan fills both.
     own.state = app.state

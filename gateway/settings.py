@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -116,6 +117,66 @@ def _parse_text(name: str, raw: str) -> str:
     return raw
 
 
+# CNIL: a consent choice is kept at most 13 months.
+MAX_CONSENT_DAYS = 395
+REGIMES = ("opt-in", "opt-out", "none")
+_CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def _parse_revision(name: str, raw: str) -> str:
+    if not raw or len(raw) > 32 or not all(c.isalnum() or c in "._-" for c in raw):
+        raise SettingsError(
+            f"{name} must be 1 to 32 letters, digits, dots, dashes or underscores "
+            f"(such as 3 or 2026-11), not {raw!r}."
+        )
+    return raw
+
+
+def _parse_categories(name: str, raw: str) -> tuple[str, ...]:
+    categories = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for category in categories:
+        if not _CATEGORY_NAME.match(category) or category == "necessary":
+            raise SettingsError(
+                f"{name}: {category!r} is not a usable category name; use lower-case words "
+                "such as analytics (and leave out necessary, which is always on)."
+            )
+    if len(set(categories)) != len(categories):
+        raise SettingsError(f"{name} names a category twice: {raw!r}.")
+    return categories
+
+
+def _parse_cookie_rules(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    rules = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        pattern, sep, category = item.strip().partition("=")
+        if not sep or not pattern.strip() or not category.strip():
+            raise SettingsError(
+                f"{name} must be comma-separated name=category pairs such as "
+                f"_myapp_*=analytics; {item.strip()!r} is not one."
+            )
+        rules.append((pattern.strip(), category.strip()))
+    return tuple(rules)
+
+
+def _parse_regimes(name: str, raw: str) -> dict[str, str]:
+    regimes: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        country, _, regime = item.strip().partition("=")
+        country, regime = country.strip().upper(), regime.strip().lower()
+        if len(country) != 2 or not country.isalpha() or regime not in REGIMES:
+            raise SettingsError(
+                f"{name} must be comma-separated COUNTRY=regime pairs with a two-letter country "
+                f"code and one of {', '.join(REGIMES)} (such as US=opt-out); "
+                f"{item.strip()!r} is not one."
+            )
+        regimes[country] = regime
+    return regimes
+
+
 def _parse_clickhouse_dsn(name: str, raw: str) -> str:
     if raw and not raw.startswith(("chdb://", "http://", "https://")):
         raise SettingsError(
@@ -131,7 +192,7 @@ def _parse_switch(name: str, raw: str) -> bool:
         return True
     if value in ("off", "false", "no", "0"):
         return False
-    raise SettingsError(f"{name} must be on or off, not {raw!r}.")
+    raise SettingsError(f"{name} must be on or off (or true or false), not {raw!r}.")
 
 
 @dataclass(frozen=True)
@@ -286,6 +347,63 @@ FIELDS: tuple[Field, ...] = (
         "them. Empty means `<CG_DATA_DIR>/geo`, where `consent-gateway geo fetch` puts the free "
         "DB-IP database. A file replaced on disk is picked up within seconds.",
     ),
+    Field(
+        "policy_revision",
+        _parse_revision,
+        "1",
+        "The revision of your privacy policy. Raise it when the policy changes: every choice "
+        "made under an older revision counts as no choice, and the banner shows again.",
+    ),
+    Field(
+        "consent_categories",
+        _parse_categories,
+        "preferences,analytics,marketing",
+        "The consent categories besides `necessary` (always on), comma separated.",
+    ),
+    Field(
+        "consent_lifetime_days",
+        _parse_int(1, MAX_CONSENT_DAYS),
+        "183",
+        "Days a consent choice is kept before the banner asks again: six months by default "
+        "(CNIL's recommendation); more than 13 months (395 days) is refused.",
+    ),
+    Field(
+        "cookie_rules",
+        _parse_cookie_rules,
+        "",
+        "Your own cookie classification, comma-separated `name=category` pairs; a name may end "
+        "in `*` to match a prefix (`_myapp_*=analytics`). Checked before the built-in list.",
+    ),
+    Field(
+        "cookie_default_category",
+        _parse_text,
+        "marketing",
+        "The category of a cookie no rule knows. `marketing` (the strictest) unless you say "
+        "otherwise; `necessary` lets unknown cookies through without consent.",
+    ),
+    Field(
+        "gpc_denies_analytics",
+        _parse_switch,
+        "false",
+        "Whether a `Sec-GPC: 1` signal also denies `analytics` (it always denies `marketing`) "
+        "until the visitor explicitly opts in.",
+    ),
+    Field(
+        "consent_regimes",
+        _parse_regimes,
+        "",
+        "Where the law asks for what, as comma-separated `COUNTRY=regime` pairs with regimes "
+        "`opt-in`, `opt-out` or `none` (for example `US=opt-out`). Every country not listed, "
+        "and any unknown one, is `opt-in`: the strictest.",
+    ),
+    Field(
+        "honour_dnt",
+        _parse_switch,
+        "false",
+        "Whether `DNT: 1` counts like a GPC signal. Off by default: Do Not Track has no legal "
+        "standing and was sent by default by some browsers, so it says little about the "
+        "visitor's own wish; GPC does, and is always honoured.",
+    ),
 )
 
 
@@ -315,6 +433,14 @@ class Settings:
     site_id: str
     geolocation: bool
     geoip_db: str
+    policy_revision: str
+    consent_categories: tuple[str, ...]
+    consent_lifetime_days: int
+    cookie_rules: tuple[tuple[str, str], ...]
+    cookie_default_category: str
+    gpc_denies_analytics: bool
+    consent_regimes: dict[str, str] = field(hash=False)
+    honour_dnt: bool
 
     @property
     def secret_keys(self) -> list[str]:

@@ -20,17 +20,17 @@ async def test_text_and_binary_frames_cross_both_ways(proxy: str) -> None:
     async with connect(
         url,
         subprotocols=[Subprotocol("chat")],
-        additional_headers={"cookie": "cg_session=x; pref=1"},
+        additional_headers={"cookie": "cg_session=x; sessionid=1; _ga=2"},
     ) as ws:
         assert ws.subprotocol == "chat"
         await ws.send("hello")
-        assert await ws.recv() == "echo:hello|cookie:pref=1"
+        assert await ws.recv() == "echo:hello|cookie:sessionid=1"
         await ws.send(b"\x01\x02\x03")
         assert await ws.recv() == b"\x03\x02\x01"
         for n in range(20):
             await ws.send(f"m{n}")
         replies = [await asyncio.wait_for(ws.recv(), 5) for _ in range(20)]
-        assert replies[-1] == "echo:m19|cookie:pref=1"
+        assert replies[-1] == "echo:m19|cookie:sessionid=1"
 
 
 async def test_refused_upstream_websocket_refuses_the_visitor(tmp_path: Path) -> None:

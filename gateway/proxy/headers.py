@@ -31,8 +31,9 @@ HOP_BY_HOP = frozenset(
 )
 
 # Request headers the gateway sets itself, so the visitor's copies are dropped:
-# a visitor must not be able to forge the forwarding headers or the Host the
-# upstream sees, and cookies are rebuilt without the gateway's own.
+# a visitor must not be able to forge the forwarding headers, the consent
+# header or the Host the upstream sees, and cookies are rebuilt after the
+# consent filter.
 _REPLACED_ON_REQUEST = frozenset(
     {
         b"host",
@@ -42,6 +43,7 @@ _REPLACED_ON_REQUEST = frozenset(
         b"x-forwarded-host",
         b"forwarded",
         b"expect",
+        b"x-consent",
     }
 )
 _DROPPED_ON_REQUEST = HOP_BY_HOP | _REPLACED_ON_REQUEST

@@ -26,6 +26,7 @@ from yarl import URL
 
 from gateway.asgi import RawHeaders, Receive, Scope, Send, header_value
 from gateway.client_ip import TrustedProxies
+from gateway.consent.enforcement import CookieEnforcer
 from gateway.context import RequestContext
 from gateway.errors import new_request_id, send_error, wants_json
 from gateway.exceptions import UpstreamError, UpstreamTimeout, UpstreamUnreachable
@@ -79,11 +80,13 @@ class HttpProxy:
         self,
         upstream: Upstream,
         trusted: TrustedProxies,
+        enforcer: CookieEnforcer,
         max_body_bytes: int,
         observers: list[ResponseObserver] | None = None,
     ) -> None:
         self.upstream = upstream
         self.trusted = trusted
+        self.enforcer = enforcer
         self.max_body_bytes = max_body_bytes
         self.rewriter = LocationRewriter(upstream.base_url)
         self.observers = observers or []
@@ -121,8 +124,9 @@ class HttpProxy:
             peer,
             self.trusted.is_trusted(peer),
             self.upstream.host_header,
-            context.site_cookies(),
+            self.enforcer.upstream_cookies(context),
         )
+        out_headers.append(("X-Consent", self.enforcer.consent_header(context)))
         target = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         url = URL(
@@ -174,7 +178,10 @@ class HttpProxy:
             allow_redirects=False,
         ) as response:
             public_origin = f"{context.scheme}://{context.host}".encode("latin-1")
-            out = downstream_response_headers(response.raw_headers, self.rewriter, public_origin)
+            out = self.enforcer.filter_response(
+                downstream_response_headers(response.raw_headers, self.rewriter, public_origin),
+                context,
+            )
             # Read the first chunk before starting the response: a small page then goes
             # out in one message, and a failure before any byte can still become a 502.
             content = response.content

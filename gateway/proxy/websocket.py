@@ -18,6 +18,7 @@ from yarl import URL
 
 from gateway.asgi import Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
+from gateway.consent.enforcement import CookieEnforcer
 from gateway.context import RequestContext
 from gateway.errors import new_request_id
 from gateway.proxy.headers import upstream_request_headers
@@ -42,9 +43,10 @@ _BAD_GATEWAY = 1014
 class WebSocketProxy:
     """ASGI app that relays one websocket to the upstream."""
 
-    def __init__(self, upstream: Upstream, trusted: TrustedProxies) -> None:
+    def __init__(self, upstream: Upstream, trusted: TrustedProxies, enforcer: CookieEnforcer):
         self.upstream = upstream
         self.trusted = trusted
+        self.enforcer = enforcer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         context: RequestContext = scope["gateway"]
@@ -55,8 +57,9 @@ class WebSocketProxy:
             peer,
             self.trusted.is_trusted(peer),
             self.upstream.host_header,
-            context.site_cookies(),
+            self.enforcer.upstream_cookies(context),
         )
+        headers.append(("X-Consent", self.enforcer.consent_header(context)))
         target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
         url = URL(self.upstream.ws_base_url + target + ("?" + query if query else ""), encoded=True)

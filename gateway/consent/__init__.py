@@ -1,0 +1,64 @@
+"""Consent, enforced by the server.
+
+state.py         the consent cookie and what a visitor has granted
+middleware.py    reads the cookie once per request into the request context
+cookie_rules.py  which category each cookie name belongs to
+set_cookie.py    reading, capping and expiring Set-Cookie values
+enforcement.py   the cookie filter both ways, used by the proxy
+csrf.py          tokens bound to the session, and the same-origin check
+api.py           GET/POST/DELETE /_consent/state and /.well-known/gpc.json
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.clock import Clock
+from gateway.consent.api import ConsentApi
+from gateway.consent.cookie_rules import NECESSARY, CookieClassifier
+from gateway.consent.csrf import CsrfTokens
+from gateway.consent.enforcement import CookieEnforcer
+from gateway.consent.state import ConsentPolicy
+from gateway.exceptions import SettingsError
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The consent feature's long-lived parts, built once per app."""
+
+    policy: ConsentPolicy
+    enforcer: CookieEnforcer
+    api: ConsentApi
+
+
+def build_consent(settings: Settings, clock: Clock) -> Consent:
+    """Build the consent parts, checking the settings that only make sense together."""
+    known = {*settings.consent_categories, NECESSARY}
+    classifier = CookieClassifier(settings.cookie_rules, settings.cookie_default_category)
+    for category in sorted(classifier.categories_used() - known):
+        # A built-in rule may name a category the operator switched off: such
+        # cookies then never pass, which is the safe reading. The operator's
+        # own rules and default must name real categories.
+        if category == settings.cookie_default_category or any(
+            c == category for _, c in settings.cookie_rules
+        ):
+            raise SettingsError(
+                f"CG_COOKIE_RULES or CG_COOKIE_DEFAULT_CATEGORY name the category {category!r}, "
+                f"which is not in CG_CONSENT_CATEGORIES ({', '.join(sorted(known))}); "
+                "add it there or use one of those."
+            )
+    policy = ConsentPolicy(
+        settings.secret_keys,
+        settings.consent_categories,
+        settings.policy_revision,
+        settings.consent_lifetime_days,
+        settings.consent_regimes,
+        settings.gpc_denies_analytics,
+        clock,
+    )
+    enforcer = CookieEnforcer(
+        classifier, settings.consent_categories, settings.policy_revision, clock
+    )
+    api = ConsentApi(policy, enforcer, CsrfTokens(settings.secret_keys))
+    return Consent(policy, enforcer, api)

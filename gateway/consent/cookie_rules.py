@@ -1,0 +1,121 @@
+"""Which consent category a cookie belongs to, by its name.
+
+The operator's rules (``CG_COOKIE_RULES``) come first, then a built-in list of
+the common trackers and of well-known framework session cookies. A name no rule
+knows falls in ``CG_COOKIE_DEFAULT_CATEGORY``, ``marketing`` unless the
+operator says otherwise: an unknown cookie is treated as the most intrusive
+kind until someone vouches for it.
+
+Sources for the built-in list: the vendors' own cookie documentation (Google
+Analytics and Ads, Meta, Microsoft Clarity and Ads, Hotjar, Matomo, HubSpot,
+LinkedIn, TikTok, Pinterest) and the session cookie names of common frameworks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+NECESSARY = "necessary"
+
+BUILTIN_RULES: tuple[tuple[str, str], ...] = (
+    # Framework and platform session / security cookies: needed for the site to work.
+    ("sessionid", NECESSARY),
+    ("csrftoken", NECESSARY),
+    ("PHPSESSID", NECESSARY),
+    ("JSESSIONID", NECESSARY),
+    ("ASP.NET_SessionId", NECESSARY),
+    (".AspNetCore.*", NECESSARY),
+    ("__RequestVerificationToken", NECESSARY),
+    ("laravel_session", NECESSARY),
+    ("XSRF-TOKEN", NECESSARY),
+    ("MoodleSession*", NECESSARY),
+    ("wordpress_logged_in_*", NECESSARY),
+    ("wordpress_sec_*", NECESSARY),
+    ("wordpress_test_cookie", NECESSARY),
+    ("connect.sid", NECESSARY),
+    ("_session_id", NECESSARY),
+    ("__Host-*", NECESSARY),
+    # Preferences.
+    ("wp-settings-*", "preferences"),
+    ("lang", "preferences"),
+    ("language", "preferences"),
+    ("locale", "preferences"),
+    ("theme", "preferences"),
+    # Analytics.
+    ("_ga", "analytics"),
+    ("_ga_*", "analytics"),
+    ("_gid", "analytics"),
+    ("_gat*", "analytics"),
+    ("__utm*", "analytics"),
+    ("_hj*", "analytics"),
+    ("_pk_*", "analytics"),
+    ("_clck", "analytics"),
+    ("_clsk", "analytics"),
+    ("CLID", "analytics"),
+    ("mp_*", "analytics"),
+    ("ajs_*", "analytics"),
+    ("amplitude_*", "analytics"),
+    ("_dc_gtm_*", "analytics"),
+    # Marketing and advertising.
+    ("_gcl_*", "marketing"),
+    ("IDE", "marketing"),
+    ("DSID", "marketing"),
+    ("test_cookie", "marketing"),
+    ("_fbp", "marketing"),
+    ("_fbc", "marketing"),
+    ("fr", "marketing"),
+    ("_uetsid", "marketing"),
+    ("_uetvid", "marketing"),
+    ("MUID", "marketing"),
+    ("hubspotutk", "marketing"),
+    ("__hs*", "marketing"),
+    ("li_*", "marketing"),
+    ("bcookie", "marketing"),
+    ("_ttp", "marketing"),
+    ("_tt_*", "marketing"),
+    ("_pin_unauth", "marketing"),
+    ("_pinterest_*", "marketing"),
+)
+
+
+Rules = tuple[dict[str, str], list[tuple[str, str]]]
+
+
+def _compile(rules: Iterable[tuple[str, str]]) -> Rules:
+    """Split rules into exact names and ``prefix*`` patterns, keeping their order."""
+    exact: dict[str, str] = {}
+    prefixes: list[tuple[str, str]] = []
+    for pattern, category in rules:
+        if pattern.endswith("*"):
+            prefixes.append((pattern[:-1], category))
+        else:
+            exact.setdefault(pattern, category)
+    return exact, prefixes
+
+
+class CookieClassifier:
+    """Maps cookie names to categories; answers are cached per name (bounded)."""
+
+    def __init__(self, operator_rules: Iterable[tuple[str, str]], default_category: str) -> None:
+        # The operator's rules are a layer above the built-in ones: they win, exact or prefix.
+        self._layers = (_compile(operator_rules), _compile(BUILTIN_RULES))
+        self.default_category = default_category
+        self.category = lru_cache(maxsize=4096)(self._category)
+
+    def _category(self, name: str) -> str:
+        for exact, prefixes in self._layers:
+            if name in exact:
+                return exact[name]
+            for prefix, category in prefixes:
+                if name.startswith(prefix):
+                    return category
+        return self.default_category
+
+    def categories_used(self) -> set[str]:
+        """Every category some rule names, to check against the configured ones."""
+        used = {self.default_category}
+        for exact, prefixes in self._layers:
+            used.update(exact.values())
+            used.update(category for _, category in prefixes)
+        return used

@@ -1,0 +1,70 @@
+"""Reading, capping and expiring ``Set-Cookie`` values (RFC 6265 section 4.1).
+
+Only what enforcement needs is parsed: the name, ``Path``, ``Domain``,
+``Max-Age`` and ``Expires``. Everything else in the header passes as it came.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate, parsedate_to_datetime
+
+# Thirteen months, the longest a consent-dependent cookie may live (CNIL).
+MAX_COOKIE_SECONDS = 395 * 86400
+EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def cookie_name(value: bytes) -> str:
+    """The name of the cookie a ``Set-Cookie`` value sets."""
+    return value.split(b";", 1)[0].split(b"=", 1)[0].strip().decode("latin-1")
+
+
+def path_and_domain(value: bytes) -> tuple[str, str]:
+    """The ``Path`` and ``Domain`` a ``Set-Cookie`` value sets, ``("/", "")`` by default."""
+    path, domain = "/", ""
+    for attribute in value.split(b";")[1:]:
+        key, _, val = attribute.partition(b"=")
+        key = key.strip().lower()
+        if key == b"path" and val.strip().startswith(b"/"):
+            path = val.strip().decode("latin-1")
+        elif key == b"domain" and val.strip():
+            domain = val.strip().decode("latin-1").lstrip(".").lower()
+    return path, domain
+
+
+def cap_lifetime(value: bytes, now: float) -> bytes:
+    """The same ``Set-Cookie`` value with ``Max-Age`` and ``Expires`` at most 13 months away."""
+    if b"max-age" not in value.lower() and b"expires" not in value.lower():
+        return value  # a session cookie: nothing to cap
+    parts = value.split(b";")
+    changed = False
+    for index, attribute in enumerate(parts[1:], start=1):
+        key, _sep, val = attribute.partition(b"=")
+        name = key.strip().lower()
+        if name == b"max-age":
+            try:
+                seconds = int(val.strip())
+            except ValueError:
+                continue
+            if seconds > MAX_COOKIE_SECONDS:
+                parts[index] = b" Max-Age=" + str(MAX_COOKIE_SECONDS).encode()
+                changed = True
+        elif name == b"expires":
+            try:
+                when = parsedate_to_datetime(val.strip().decode("latin-1")).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                continue
+            if when > now + MAX_COOKIE_SECONDS:
+                capped = formatdate(now + MAX_COOKIE_SECONDS, usegmt=True)
+                parts[index] = b" Expires=" + capped.encode()
+                changed = True
+    return b";".join(parts) if changed else value
+
+
+def expire_cookie(name: str, path: str, domain: str, secure: bool) -> bytes:
+    """A ``Set-Cookie`` value that makes the browser delete ``name`` at ``path``/``domain``."""
+    parts = [f"{name}=", f"Path={path}", "Max-Age=0", f"Expires={EPOCH}"]
+    if domain:
+        parts.append(f"Domain={domain}")
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts).encode("latin-1")

@@ -1,0 +1,146 @@
+"""The consent cookie, and what a visitor has granted on this request.
+
+The cookie ``cg_consent`` carries a random consent id, the policy revision the
+choice was made under, the granted categories and, through its signature's
+timestamp, the time of the choice. It is signed like every gateway cookie, so a
+visitor cannot grant themselves anything the gateway did not record, nor forge
+another visitor's consent id.
+
+A choice counts only while it is signed by us, younger than
+``CG_CONSENT_LIFETIME_DAYS`` and made under the current ``CG_POLICY_REVISION``;
+anything else is no choice, and the banner must show again. Without a choice
+the defaults follow the legal regime of the visitor's country (``opt-in``
+everywhere unless configured: nothing but ``necessary``), less what a Global
+Privacy Control signal denies.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from gateway.clock import Clock
+from gateway.geo import GeoLookup
+from gateway.iptools import truncate_ip
+from gateway.signing import CookieSigner
+
+CONSENT_COOKIE = "cg_consent"
+NECESSARY = "necessary"
+_SEPARATOR = "~"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A choice the visitor made, as the consent cookie records it."""
+
+    consent_id: str
+    revision: str
+    granted: frozenset[str]
+    made_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """What this visitor has granted on this request (the ``ConsentView`` of the context).
+
+    ``reason`` says why ``must_show`` is what it is: ``choice_made``,
+    ``no_choice``, ``revision_changed`` or ``not_required``.
+    """
+
+    granted: frozenset[str]
+    must_show: bool
+    reason: str
+    regime: str
+    gpc: bool
+    choice: Choice | None
+
+    @property
+    def consent_id(self) -> str | None:
+        return self.choice.consent_id if self.choice is not None else None
+
+    def allows(self, category: str) -> bool:
+        return category in self.granted
+
+
+def new_consent_id() -> str:
+    """128 random bits: the key under which a visitor's analytics rows are kept."""
+    return secrets.token_urlsafe(16)
+
+
+class ConsentPolicy:
+    """Reads and writes consent cookies and works out what each visitor has granted."""
+
+    def __init__(
+        self,
+        keys: list[str],
+        categories: tuple[str, ...],
+        revision: str,
+        lifetime_days: int,
+        regimes: dict[str, str],
+        gpc_denies_analytics: bool,
+        clock: Clock,
+    ) -> None:
+        self.categories = categories
+        self.revision = revision
+        self.lifetime_seconds = lifetime_days * 86400
+        self.regimes = regimes
+        denied = {"marketing", "analytics"} if gpc_denies_analytics else {"marketing"}
+        self.gpc_denied = frozenset(denied)
+        self.signer = CookieSigner(keys, salt="cg.consent", clock=clock)
+        self.clock = clock
+        self.geo: GeoLookup | None = None  # set in the lifespan when geolocation is on
+
+    # -- the cookie --------------------------------------------------------------
+
+    def encode(self, choice: Choice) -> str:
+        granted = "+".join(sorted(choice.granted - {NECESSARY}))
+        return self.signer.sign(_SEPARATOR.join((choice.consent_id, choice.revision, granted)))
+
+    def decode(self, raw: str | None) -> Choice | None:
+        """The choice in a cookie value, or ``None`` for a forged, expired or garbage one."""
+        if not raw:
+            return None
+        checked = self.signer.unsign(raw, max_age=self.lifetime_seconds)
+        if checked is None:
+            return None
+        value, made_at = checked
+        parts = value.split(_SEPARATOR)
+        if len(parts) != 3 or not parts[0]:
+            return None
+        granted = frozenset(p for p in parts[2].split("+") if p in self.categories)
+        return Choice(parts[0], parts[1], granted | {NECESSARY}, made_at)
+
+    def choose(self, previous: Choice | None, granted: set[str]) -> Choice:
+        """A new choice, keeping the visitor's consent id when they already had one."""
+        consent_id = previous.consent_id if previous is not None else new_consent_id()
+        kept = frozenset(granted & set(self.categories)) | {NECESSARY}
+        return Choice(consent_id, self.revision, kept, int(self.clock()))
+
+    # -- the state ----------------------------------------------------------------
+
+    def regime_for(self, client_ip: str) -> str:
+        """``opt-in``, ``opt-out`` or ``none`` for the visitor's country; ``opt-in`` if unknown.
+
+        The lookup runs in memory on the truncated address; nothing is stored.
+        """
+        if not self.regimes or self.geo is None:
+            return "opt-in"
+        country = self.geo.lookup(truncate_ip(client_ip)).country
+        return self.regimes.get(country, "opt-in")
+
+    def resolve(self, raw_cookie: str | None, gpc: bool, client_ip: str) -> ConsentState:
+        """What the visitor has granted, from their cookie, GPC signal and country."""
+        choice = self.decode(raw_cookie)
+        if choice is not None and choice.revision == self.revision:
+            return ConsentState(choice.granted, False, "choice_made", "", gpc, choice)
+        regime = self.regime_for(client_ip)
+        if regime == "opt-in":
+            granted = frozenset({NECESSARY})
+        else:
+            granted = frozenset(self.categories) | {NECESSARY}
+        if gpc:
+            granted -= self.gpc_denied
+        reason = "revision_changed" if choice is not None else "no_choice"
+        if regime == "none":
+            reason = "not_required"
+        return ConsentState(granted, regime != "none", reason, regime, gpc, choice)
