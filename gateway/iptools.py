@@ -15,14 +15,19 @@ IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 
 
+_IPV4_MASK = (1 << 32) - (1 << (32 - IPV4_PREFIX))
+_IPV6_MASK = (1 << 128) - (1 << (128 - IPV6_PREFIX))
+
+
 def truncate_ip(address: str) -> str:
     """The network address of ``address``'s /24 (IPv4) or /48 (IPv6); ``""`` if not an IP."""
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
         return ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    prefix = IPV4_PREFIX if ip.version == 4 else IPV6_PREFIX
-    network = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
-    return str(network.network_address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped
+        if mapped is None:
+            return str(ipaddress.IPv6Address(int(ip) & _IPV6_MASK))
+        ip = mapped
+    return str(ipaddress.IPv4Address(int(ip) & _IPV4_MASK))
