@@ -73,9 +73,7 @@ def _props(value: object, where: str) -> dict[str, str]:
             raise BeaconError(f"{where}.props.{key}: must be a string or a number.")
         text = str(item)
         if len(text) > MAX_PROP_VALUE:
-            raise BeaconError(
-                f"{where}.props.{key}: must be at most {MAX_PROP_VALUE} characters."
-            )
+            raise BeaconError(f"{where}.props.{key}: must be at most {MAX_PROP_VALUE} characters.")
         props[key] = text
     return props
 
