@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Route
 
-from gateway.analytics.beacon import collect
-from gateway.analytics.service import Analytics
 from gateway.app import create_app
-from gateway.asgi import Receive, Scope, Send
-from gateway.context import RequestContext
-from gateway.settings import Settings
 from gateway.storage import Storage
-from tests.analytics_helpers import FIREFOX, Consented
+from tests.analytics_helpers import FIREFOX
 from tests.conftest import make_settings
 from tests.servers import run_server
 
@@ -93,58 +85,34 @@ def test_unconsented_visits_store_nothing(demo_site: str, tmp_path: Path) -> Non
     assert app.state.analytics.pipeline.dropped["no_consent"] == 3
 
 
-class ConsentedContext:
-    """Stands in, in this test only, for the consent feature's per-request answer."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["gateway"] = RequestContext(
-            client_ip="2001:db8:1:2::3",
-            scheme="http",
-            host="gateway.test",
-            cookies=[],
-            session_id="s-1",
-            consent=Consented(),
-        )
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture
-async def consented(
-    tmp_path: Path,
-) -> AsyncIterator[tuple[httpx.AsyncClient, Settings, Analytics]]:
-    settings = make_settings("http://127.0.0.1:9", tmp_path)
-    own = Starlette(routes=[Route("/_consent/collect", collect, methods=["POST"])])
-    own.state.analytics = analytics = Analytics(settings)
-    await analytics.open()
-    transport = httpx.ASGITransport(app=ConsentedContext(own))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-        yield client, settings, analytics
-    await analytics.close()
-
-
-async def test_consented_batches_are_accepted_and_stored(
-    consented: tuple[httpx.AsyncClient, Settings, Analytics],
-) -> None:
-    client, settings, analytics = consented
-    batch = {
-        "events": [
-            {
-                "type": "pageview",
-                "path": "/app/two",
-                "title": "Two",
-                "referrer": "http://gateway.test/app/one",
-            },
-            {"type": "engagement", "path": "/app/two", "engagement_ms": 1234},
-            {"type": "custom", "path": "/app/two", "name": "signup", "props": {"plan": 3}},
-        ]
+def test_consented_batches_are_accepted_and_stored(demo_site: str, tmp_path: Path) -> None:
+    settings = make_settings(demo_site, tmp_path, trusted_proxies="127.0.0.1")
+    browser = {
+        "user-agent": FIREFOX,
+        "sec-fetch-site": "same-origin",
+        "x-forwarded-for": "2001:db8:1:2::3",
     }
-    response = await client.post("/_consent/collect", json=batch, headers={"user-agent": FIREFOX})
-    assert response.status_code == 202
-    assert analytics.writer is not None
-    analytics.writer.flush()
+    with run_server(create_app(settings)) as url:
+        with httpx.Client(base_url=url, headers=browser) as client:
+            token = client.get("/_consent/state").json()["csrf"]
+            client.post(
+                "/_consent/state", json={"action": "accept_all"}, headers={"x-csrf-token": token}
+            ).raise_for_status()
+            batch = {
+                "events": [
+                    {
+                        "type": "pageview",
+                        "path": "/app/two",
+                        "title": "Two",
+                        "referrer": url + "/app/one",
+                    },
+                    {"type": "engagement", "path": "/app/two", "engagement_ms": 1234},
+                    {"type": "custom", "path": "/app/two", "name": "signup", "props": {"plan": 3}},
+                ]
+            }
+            response = client.post("/_consent/collect", json=batch)
+            assert response.status_code == 202
+    # The server has stopped, so the writer has flushed.
     result = (
         Storage(settings.clickhouse_dsn)
         .connect()
