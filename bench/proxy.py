@@ -197,7 +197,7 @@ def main() -> None:
             "gateway, new visitor": (gateway_port, []),
         }
         runs: dict[str, list[Result]] = {name: [] for name in targets}
-        for name, (port, headers) in targets.items():  # warm-up, not counted
+        for port, headers in targets.values():  # warm-up, not counted
             wrk(f"http://127.0.0.1:{port}/", 1, headers)
         for round_number in range(args.rounds):
             for name, (port, headers) in targets.items():
@@ -245,7 +245,8 @@ def report(runs: dict[str, list[Result]], args: argparse.Namespace) -> None:
         gateway = medians[name].requests_per_second
         print(
             f"\n{name}: gateway/nginx = {gateway / nginx:.3f}   "
-            f"gateway/direct = {gateway / direct:.3f}   gateway/bare forwarder = {gateway / bare:.3f}"
+            f"gateway/direct = {gateway / direct:.3f}   "
+            f"gateway/bare forwarder = {gateway / bare:.3f}"
         )
 
 
