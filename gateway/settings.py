@@ -470,6 +470,33 @@ def _toml_value(value: object) -> str:
     return str(value)
 
 
+def _reader(
+    environ: Mapping[str, str] | None, env_file: str | Path | None
+) -> Callable[[Field], str | None]:
+    """Where raw values come from: the environment, then ``.env``, then TOML, then default."""
+    environ = dict(os.environ if environ is None else environ)
+    env_path = Path(env_file) if env_file else None
+    # Our own mapping rather than os.environ, so tests build settings without
+    # touching the process environment.
+    config = Config(env_file=env_path if env_path and env_path.is_file() else None, environ=environ)
+    toml_path = environ.get("CG_CONFIG_FILE") or config.get("CG_CONFIG_FILE", default=None)
+    toml_values = _read_toml(toml_path) if toml_path else {}
+
+    def read(item: Field) -> str | None:
+        value: str | None = config.get(
+            item.env_name, default=toml_values.get(item.env_name, item.default)
+        )
+        return value
+
+    return read
+
+
+def _parse(item: Field, raw: str | None) -> Any:
+    if raw is None:
+        raise SettingsError(f"{item.env_name} is not set. {item.doc}")
+    return item.parse(item.env_name, str(raw).strip())
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     env_file: str | Path | None = ".env",
@@ -480,24 +507,11 @@ def load_settings(
     ``overrides`` maps attribute names (``"upstream"``) to values given on the
     command line; ``None`` values are ignored so that absent flags fall through.
     """
-    environ = dict(os.environ if environ is None else environ)
-    env_path = Path(env_file) if env_file is not None else None
-    # Our own mapping rather than os.environ, so tests build settings without
-    # touching the process environment.
-    config = Config(env_file=env_path if env_path and env_path.is_file() else None, environ=environ)
-    toml_path = environ.get("CG_CONFIG_FILE") or config.get("CG_CONFIG_FILE", default=None)
-    toml_values = _read_toml(toml_path) if toml_path else {}
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-
-    values: dict[str, Any] = {}
-    for item in FIELDS:
-        if item.attribute in given:
-            raw: str | None = str(given[item.attribute])
-        else:
-            raw = config.get(item.env_name, default=toml_values.get(item.env_name, item.default))
-        if raw is None:
-            raise SettingsError(f"{item.env_name} is not set. {item.doc}")
-        values[item.attribute] = item.parse(item.env_name, str(raw).strip())
+    read = _reader(environ, env_file)
+    given = {k: str(v) for k, v in (overrides or {}).items() if v is not None}
+    values = {
+        item.attribute: _parse(item, given.get(item.attribute) or read(item)) for item in FIELDS
+    }
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in values.items() if k in known})
 
@@ -513,16 +527,7 @@ def load_fields(
     or the secret key that ``serve`` cannot start without, so it must not fail
     for their absence.
     """
-    environ = dict(os.environ if environ is None else environ)
-    env_path = Path(env_file) if env_file is not None else None
-    config = Config(env_file=env_path if env_path and env_path.is_file() else None, environ=environ)
-    toml_path = environ.get("CG_CONFIG_FILE") or config.get("CG_CONFIG_FILE", default=None)
-    toml_values = _read_toml(toml_path) if toml_path else {}
-    values: dict[str, Any] = {}
-    for item in FIELDS:
-        if item.attribute in attributes:
-            raw = config.get(item.env_name, default=toml_values.get(item.env_name, item.default))
-            if raw is None:
-                raise SettingsError(f"{item.env_name} is not set. {item.doc}")
-            values[item.attribute] = item.parse(item.env_name, str(raw).strip())
-    return values
+    read = _reader(environ, env_file)
+    return {
+        item.attribute: _parse(item, read(item)) for item in FIELDS if item.attribute in attributes
+    }
