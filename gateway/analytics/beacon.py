@@ -26,7 +26,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.analytics.events import MAX_PATH, MAX_TITLE, Event, Kind
+from gateway.analytics.events import MAX_PATH, MAX_TITLE, Kind, event_for
 from gateway.context import RequestContext
 from gateway.errors import error_response
 
@@ -169,16 +169,5 @@ async def collect(request: Request) -> Response:
     user_agent = request.headers.get("user-agent", "")
     process = analytics.pipeline.process
     for fields in events:
-        process(
-            Event(
-                time=now,
-                site=analytics.site,
-                session=context.session_id,
-                consent=context.consent,
-                ip=context.client_ip,
-                user_agent=user_agent,
-                host=context.host,
-                **fields,
-            )
-        )
+        process(event_for(context, analytics.site, user_agent, now, **fields))
     return Response(status_code=202)

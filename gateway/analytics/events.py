@@ -19,9 +19,10 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from gateway.context import ConsentView
+from gateway.context import ConsentView, RequestContext
 
 COLUMNS: tuple[str, ...] = (
     "time",
@@ -101,6 +102,23 @@ class Event:
     os: str = ""
     os_version: str = ""
     device: str = ""
+
+
+def event_for(
+    context: RequestContext, site: str, user_agent: str, when: float, **fields: Any
+) -> Event:
+    """An event of the visitor this request context describes; the beacon and the
+    page-view recorder both build theirs here, so both carry the same facts."""
+    return Event(
+        time=when,
+        site=site,
+        session=context.session_id,
+        consent=context.consent,
+        ip=context.client_ip,
+        user_agent=user_agent,
+        host=context.host,
+        **fields,
+    )
 
 
 def visitor_key(consent_id: str) -> str:

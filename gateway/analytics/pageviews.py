@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 
-from gateway.analytics.events import Event, Kind
+from gateway.analytics.events import Kind, event_for
 from gateway.analytics.steps import Pipeline
 from gateway.asgi import RawHeaders, Scope
 from gateway.context import RequestContext
@@ -81,15 +81,12 @@ class PageViewRecorder:
             if not wanted:
                 return
             self.pipeline.process(
-                Event(
+                event_for(
+                    context,
+                    self.site,
+                    user_agent,
+                    time.time(),
                     kind=Kind.PAGEVIEW,
-                    time=time.time(),
-                    site=self.site,
-                    session=context.session_id,
-                    consent=context.consent,
-                    ip=context.client_ip,
-                    user_agent=user_agent,
-                    host=context.host,
                     path=scope["path"],
                     query=scope.get("query_string", b"").decode("latin-1"),
                     referrer=referrer,
