@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import State
@@ -77,12 +78,14 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """The exception handlers every Starlette app of the gateway uses: one error shape."""
+    return {HTTPException: _http_error, Exception: _server_error}
+
+
 def build_own_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
     """The Starlette app that serves the reserved prefix, with the one error shape."""
-    return Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
-    )
+    return Starlette(routes=routes, exception_handlers=error_handlers())
 
 
 class Dispatcher:

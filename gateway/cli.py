@@ -17,27 +17,32 @@ from gateway.exceptions import SettingsError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.app import create_app
-    from gateway.server import Listener, run
+    from gateway.server import gateway_listeners, run
     from gateway.settings import load_settings
 
     settings = load_settings(
         env_file=args.env_file,
-        overrides={"upstream": args.upstream, "host": args.host, "port": args.port},
+        overrides={
+            "upstream": args.upstream,
+            "host": args.host,
+            "port": args.port,
+            "admin_host": args.admin_host,
+            "admin_port": args.admin_port,
+        },
     )
     print(
         f"consent-gateway {__version__}: http://{settings.host}:{settings.port}/ -> "
-        f"{settings.upstream}"
+        f"{settings.upstream}; admin on http://{settings.admin_host}:{settings.admin_port}/"
     )
     sys.stdout.flush()
-    run([Listener(create_app(settings), settings.host, settings.port, "gateway")], args.log_level)
+    run(gateway_listeners(settings), args.log_level)
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.runner import run_demo
 
-    run_demo(args.data_dir, args.host, args.port, args.site_port)
+    run_demo(args.data_dir, args.host, args.port, args.site_port, args.admin_port)
     return 0
 
 
@@ -58,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream", help="the site to protect, e.g. http://127.0.0.1:8000")
     serve.add_argument("--host", help="address of the public listener (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port of the public listener (default 8080)")
+    serve.add_argument("--admin-host", help="address of the admin listener (default 127.0.0.1)")
+    serve.add_argument("--admin-port", type=int, help="port of the admin listener (default 8081)")
     serve.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(handler=_serve)
@@ -71,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="./demo-data", help="folder for all demo data")
     demo.add_argument("--host", default="127.0.0.1", help="address of the gateway listener")
     demo.add_argument("--port", type=int, default=8080, help="port of the gateway (default 8080)")
+    demo.add_argument("--admin-port", type=int, default=8081, help="port of the admin listener")
     demo.add_argument("--site-port", type=int, help="port of the demo site (default: a free one)")
     demo.set_defaults(handler=_demo)
 

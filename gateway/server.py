@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from gateway.asgi import ASGIApp
+from gateway.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ async def serve_all(listeners: list[Listener], log_level: str = "info") -> None:
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def gateway_listeners(settings: Settings) -> list[Listener]:
+    """The public listener and the admin listener for ``settings``, sharing one state."""
+    from gateway.admin import create_admin_app
+    from gateway.app import create_app
+
+    public = create_app(settings)
+    return [
+        Listener(public, settings.host, settings.port, "gateway"),
+        Listener(
+            create_admin_app(settings, public), settings.admin_host, settings.admin_port, "admin"
+        ),
+    ]
 
 
 def run(listeners: list[Listener], log_level: str = "info") -> None:

@@ -227,6 +227,15 @@ FIELDS: tuple[Field, ...] = (
     Field("host", _parse_text, "0.0.0.0", "The address the public listener binds to."),
     Field("port", _parse_int(1, 65535), "8080", "The port of the public listener."),
     Field(
+        "admin_host",
+        _parse_text,
+        "127.0.0.1",
+        "The address the admin listener (dashboard, stats API, health, metrics) binds to. "
+        "Keep it on loopback or a private network: it is never reachable through the "
+        "public port.",
+    ),
+    Field("admin_port", _parse_int(1, 65535), "8081", "The port of the admin listener."),
+    Field(
         "trusted_proxies",
         _parse_networks,
         "",
@@ -415,6 +424,8 @@ class Settings:
     secret_key: tuple[Secret, ...] = field(repr=False)
     host: str
     port: int
+    admin_host: str
+    admin_port: int
     trusted_proxies: tuple[IPNetwork, ...]
     prefix: str
     connect_timeout: float

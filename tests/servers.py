@@ -107,3 +107,18 @@ def run_raw_server(handler: Any) -> Iterator[tuple[str, list[bytes]]]:
         loop.call_soon_threadsafe(stop.set_result, None)
         thread.join(timeout=10)
         loop.close()
+
+
+@contextmanager
+def run_gateway(settings: Any) -> Iterator[tuple[str, str]]:
+    """The public gateway and its admin listener, sharing one state as ``serve`` runs them.
+
+    Yields ``(public_url, admin_url)``. The public app's lifespan opens what both use
+    (ClickHouse, the writer), so it starts first and stops last.
+    """
+    from gateway.admin import create_admin_app
+    from gateway.app import create_app
+
+    public = create_app(settings)
+    with run_server(public) as public_url, run_server(create_admin_app(settings, public)) as admin:
+        yield public_url, admin

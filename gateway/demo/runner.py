@@ -14,11 +14,10 @@ import socket
 import sys
 from pathlib import Path
 
-from gateway.app import create_app
 from gateway.demo.site import create_demo_site
 from gateway.geo.fetch import fetch_if_missing
 from gateway.geo.lookup import database_path
-from gateway.server import Listener, run
+from gateway.server import Listener, gateway_listeners, run
 from gateway.settings import load_settings
 
 
@@ -43,7 +42,9 @@ def demo_secret(data_dir: Path) -> str:
     return key
 
 
-def run_demo(data_dir: str, host: str, port: int, site_port: int | None) -> None:
+def run_demo(
+    data_dir: str, host: str, port: int, site_port: int | None, admin_port: int = 8081
+) -> None:
     """Start the demo site and the gateway in front of it, and print where to go."""
     folder = Path(data_dir).resolve()
     key = os.environ.get("CG_SECRET_KEY") or demo_secret(folder)
@@ -54,6 +55,7 @@ def run_demo(data_dir: str, host: str, port: int, site_port: int | None) -> None
             "secret_key": key,
             "host": host,
             "port": port,
+            "admin_port": admin_port,
             "data_dir": str(folder),
         }
     )
@@ -63,12 +65,13 @@ def run_demo(data_dir: str, host: str, port: int, site_port: int | None) -> None
     print(f"Demo site (the upstream):  http://127.0.0.1:{site_port}/")
     print(f"Through the gateway:       http://{shown}:{port}/")
     print(f"  what the site receives:  http://{shown}:{port}/echo")
+    print(f"Admin (dashboard):         http://127.0.0.1:{settings.admin_port}/")
     print(f"Data folder:               {folder}")
     print("Press Ctrl-C to stop.")
     sys.stdout.flush()
     run(
         [
             Listener(create_demo_site(), "127.0.0.1", site_port, "demo site"),
-            Listener(create_app(settings), settings.host, settings.port, "gateway"),
+            *gateway_listeners(settings),
         ]
     )

@@ -1,0 +1,37 @@
+"""The admin application, assembled in one place from each feature's routes.
+
+It listens on its own address (``CG_ADMIN_HOST``:``CG_ADMIN_PORT``, loopback by
+default) in the same process and event loop as the public gateway, and shares
+the public app's ``state``: the ClickHouse client, the event writer and the
+GeoIP reader are opened once, by the public app's lifespan, and read from
+``request.app.state`` here. Nothing under this app is reachable through the
+public port, because the public app's dispatcher never routes to it.
+
+Features add their routes in :func:`admin_routes`; each feature module keeps a
+``routes(settings) -> list[BaseRoute]`` function so this file stays a table of
+contents.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from gateway.app import GatewayApp, error_handlers
+from gateway.settings import Settings
+
+
+def admin_routes(settings: Settings) -> list[BaseRoute]:
+    """Every route of the admin listener; later features add theirs here."""
+    return []
+
+
+def create_admin_app(settings: Settings, public: GatewayApp) -> Starlette:
+    """The admin app for ``settings``, sharing ``public``'s long-lived state.
+
+    It has no lifespan of its own: the public app opens and closes what both use,
+    and both run under one ``serve_all`` call.
+    """
+    app = Starlette(routes=admin_routes(settings), exception_handlers=error_handlers())
+    app.state = public.state
+    return app
