@@ -413,6 +413,14 @@ FIELDS: tuple[Field, ...] = (
         "standing and was sent by default by some browsers, so it says little about the "
         "visitor's own wish; GPC does, and is always honoured.",
     ),
+    Field(
+        "stats_min_visitors",
+        _parse_int(1, 1_000_000),
+        "5",
+        "The k of k-anonymity in the dashboard and the stats API: a breakdown row (a page, a "
+        "city, a browser...) counting fewer visitors than this is folded into `other`, so no "
+        "row describes one identifiable person.",
+    ),
 )
 
 
@@ -452,6 +460,7 @@ class Settings:
     gpc_denies_analytics: bool
     consent_regimes: dict[str, str] = field(hash=False)
     honour_dnt: bool
+    stats_min_visitors: int
 
     @property
     def secret_keys(self) -> list[str]:
