@@ -16,6 +16,9 @@ from tests.servers import run_server
 
 TEST_KEY = "k" * 40
 
+# The browser fixtures (a real headless Chromium) for every test marked ``browser``.
+pytest_plugins = ["tests.browser"]
+
 
 def make_settings(upstream: str, tmp_path: Path | None = None, **overrides: Any) -> Settings:
     """Settings for a test, from an explicit environment: the process's is never read."""

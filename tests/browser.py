@@ -1,0 +1,106 @@
+"""A real headless Chromium for the browser tests: Debian's ``chromium``, driven by Playwright.
+
+Use it from a test module with ``pytest_plugins = ["tests.browser"]`` and the
+``browser`` marker; the fixtures are:
+
+    browser   one Chromium for the whole session (starting one costs about a second)
+    page      a fresh context (no cookies, no storage) and page per test; console
+              errors and uncaught exceptions are collected in ``page_errors``
+
+``screenshot(page, name)`` saves a PNG under ``test-artifacts/`` (kept by CI,
+ignored by git) and ``axe_violations(page, selector)`` runs axe-core in the
+page and returns what it found. The browser is never downloaded: Playwright's
+own builds are not used, only ``/usr/bin/chromium`` that ``scripts/test``
+installs with apt, and axe-core comes from the npm registry into ``.cache``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = ROOT / ".cache" / "axe-core" / "axe.min.js"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session, from Debian's package."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium).")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Console errors and uncaught exceptions of the test's page, in order."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
+    """A page in a fresh context, so each test starts as a first-time visitor."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    opened = context.new_page()
+    opened.on(
+        "console", lambda message: message.type == "error" and page_errors.append(message.text)
+    )
+    opened.on("pageerror", lambda error: page_errors.append(str(error)))
+    opened.set_default_timeout(10_000)
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a screenshot of ``page`` as ``test-artifacts/<name>.png`` and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def axe_violations(page: Page, selector: str, rules: list[str] | None = None) -> list[Any]:
+    """axe-core's violations inside ``selector``: one dict per rule, with the nodes at fault.
+
+    axe is evaluated through the DevTools protocol rather than added as a ``<script>``,
+    so a page's Content-Security-Policy (the banner is tested under a strict one)
+    does not block it.
+    """
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: scripts/test fetches it (npm pack axe-core).")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;true")
+    options: dict[str, Any] = {"resultTypes": ["violations"]}
+    if rules:
+        options["runOnly"] = {"type": "rule", "values": rules}
+    result = page.evaluate(
+        "([selector, options]) => axe.run(document.querySelector(selector), options)",
+        [selector, options],
+    )
+    violations: list[Any] = result["violations"]
+    return violations
