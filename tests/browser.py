@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,9 +65,12 @@ def page(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
     """A page in a fresh context, so each test starts as a first-time visitor."""
     context = browser.new_context(viewport={"width": 1024, "height": 768})
     opened = context.new_page()
-    opened.on(
-        "console", lambda message: message.type == "error" and page_errors.append(message.text)
-    )
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            page_errors.append(message.text)
+
+    opened.on("console", on_console)
     opened.on("pageerror", lambda error: page_errors.append(str(error)))
     opened.set_default_timeout(10_000)
     try:
