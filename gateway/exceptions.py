@@ -6,6 +6,7 @@
     │   ├── StorageUnavailable     the DSN cannot be reached or opened; stops start-up
     │   └── MigrationError         a schema migration file is wrong or failed
     ├── GeoFetchError          downloading or unpacking a geolocation database failed
+    ├── CommandError           an admin command (user, token, erase...) cannot do what was asked
     └── UpstreamError          the upstream site failed to answer a proxied request
         ├── UpstreamUnreachable    connection refused, reset or DNS failure (502)
         └── UpstreamTimeout        no answer within the configured timeout (504)
@@ -34,6 +35,15 @@ class GeoFetchError(GatewayError):
 
     The files already in place are left untouched, so a failed refresh never
     takes a working database away.
+    """
+
+
+class CommandError(GatewayError):
+    """An admin command cannot do what was asked: no such account, a bad role, a weak password.
+
+    Raised by the functions behind ``consent-gateway user`` and the other local
+    commands, in-process or inside the running gateway; the CLI prints the
+    message as it is and exits with status 1.
     """
 
 
