@@ -4,36 +4,45 @@ Run by hand with ``scripts/bench analytics`` (never by the tests). In one run:
 
 1. the writer alone: events already encoded, put and flushed into the
    embedded ClickHouse in batches of ``CG_FLUSH_BATCH_SIZE`` (rows/s);
-2. the gateway (one uvicorn worker, its own embedded ClickHouse) in front of
-   an nginx origin serving a 10 KB page, measured with wrk: page views with
-   recording on and off, and ``POST /_consent/collect`` with one event per
-   request, on and off; rounds alternate so drift hits every row alike, the
+2. one gateway (``consent-gateway serve``, one worker, its own embedded
+   ClickHouse) in front of an nginx origin serving a 10 KB page, measured with
+   wrk for two real visitors: one who accepted everything and one who rejected
+   everything, each choice made through the consent API (``GET`` then ``POST
+   /_consent/state`` with the CSRF token), exactly as the banner makes it.
+   Page views and ``POST /_consent/collect`` (one event per request) are
+   measured for both; rounds alternate so drift hits every row alike, and the
    median round is reported with the gateway's CPU time per request (/proc).
 
-"On" and "off" run the same code path: the same observer and beacon, the same
-ingest steps; "off" is a visitor without analytics consent, dropped at the
-``consent`` step. Until the consent feature sets consent from its cookie,
-the "on" gateway is the same app with a shim (this file only) that marks every
-request as consented.
+"On" and "off" run the same code: the same observer and beacon, the same
+ingest steps; the rejecting visitor's events stop at the ``consent`` step.
+At the end the rows in ClickHouse are counted against the 2xx answers wrk saw
+for the accepting visitor, so the report also shows that nothing was lost.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from bench.proxy import Result, cpu_seconds, free_port, wait_for, wrk
-from gateway.session import SESSION_COOKIE
-from gateway.signing import CookieSigner
+import httpx
+
+from bench.harness import (
+    Gateway,
+    Result,
+    cpu_seconds,
+    gateway_process,
+    html_page,
+    median_cpu,
+    median_run,
+    nginx_origin,
+    wrk,
+)
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 PAGE_HEADERS = [
@@ -42,18 +51,6 @@ PAGE_HEADERS = [
     f"User-Agent: {FIREFOX}",
 ]
 BEACON = json.dumps({"events": [{"type": "engagement", "path": "/", "engagement_ms": 4200}]})
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    default_type text/html;
-    server {{ listen 127.0.0.1:{origin}; root {dir}/www; }}
-}}
-"""
 
 
 class _Consented:
@@ -63,25 +60,17 @@ class _Consented:
         return True
 
 
-def serve(mode: str, port: int) -> None:
-    """The gateway under uvicorn; ``mode`` "on" marks every visitor as consented."""
-    from gateway.app import create_app
-    from gateway.asgi import ASGIApp, Receive, Scope, Send
-    from gateway.server import Listener, run
-    from gateway.settings import load_settings
-
-    app = create_app(load_settings(env_file=None))
-    if mode == "on":
-        context_middleware: Any = app.stack
-        inner: ASGIApp = context_middleware.app
-
-        async def consenting(scope: Scope, receive: Receive, send: Send) -> None:
-            if "gateway" in scope:
-                scope["gateway"].consent = _Consented()
-            await inner(scope, receive, send)
-
-        context_middleware.app = consenting
-    run([Listener(app, "127.0.0.1", port, f"gateway-{mode}")], "warning")
+def visitor_cookie(gateway: Gateway, action: str) -> str:
+    """The ``Cookie`` header of a visitor who made ``action`` through the consent API."""
+    with httpx.Client(base_url=gateway.url, headers={"User-Agent": FIREFOX}) as client:
+        state = client.get("/_consent/state").json()
+        answer = client.post(
+            "/_consent/state",
+            json={"action": action},
+            headers={"X-CSRF-Token": state["csrf"], "Sec-Fetch-Site": "same-origin"},
+        )
+        answer.raise_for_status()
+        return "Cookie: " + "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
 
 def bench_writer(events: int, batch_size: int = 5000) -> float:
@@ -137,119 +126,90 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--events", type=int, default=300_000, help="events for the writer")
-    parser.add_argument("--serve", choices=["on", "off"], help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--writer-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.port)
+    if args.writer_only:
+        print(f"writer alone: {bench_writer(args.events):,.0f} rows/s into embedded ClickHouse")
         return
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not shutil.which("wrk") or not Path(nginx).exists():
-        sys.exit("bench/analytics needs wrk and nginx: scripts/bench installs them")
-
-    print(f"writer alone: {bench_writer(args.events):,.0f} rows/s into embedded ClickHouse")
+    # The embedded engine opens one data folder per process, and this process
+    # reads the gateway's at the end: the writer runs in a process of its own.
+    command = [sys.executable, "-m", "bench.analytics", "--writer-only"]
+    subprocess.run([*command, "--events", str(args.events)], check=True)
     sys.stdout.flush()
+    with tempfile.TemporaryDirectory(prefix="cg-bench-analytics-") as folder:
+        work = Path(folder)
+        with nginx_origin(work, html_page(10 * 1024)) as origin:
+            # One client address sends everything here: the per-network rate limits
+            # would measure themselves, so they are off; the writer flushes often so
+            # the final count does not wait on it.
+            env = {
+                "CG_FLUSH_INTERVAL": "0.5",
+                "CG_RATE_LIMIT_BEACON": "off",
+                "CG_RATE_LIMIT_CONSENT": "off",
+            }
+            with gateway_process(origin.url, work / "data", env) as gateway:
+                runs, accepted = measure(gateway, work, args)
+        stored = count_rows(work / "data")
+    report(runs)
+    # wrk counts the answers it saw before each run's end; a run's last in-flight
+    # requests (at most one per connection) may be recorded but not counted.
+    print(f"\nanswered 2xx for the consenting visitor (wrk): {accepted:,} events")
+    print(f"rows in ClickHouse after the gateway stopped:   {stored:,}")
 
-    work = Path(tempfile.mkdtemp(prefix="cg-bench-analytics-"))
-    (work / "www").mkdir()
-    (work / "www" / "index.html").write_text(
-        "<!doctype html><title>bench</title>" + "<p>analytics bench</p>" * 450
-    )
-    origin = free_port()
-    (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, origin=origin))
-    key = os.urandom(24).hex()
-    ports = {"on": free_port(), "off": free_port()}
-    processes = [subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work)])]
-    pids: dict[str, int] = {}
-    for mode, port in ports.items():
-        env = {
-            **os.environ,
-            "CG_UPSTREAM": f"http://127.0.0.1:{origin}",
-            "CG_SECRET_KEY": key,
-            "CG_DATA_DIR": str(work / f"data-{mode}"),
-            "CG_GEOLOCATION": "off",
-        }
-        command = [sys.executable, "-m", "bench.analytics", "--serve", mode, "--port", str(port)]
-        processes.append(subprocess.Popen(command, env=env))
-        pids[mode] = processes[-1].pid
+
+def measure(
+    gateway: Gateway, work: Path, args: argparse.Namespace
+) -> tuple[dict[str, list[Result]], int]:
     lua = work / "beacon.lua"
     lua.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(BEACON)}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    try:
-        wait_for(f"http://127.0.0.1:{origin}/")
-        for port in ports.values():
-            wait_for(f"http://127.0.0.1:{port}/")
-        cookie = CookieSigner([key], salt="cg.session").sign("benchvisitor")
-        headers = [*PAGE_HEADERS, f"Cookie: {SESSION_COOKIE}={cookie}"]
-        targets: dict[str, tuple[str, list[str], str]] = {}
-        for mode in ("off", "on"):
-            base = f"http://127.0.0.1:{ports[mode]}"
-            targets[f"page views, recording {mode}"] = (f"{base}/", headers, mode)
-            targets[f"beacon, recording {mode}"] = (f"{base}/_consent/collect", headers, mode)
-        runs: dict[str, list[Result]] = {name: [] for name in targets}
-        for round_number in range(args.rounds + 1):
-            for name, (url, extra, mode) in targets.items():
-                script = ["-s", str(lua)] if "beacon" in name else []
-                before = cpu_seconds(pids[mode])
-                result = wrk_with(url, 1 if round_number == 0 else args.seconds, extra, script)
-                result.cpu_seconds = cpu_seconds(pids[mode]) - before
-                if round_number:  # round 0 warms up
-                    runs[name].append(result)
-        report(runs)
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+    cookies = {
+        "on": visitor_cookie(gateway, "accept_all"),
+        "off": visitor_cookie(gateway, "reject_all"),
+    }
+    targets: dict[str, tuple[str, list[str], Path | None]] = {}
+    for mode in ("off", "on"):
+        headers = [*PAGE_HEADERS, cookies[mode]]
+        targets[f"page views, recording {mode}"] = (gateway.url + "/", headers, None)
+        targets[f"beacon, recording {mode}"] = (gateway.url + "/_consent/collect", headers, lua)
+    runs: dict[str, list[Result]] = {name: [] for name in targets}
+    accepted = 0
+    for round_number in range(args.rounds + 1):
+        for name, (url, headers, script) in targets.items():
+            before = cpu_seconds(gateway.pid)
+            result = wrk(url, 1 if round_number == 0 else args.seconds, headers, script)
+            result.cpu_seconds = cpu_seconds(gateway.pid) - before
+            if name.endswith("recording on"):
+                accepted += result.requests  # wrk counts completed 2xx answers
+            if round_number:  # round 0 warms up
+                runs[name].append(result)
+        print(f"round {round_number}/{args.rounds} done", file=sys.stderr)
+    return runs, accepted
 
 
-def wrk_with(url: str, seconds: int, headers: list[str], script: list[str]) -> Result:
-    """bench.proxy's wrk run, with a Lua script for the beacon's POST body."""
-    if not script:
-        return wrk(url, seconds, headers)
-    return _wrk_script(url, seconds, headers, script)
+def count_rows(data_dir: Path) -> int:
+    """Rows in ``events`` once the gateway has stopped (its shutdown flushes the writer)."""
+    from gateway.storage import Storage, embedded_dsn
 
-
-def _wrk_script(url: str, seconds: int, headers: list[str], script: list[str]) -> Result:
-    import re
-
-    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", *script, url]
-    for header in headers:
-        command[1:1] = ["-H", header]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    if re.search(r"Non-2xx or 3xx responses: (\d+)", output):
-        raise RuntimeError(f"{url}: error responses\n{output}")
-    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)  # type: ignore[union-attr]
-    from bench.proxy import to_ms
-
-    return Result(rps, to_ms(p50), to_ms(p99), total)
+    client = Storage(embedded_dsn(str(data_dir))).connect()
+    rows: int = client.query("SELECT count() FROM events").result_rows[0][0]
+    return rows
 
 
 def report(runs: dict[str, list[Result]]) -> None:
-    print(f"{'target':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}")
-    medians: dict[str, Result] = {}
+    print(f"\n{'target':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}")
     for name, results in runs.items():
-        result = sorted(results, key=lambda r: r.requests_per_second)[len(results) // 2]
-        medians[name] = result
-        cpu = (result.cpu_seconds or 0) / result.requests * 1e6
+        result = median_run(results)
         print(
             f"{name:32} {result.requests_per_second:9.0f} {result.p50_ms:8.2f} "
-            f"{result.p99_ms:8.2f} {cpu:11.0f}"
+            f"{result.p99_ms:8.2f} {result.cpu_us_per_request or 0:11.0f}"
         )
-
-    def per_request(name: str) -> float:
-        values = [(r.cpu_seconds or 0) / r.requests for r in runs[name]]
-        return statistics.median(values)
-
     for kind in ("page views", "beacon"):
-        on, off = per_request(f"{kind}, recording on"), per_request(f"{kind}, recording off")
+        on = median_cpu(runs[f"{kind}, recording on"])
+        off = median_cpu(runs[f"{kind}, recording off"])
         print(f"{kind}: recording adds {100 * (on / off - 1):+.1f}% CPU per request")
 
 
