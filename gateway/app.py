@@ -41,6 +41,7 @@ from gateway.geo.lookup import open_geo
 from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
+from gateway.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.session import SessionMiddleware
 from gateway.settings import Settings
 
@@ -86,6 +87,15 @@ def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Respo
 def build_own_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
     """The Starlette app that serves the reserved prefix, with the one error shape."""
     return Starlette(routes=routes, exception_handlers=error_handlers())
+
+
+def own_rate_limits(settings: Settings, clock: Clock) -> dict[str, RateLimiter]:
+    """The rate-limited paths of the reserved prefix; a rate set to ``off`` is left out."""
+    rates = {
+        f"{settings.prefix}state": settings.rate_limit_consent,
+        f"{settings.prefix}collect": settings.rate_limit_beacon,
+    }
+    return {path: RateLimiter(rate, clock=clock) for path, rate in rates.items() if rate}
 
 
 class Dispatcher:
@@ -160,9 +170,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     own = build_own_app(settings, _own_routes(settings, consent.api))
     # Reads the geolocation database at start-up, once whoever opens it has put it there.
     analytics = Analytics(settings, geo=lambda: getattr(app.state, "geo", None))
+    limits = own_rate_limits(settings, clock)
     dispatcher = Dispatcher(
         settings.prefix,
-        own=own,
+        # Only the reserved prefix pays for rate limiting; the proxy never sees it.
+        own=RateLimitMiddleware(own, limits),
         http=HttpProxy(
             upstream,
             trusted,
@@ -185,6 +197,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     )
     app.state.upstream = upstream
     app.state.analytics = analytics
+    app.state.rate_limits = limits
     # Opened here, not on the first request: a missing or corrupt database stops
     # start-up with a SettingsError saying how to fetch one. Memory-mapped and
     # thread-safe; it re-opens the file itself when it changes on disk.

@@ -27,6 +27,7 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from gateway.exceptions import SettingsError
+from gateway.ratelimit import Rate
 
 PREFIX = "CG_"
 MIN_SECRET_BYTES = 32
@@ -186,6 +187,13 @@ def _parse_clickhouse_dsn(name: str, raw: str) -> str:
     return raw
 
 
+def _parse_rate(name: str, raw: str) -> Rate | None:
+    try:
+        return Rate.parse(raw)
+    except ValueError as error:
+        raise SettingsError(f"{name}: {error}") from None
+
+
 def _parse_switch(name: str, raw: str) -> bool:
     value = raw.lower()
     if value in ("on", "true", "yes", "1"):
@@ -334,6 +342,22 @@ FIELDS: tuple[Field, ...] = (
         "The most events one beacon request may carry.",
     ),
     Field(
+        "rate_limit_consent",
+        _parse_rate,
+        "600/minute",
+        "Requests per client network (its /24 or /48) to the consent API /_consent/state, "
+        "as count/second, count/minute or count/hour, with bursts up to the count; more are "
+        "answered 429 with Retry-After. `off` disables it. Generous by default because a "
+        "school or office puts many visitors behind one address.",
+    ),
+    Field(
+        "rate_limit_beacon",
+        _parse_rate,
+        "1200/minute",
+        "Requests per client network to the analytics beacon POST /_consent/collect, in the "
+        "same form as CG_RATE_LIMIT_CONSENT; `off` disables it.",
+    ),
+    Field(
         "site_id",
         _parse_text,
         "",
@@ -449,6 +473,8 @@ class Settings:
     spool_dir: str
     beacon_max_bytes: int
     beacon_max_events: int
+    rate_limit_consent: Rate | None
+    rate_limit_beacon: Rate | None
     site_id: str
     geolocation: bool
     geoip_db: str

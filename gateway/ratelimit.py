@@ -1,0 +1,181 @@
+"""Per-network rate limits for the gateway's own endpoints, answered 429 with ``Retry-After``.
+
+The limiter is GCRA (the generic cell rate algorithm, ITU-T I.371; the form
+used by redis-cell and Envoy): per key it keeps one float, the *theoretical
+arrival time* (TAT) of the next request at the steady rate. A request is let in
+when ``now >= TAT - period`` (so a fresh key may spend a whole burst of
+``count`` requests at once) and then pushes TAT one emission interval
+(``period / count``) further. A refused request changes nothing, so a client
+that keeps hammering gets no further behind, and ``Retry-After`` is exact.
+
+Keys are IP *networks*, never addresses: the client address from the request
+context (``CG_TRUSTED_PROXIES`` decides it, never a raw ``X-Forwarded-For``)
+is cut to its /24 (IPv4) or /48 (IPv6) by :func:`gateway.iptools.truncate_ip`
+first, so a visitor cannot dodge the limit by hopping addresses inside their
+network, and no full address is held in memory. Because a school or a company
+puts hundreds of visitors behind one NAT address, the default rates are
+generous: they stop floods, not classrooms.
+
+Memory is bounded: a key whose TAT is in the past is indistinguishable from a
+new one and is dropped; past ``max_keys`` the least recently seen key goes.
+
+Only the reserved prefix pays for this: :class:`RateLimitMiddleware` wraps the
+gateway's own routes, never the proxy. Features that limit something other
+than a path (the dashboard's login, by network and by user name) call
+:meth:`RateLimiter.hit` and answer with :func:`too_many_requests`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+from gateway.asgi import ASGIApp, Receive, Scope, Send
+from gateway.clock import Clock, system_clock
+from gateway.errors import error_response, send_error
+from gateway.iptools import truncate_ip
+
+DEFAULT_MAX_KEYS = 100_000
+_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``count`` requests per ``period`` seconds, with bursts of up to ``count``."""
+
+    count: int
+    period: float
+
+    @property
+    def interval(self) -> float:
+        """Seconds between requests at the steady rate (GCRA's emission interval)."""
+        return self.period / self.count
+
+    @classmethod
+    def parse(cls, text: str) -> Rate | None:
+        """``"600/minute"`` (or second, hour) as a :class:`Rate`; ``"off"`` as ``None``.
+
+        Raises :class:`ValueError` for anything else, with a sentence naming the form.
+        """
+        if text.strip().lower() in ("off", "0", "none", ""):
+            return None
+        match = _RATE.match(text.lower())
+        if not match or int(match.group(1)) < 1:
+            raise ValueError(
+                f"{text!r} is not a rate; write a count per second, minute or hour "
+                "such as 600/minute, or off."
+            )
+        return cls(int(match.group(1)), _UNITS[match.group(2)])
+
+    def __str__(self) -> str:
+        unit = next(name for name, seconds in _UNITS.items() if seconds == self.period)
+        return f"{self.count}/{unit}"
+
+
+class RateLimiter:
+    """GCRA over string keys, with bounded memory and an injectable clock.
+
+    Not thread-safe by design: it runs on the event loop, and :meth:`hit` never
+    awaits, so two requests cannot interleave inside it.
+    """
+
+    def __init__(
+        self, rate: Rate, *, clock: Clock = system_clock, max_keys: int = DEFAULT_MAX_KEYS
+    ) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.max_keys = max_keys
+        # key -> theoretical arrival time, least recently seen first.
+        self._tat: OrderedDict[str, float] = OrderedDict()
+        self.refused = 0
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._tat)
+
+    def hit(self, key: str) -> float:
+        """Count one request for ``key``: 0.0 if it may go on, else seconds until it may."""
+        now = self.clock()
+        tat = self._tat.get(key)
+        if tat is None or tat < now:
+            tat = now
+        allowed_from = tat + self.rate.interval - self.rate.period
+        if now < allowed_from:
+            self.refused += 1
+            self._tat.move_to_end(key)
+            return allowed_from - now
+        self._tat[key] = tat + self.rate.interval
+        self._tat.move_to_end(key)
+        self._evict(now)
+        return 0.0
+
+    def _evict(self, now: float) -> None:
+        # Expired keys at the old end cost nothing to forget: a new key starts the same way.
+        while self._tat:
+            key, tat = next(iter(self._tat.items()))
+            if tat > now and len(self._tat) <= self.max_keys:
+                break
+            del self._tat[key]
+            if tat > now:
+                self.evicted += 1
+
+
+def network_key(client_ip: str) -> str:
+    """The limiter key of a client: its /24 or /48, or the raw text if it is not an IP.
+
+    A non-IP peer (a Unix socket, a test transport) is one key of its own, which
+    is the conservative reading: such peers share one budget.
+    """
+    return truncate_ip(client_ip) or client_ip
+
+
+def retry_after_seconds(wait: float) -> int:
+    """``Retry-After`` is whole seconds (RFC 9110 section 10.2.3): round up, at least 1."""
+    return max(1, math.ceil(wait))
+
+
+def _message(wait: float) -> str:
+    return f"Too many requests from your network; try again in {retry_after_seconds(wait)} s."
+
+
+def too_many_requests(wait: float) -> Response:
+    """The 429 answer in the one error shape, for Starlette handlers (the login form)."""
+    response = error_response(429, "rate_limited", _message(wait))
+    response.headers["Retry-After"] = str(retry_after_seconds(wait))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class RateLimitMiddleware:
+    """Limits the listed paths (exact match) per client network; every other path is free.
+
+    It sits inside ``ContextMiddleware`` (the client address comes from
+    ``scope["gateway"]``) and around the gateway's own routes only.
+    """
+
+    def __init__(self, app: ASGIApp, limits: Mapping[str, RateLimiter]) -> None:
+        self.app = app
+        self.limits = dict(limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limiter = self.limits.get(scope["path"]) if scope["type"] == "http" else None
+        if limiter is not None:
+            wait = limiter.hit(network_key(scope["gateway"].client_ip))
+            if wait > 0:
+                await send_error(
+                    send,
+                    429,
+                    "rate_limited",
+                    _message(wait),
+                    request_id=None,
+                    as_json=True,
+                    extra_headers=[(b"retry-after", str(retry_after_seconds(wait)).encode())],
+                )
+                return
+        await self.app(scope, receive, send)
