@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from gateway.app import create_app
 from gateway.demo.site import create_demo_site
@@ -15,6 +18,33 @@ from tests.chdb import fresh_dsn
 from tests.servers import run_server
 
 TEST_KEY = "k" * 40
+
+# Property and fuzz tests: a bounded run by default ("ci"), a long one on demand with
+# --fuzz-long or HYPOTHESIS_PROFILE=long. No deadline: examples that drive the real
+# app (ClickHouse, sockets) vary in time, and speed is the benchmarks' business.
+_FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
+hypothesis_settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=_FUZZ_HEALTH
+)
+hypothesis_settings.register_profile(
+    "long", max_examples=5000, deadline=None, suppress_health_check=_FUZZ_HEALTH
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        help="run the property and fuzz tests with the long hypothesis profile (5000 examples)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    long_run = config.getoption("--fuzz-long")
+    hypothesis_settings.load_profile(
+        "long" if long_run else os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    )
+
 
 # The browser fixtures (a real headless Chromium) for every test marked ``browser``.
 pytest_plugins = ["tests.browser"]
