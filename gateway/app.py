@@ -38,6 +38,8 @@ from gateway.consent.middleware import ConsentMiddleware
 from gateway.context import ContextMiddleware
 from gateway.errors import error_response, new_request_id, wants_json
 from gateway.geo.lookup import open_geo
+from gateway.ops.health import health_routes
+from gateway.ops.metrics import RequestMetrics
 from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
@@ -55,6 +57,7 @@ def _own_routes(settings: Settings, consent: ConsentApi) -> list[BaseRoute]:
     return [
         *consent.routes(settings.prefix),
         Route(f"{settings.prefix}collect", collect, methods=["POST"]),
+        *(health_routes(settings.prefix) if settings.public_health else []),
     ]
 
 
@@ -189,6 +192,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
         stack, settings.secret_keys, settings.session_idle_minutes * 60, clock=clock
     )
     stack = ContextMiddleware(stack, trusted)
+    # Outermost: counts every response by status and binds the request id for logs.
+    request_metrics = RequestMetrics(stack, dispatcher.is_own)
+    stack = request_metrics
     app = GatewayApp(
         settings,
         stack,
@@ -196,6 +202,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
         shutdown=[upstream.close, analytics.close],
     )
     app.state.upstream = upstream
+    app.state.request_metrics = request_metrics
     app.state.analytics = analytics
     app.state.rate_limits = limits
     # Opened here, not on the first request: a missing or corrupt database stops

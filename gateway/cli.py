@@ -7,7 +7,6 @@ the command with exit status 2, before anything listens.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +16,8 @@ from gateway.exceptions import SettingsError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from gateway.ops.logging import configure_logging
+    from gateway.ops.workers import check_workers, serve_workers
     from gateway.server import gateway_listeners, run
     from gateway.settings import load_settings
 
@@ -28,15 +29,21 @@ def _serve(args: argparse.Namespace) -> int:
             "port": args.port,
             "admin_host": args.admin_host,
             "admin_port": args.admin_port,
+            "workers": args.workers,
         },
     )
+    configure_logging(settings.log_format, args.log_level)
+    check_workers(settings, settings.workers)
     print(
         f"consent-gateway {__version__}: http://{settings.host}:{settings.port}/ -> "
-        f"{settings.upstream}; admin on http://{settings.admin_host}:{settings.admin_port}/"
+        f"{settings.upstream}; admin on http://{settings.admin_host}:{settings.admin_port}/; "
+        f"{settings.workers} worker{'s' if settings.workers > 1 else ''}"
     )
     sys.stdout.flush()
-    run(gateway_listeners(settings), args.log_level)
-    return 0
+    if settings.workers > 1:
+        return serve_workers(settings, settings.workers, args.log_level)
+    # A start-up that failed (ClickHouse unreachable, a port taken) was logged; exit 1.
+    return 0 if run(gateway_listeners(settings), args.log_level) else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -65,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port of the public listener (default 8080)")
     serve.add_argument("--admin-host", help="address of the admin listener (default 127.0.0.1)")
     serve.add_argument("--admin-port", type=int, help="port of the admin listener (default 8081)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="gateway processes sharing the ports (default 1, or CG_WORKERS); more than 1 "
+        "needs a ClickHouse server DSN",
+    )
     serve.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(handler=_serve)
@@ -93,15 +106,18 @@ def _feature_commands() -> list[Callable[[Any], None]]:
     Add a feature's register function here; each adds its own subcommands with
     ``--help`` and sets ``handler`` to a function taking the parsed arguments.
     """
+    from gateway.admin.users_cli import register as register_users
     from gateway.geo.cli import register as register_geo
     from gateway.storage.cli import register as register_storage
 
-    return [register_geo, register_storage]
+    return [register_geo, register_storage, register_users]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gateway.ops.logging import configure_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("text")  # serve switches to CG_LOG_FORMAT once settings are read
     try:
         code: int = args.handler(args)
     except SettingsError as error:

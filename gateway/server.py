@@ -8,6 +8,7 @@ headers are off too, so the upstream's pass through unchanged.
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 
 import uvicorn
@@ -24,6 +25,8 @@ class Listener:
     host: str
     port: int
     name: str
+    # A socket bound beforehand (``serve --workers``: every worker shares it); None binds.
+    sock: socket.socket | None = None
 
 
 def uvicorn_config(listener: Listener, log_level: str = "info") -> uvicorn.Config:
@@ -40,39 +43,60 @@ def uvicorn_config(listener: Listener, log_level: str = "info") -> uvicorn.Confi
         server_header=False,
         date_header=False,
         log_level=log_level,
+        # No logging config of uvicorn's own: its records go to the root handler, which
+        # gateway.ops.logging sets up (text or JSON, with IPs and cookies redacted).
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
     )
 
 
-async def serve_all(listeners: list[Listener], log_level: str = "info") -> None:
-    """Serve every listener until one stops (Ctrl-C or SIGTERM stops them all)."""
+async def serve_all(listeners: list[Listener], log_level: str = "info") -> bool:
+    """Serve every listener until one stops (Ctrl-C or SIGTERM stops them all).
+
+    Returns whether every listener started: ``False`` means a start-up failed
+    (ClickHouse unreachable, a port taken), and the caller exits non-zero.
+    """
     servers = [uvicorn.Server(uvicorn_config(item, log_level)) for item in listeners]
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    tasks = [
+        asyncio.create_task(server.serve([item.sock] if item.sock else None))
+        for server, item in zip(servers, listeners, strict=True)
+    ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+    return all(server.started for server in servers)
 
 
-def gateway_listeners(settings: Settings) -> list[Listener]:
-    """The public listener and the admin listener for ``settings``, sharing one state."""
+def gateway_listeners(
+    settings: Settings, sockets: tuple[socket.socket, socket.socket] | None = None
+) -> list[Listener]:
+    """The public listener and the admin listener for ``settings``, sharing one state.
+
+    ``sockets`` are the public and admin sockets bound by ``serve --workers``.
+    """
     from gateway.admin import create_admin_app
     from gateway.app import create_app
 
     public = create_app(settings)
+    public_sock, admin_sock = sockets or (None, None)
     return [
-        Listener(public, settings.host, settings.port, "gateway"),
+        Listener(public, settings.host, settings.port, "gateway", public_sock),
         Listener(
-            create_admin_app(settings, public), settings.admin_host, settings.admin_port, "admin"
+            create_admin_app(settings, public),
+            settings.admin_host,
+            settings.admin_port,
+            "admin",
+            admin_sock,
         ),
     ]
 
 
-def run(listeners: list[Listener], log_level: str = "info") -> None:
-    """Blocking entry point for the CLI."""
+def run(listeners: list[Listener], log_level: str = "info") -> bool:
+    """Blocking entry point for the CLI; whether every listener started."""
     import uvloop
 
-    uvloop.run(serve_all(listeners, log_level))
+    return uvloop.run(serve_all(listeners, log_level))

@@ -194,6 +194,16 @@ def _parse_rate(name: str, raw: str) -> Rate | None:
         raise SettingsError(f"{name}: {error}") from None
 
 
+def _parse_one_of(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+        return value
+
+    return parse
+
+
 def _parse_switch(name: str, raw: str) -> bool:
     value = raw.lower()
     if value in ("on", "true", "yes", "1"):
@@ -243,6 +253,29 @@ FIELDS: tuple[Field, ...] = (
         "public port.",
     ),
     Field("admin_port", _parse_int(1, 65535), "8081", "The port of the admin listener."),
+    Field(
+        "workers",
+        _parse_int(1, 64),
+        "1",
+        "Gateway processes sharing the public and admin ports (`serve --workers` overrides "
+        "it). More than 1 needs a ClickHouse server in CG_CLICKHOUSE_DSN: the embedded engine's "
+        "folder can be opened by one process only.",
+    ),
+    Field(
+        "public_health",
+        _parse_switch,
+        "off",
+        "on or off. When on, <prefix>healthz and <prefix>readyz also answer on the public "
+        "listener, for a load balancer that only reaches the public port; they always answer "
+        "on the admin listener.",
+    ),
+    Field(
+        "log_format",
+        _parse_one_of("text", "json"),
+        "text",
+        "text or json: one readable line, or one JSON object, per log record, each with the "
+        "request id. Either way, IPs are truncated and cookie values redacted.",
+    ),
     Field(
         "trusted_proxies",
         _parse_networks,
@@ -458,6 +491,9 @@ class Settings:
     port: int
     admin_host: str
     admin_port: int
+    workers: int
+    public_health: bool
+    log_format: str
     trusted_proxies: tuple[IPNetwork, ...]
     prefix: str
     connect_timeout: float

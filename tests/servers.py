@@ -36,7 +36,7 @@ class _ThreadedServer(uvicorn.Server):
 @contextmanager
 def run_server(app: ASGIApp, **config: Any) -> Iterator[str]:
     """Serve ``app`` with the gateway's own uvicorn settings; yield its base URL."""
-    port = free_port()
+    port = config.pop("port", None) or free_port()
     cfg = uvicorn_config(Listener(app, "127.0.0.1", port, "test"), log_level="warning")
     for key, value in config.items():
         setattr(cfg, key, value)
@@ -116,9 +116,15 @@ def run_gateway(settings: Any) -> Iterator[tuple[str, str]]:
     Yields ``(public_url, admin_url)``. The public app's lifespan opens what both use
     (ClickHouse, the writer), so it starts first and stops last.
     """
+    from dataclasses import replace
+
     from gateway.admin import create_admin_app
     from gateway.app import create_app
 
+    # The admin listener's real port goes into the settings, as `serve` has it, so
+    # that what the gateway announces (admin.json, for local commands) is right.
+    settings = replace(settings, admin_port=free_port())
     public = create_app(settings)
-    with run_server(public) as public_url, run_server(create_admin_app(settings, public)) as admin:
+    admin_app = create_admin_app(settings, public)
+    with run_server(public) as public_url, run_server(admin_app, port=settings.admin_port) as admin:
         yield public_url, admin

@@ -15,15 +15,22 @@ contents.
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
+from gateway.admin.local import lifespan_hooks, local_routes
 from gateway.app import GatewayApp, error_handlers
+from gateway.ops.health import health_routes
+from gateway.ops.metrics import metrics_endpoint
 from gateway.settings import Settings
 
 
 def admin_routes(settings: Settings) -> list[BaseRoute]:
     """Every route of the admin listener; later features add theirs here."""
-    return []
+    return [
+        *local_routes(settings),
+        *health_routes(settings.prefix),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
 
 
 def create_admin_app(settings: Settings, public: GatewayApp) -> Starlette:
@@ -34,4 +41,8 @@ def create_admin_app(settings: Settings, public: GatewayApp) -> Starlette:
     """
     app = Starlette(routes=admin_routes(settings), exception_handlers=error_handlers())
     app.state = public.state
+    # admin.json (local commands) is written once the public lifespan has opened storage.
+    start, stop = lifespan_hooks(settings, public.state)
+    public.startup.append(start)
+    public.shutdown.insert(0, stop)
     return app

@@ -1,0 +1,163 @@
+"""``consent-gateway user add|list|remove|set-role|reset-password``.
+
+Each subcommand is a local command (:mod:`gateway.admin.local`): it runs in
+this process, or inside the running gateway when that owns the embedded
+ClickHouse. The password is read here (a prompt, or ``--password-stdin``) and
+hashed here, so only its argon2 hash ever travels to the gateway. Every change
+is written to the audit log with the actor ``cli:<os user>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from gateway.admin import accounts
+from gateway.admin.audit import cli_actor, record_audit
+from gateway.admin.local import Payload, register_command, run_command
+from gateway.admin.passwords import check_strength, hash_password
+from gateway.exceptions import CommandError
+from gateway.settings import Settings
+from gateway.storage import Storage
+
+
+def _hash_of(payload: Payload) -> str:
+    value = str(payload.get("password_hash", ""))
+    if not value.startswith("$argon2"):
+        raise CommandError("The password hash must be an argon2 hash.")
+    return value
+
+
+@register_command("user.add")
+def add(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    email = accounts.normalize_email(str(payload.get("email", "")))
+    role = accounts.check_role(str(payload.get("role", "")))
+    accounts.add_user(storage, email, role, _hash_of(payload))
+    record_audit(storage, str(payload.get("actor", "cli")), "user.add", email, detail=role)
+    return {"email": email, "role": role}
+
+
+@register_command("user.list")
+def list_(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    users = accounts.list_users(storage)
+    return {
+        "users": [
+            {"email": user.email, "role": user.role, "created": user.created.isoformat()}
+            for user in users
+        ]
+    }
+
+
+@register_command("user.remove")
+def remove(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    email = accounts.normalize_email(str(payload.get("email", "")))
+    accounts.remove_user(storage, email)
+    record_audit(storage, str(payload.get("actor", "cli")), "user.remove", email)
+    return {"email": email}
+
+
+@register_command("user.set_role")
+def set_role(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    email = accounts.normalize_email(str(payload.get("email", "")))
+    role = accounts.check_role(str(payload.get("role", "")))
+    accounts.set_role(storage, email, role)
+    record_audit(storage, str(payload.get("actor", "cli")), "user.set_role", email, detail=role)
+    return {"email": email, "role": role}
+
+
+@register_command("user.reset_password")
+def reset_password(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    email = accounts.normalize_email(str(payload.get("email", "")))
+    accounts.set_password_hash(storage, email, _hash_of(payload))
+    record_audit(storage, str(payload.get("actor", "cli")), "user.reset_password", email)
+    return {"email": email}
+
+
+def read_password(from_stdin: bool) -> str:
+    """The new password: the first line of standard input, or typed twice at a prompt."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise CommandError("The two passwords differ; nothing was changed.")
+    problem = check_strength(password)
+    if problem:
+        raise CommandError(problem + " Nothing was changed.")
+    return password
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from gateway.settings import load_settings
+
+    return load_settings(env_file=args.env_file)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    payload: Payload = {"actor": cli_actor()}
+    if getattr(args, "email", None):
+        payload["email"] = args.email
+    if getattr(args, "role", None):
+        payload["role"] = args.role
+    try:
+        if args.user_command in ("add", "reset-password"):
+            accounts.normalize_email(args.email)  # before asking for a password
+            payload["password_hash"] = hash_password(read_password(args.password_stdin))
+        name = "user." + args.user_command.replace("-", "_")
+        result = run_command(_settings(args), name, payload)
+    except CommandError as error:
+        print(f"consent-gateway user {args.user_command}: {error}", file=sys.stderr)
+        return 1
+    _report(args.user_command, result)
+    return 0
+
+
+def _report(command: str, result: Payload) -> None:
+    if command == "list":
+        users = result["users"]
+        for user in users:
+            print(f"{user['email']:<40} {user['role']:<7} created {user['created'][:19]}")
+        if not users:
+            print("No accounts yet; add one with: consent-gateway user add EMAIL --role admin")
+        return
+    said = {
+        "add": f"Added {result['email']} as {result.get('role')}.",
+        "remove": f"Removed {result['email']}; their open sessions end at their next request.",
+        "set-role": f"{result['email']} is now {result.get('role')}.",
+        "reset-password": f"Changed the password of {result['email']}; their sessions end.",
+    }
+    print(said[command])
+
+
+def register(commands: Any) -> None:
+    """Add ``consent-gateway user`` and its subcommands."""
+    parser = commands.add_parser(
+        "user",
+        help="manage dashboard accounts",
+        description="Add, list, remove dashboard accounts and change their role or password. "
+        "Works while the gateway runs: the command then goes through its admin listener.",
+    )
+    parser.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
+    sub = parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add_parser = sub.add_parser("add", help="add an account", description="Add an account.")
+    add_parser.add_argument("email")
+    add_parser.add_argument("--role", required=True, choices=accounts.ROLES)
+    sub.add_parser("list", help="list the accounts", description="List the accounts.")
+    remove_parser = sub.add_parser("remove", help="remove an account", description="Remove one.")
+    remove_parser.add_argument("email")
+    role_parser = sub.add_parser("set-role", help="change a role", description="Change a role.")
+    role_parser.add_argument("email")
+    role_parser.add_argument("role", choices=accounts.ROLES)
+    reset = sub.add_parser(
+        "reset-password", help="set a new password", description="Set a new password."
+    )
+    reset.add_argument("email")
+    for needs_password in (add_parser, reset):
+        needs_password.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input instead of a prompt",
+        )
+    parser.set_defaults(handler=_handle)
