@@ -15,11 +15,15 @@ import secrets
 from starlette.responses import Response
 
 from gateway.asgi import Send
+from gateway.ops.request_id import current_request_id
 
 
 def new_request_id() -> str:
-    """A short random id that ties an error page to its log line."""
-    return secrets.token_hex(8)
+    """The current request's id (a new random one outside a request).
+
+    It ties an error page to its log lines: the JSON logs carry the same id.
+    """
+    return current_request_id() or secrets.token_hex(8)
 
 
 def wants_json(accept: str | None) -> bool:

@@ -6,6 +6,7 @@
     │   ├── StorageUnavailable     the DSN cannot be reached or opened; stops start-up
     │   └── MigrationError         a schema migration file is wrong or failed
     ├── GeoFetchError          downloading or unpacking a geolocation database failed
+    ├── BadStatsQuery          a statistics question (period, filter, metric...) is not valid (400)
     ├── CommandError           an admin command (user, token, erase...) cannot do what was asked
     └── UpstreamError          the upstream site failed to answer a proxied request
         ├── UpstreamUnreachable    connection refused, reset or DNS failure (502)
@@ -45,6 +46,16 @@ class CommandError(GatewayError):
     commands, in-process or inside the running gateway; the CLI prints the
     message as it is and exits with status 1.
     """
+
+
+class BadStatsQuery(GatewayError):
+    """A statistics question cannot be answered as asked: an unknown period,
+    metric, property or filter, or a malformed date. The message names the
+    parameter and what it accepts; the stats API answers it with a 400.
+    """
+
+    status_code = 400
+    code = "bad_query"
 
 
 class StorageError(GatewayError):

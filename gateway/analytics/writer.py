@@ -34,6 +34,7 @@ from clickhouse_connect.driver.client import Client
 
 from gateway.analytics.events import COLUMNS
 from gateway.analytics.spool import Spool
+from gateway.ops.buckets import BATCH_BOUNDS, Buckets
 from gateway.storage import Storage
 
 logger = logging.getLogger("gateway.analytics")
@@ -72,6 +73,7 @@ class EventWriter:
         self.written = 0  # events inserted straight from the queue
         self.spooled = 0  # events that went to the spool
         self.replayed = 0  # events inserted from the spool
+        self.batches = Buckets(BATCH_BOUNDS)  # events per successful insert, for /metrics
         self._queue: deque[bytes] = deque()
         self._wake = threading.Event()
         self._stopping = False
@@ -202,6 +204,7 @@ class EventWriter:
             return False
         self._backoff = MIN_BACKOFF
         self._retry_at = 0.0
+        self.batches.observe(len(lines) if isinstance(lines, list) else body.count(b"\n") + 1)
         return True
 
     def _failed(self, error: Exception) -> None:

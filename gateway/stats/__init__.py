@@ -1,0 +1,73 @@
+"""Aggregated statistics for the dashboard and the stats API: never an individual.
+
+The interface the dashboard pages and the JSON API both use:
+
+    from gateway.stats import StatsQuery, period_range, aggregate, breakdown, ...
+
+    start, end = period_range("7d", now)              # or "day", "yesterday", "30d",
+    q = StatsQuery(site, start, end, {"country": "GB"})  # "month", "custom" + date=A,B
+    q.previous()                                      # the period just before, same length
+    q.where(page="/blog")                             # one more filter
+
+    totals = await storage.run(lambda: aggregate(storage, q, METRICS))
+    # {"visitors": 12, "visits": 15, "pageviews": 40, "views_per_visit": 2.67,
+    #  "bounce_rate": 40, "visit_duration": 78}
+    timeseries(storage, q, ["visitors", "pageviews"])
+    # [{"date": "2026-11-21", "visitors": 4, ...}, ...] hourly up to two days, gaps filled
+    k = settings.stats_min_visitors
+    breakdown(storage, q, "event:page", ["visitors", "pageviews"], limit=10, k=k)
+    # [{"page": "/blog", "visitors": 9, "pageviews": 12}, {"page": OTHER, ...}]
+    next_pages(storage, q, "/blog", limit=10, k=...)  # [{"page": "/pricing", "visitors": 5, ...}]
+    realtime(storage, site, now)                      # {"last_5_minutes": 2, "last_30_minutes": 9}
+    consent_figures(storage, q, settings.consent_categories)
+    # {"shown", "accepted", "rejected", "custom", "withdrawn", "choices", "acceptance_rate",
+    #  "rejection_rate", "custom_rate", "gpc_share", "opt_in": {"analytics": 62.5, ...}}
+
+Every function is blocking (run it with ``storage.run``) and runs exactly one
+parameterised ClickHouse query. Filters and breakdown properties use the short
+names of :data:`FILTERS` (``page``, ``entry_page``, ``exit_page``, ``source``,
+``utm_source``, ``utm_medium``, ``utm_campaign``, ``country``, ``region``,
+``city``, ``browser``, ``os``, ``device``) or Plausible's (``event:page``,
+``visit:country``...). Bad input raises :class:`~gateway.exceptions.BadStatsQuery`.
+
+The k rule: a breakdown or navigation row counting fewer than ``k`` visitors
+(``CG_STATS_MIN_VISITORS``, default 5) is folded into one row labelled
+:data:`OTHER`, so no row describes one identifiable person.
+
+``api`` serves the same numbers as Plausible's Stats API v1 under
+``/api/v1/stats/`` on the admin listener, with bearer tokens from ``tokens``.
+"""
+
+from __future__ import annotations
+
+from gateway.stats.consent import consent_figures
+from gateway.stats.queries import (
+    BREAKDOWN_PROPERTIES,
+    METRICS,
+    aggregate,
+    breakdown,
+    next_pages,
+    realtime,
+    timeseries,
+)
+from gateway.stats.query import FILTERS, PERIODS, StatsQuery, parse_filters, period_range
+from gateway.stats.sql import DIRECT, OTHER, UNKNOWN
+
+__all__ = [
+    "BREAKDOWN_PROPERTIES",
+    "DIRECT",
+    "FILTERS",
+    "METRICS",
+    "OTHER",
+    "PERIODS",
+    "UNKNOWN",
+    "StatsQuery",
+    "aggregate",
+    "breakdown",
+    "consent_figures",
+    "next_pages",
+    "parse_filters",
+    "period_range",
+    "realtime",
+    "timeseries",
+]

@@ -1,0 +1,352 @@
+"""The dashboard's and the API's questions, each answered by ONE ClickHouse query.
+
+Every function here is blocking and takes the :class:`~gateway.storage.Storage`;
+callers on the event loop use ``await storage.run(lambda: aggregate(storage, q, metrics))``.
+All arithmetic (counting, folding small rows, filling gaps) happens in
+ClickHouse; Python only names the columns of the few rows that come back.
+
+Metrics, as Plausible defines them:
+
+    visitors         unique visitor keys (a hash of the consent id)
+    visits           sessions (30 minutes idle ends one)
+    pageviews        page-view events
+    views_per_visit  pageviews / visits, two decimals
+    bounce_rate      percent of visits with at most one page view and no custom event
+    visit_duration   mean seconds from a visit's first to its last event
+
+The k rule: in :func:`breakdown` and :func:`next_pages`, every row counting
+fewer than ``k`` visitors is folded into one row labelled :data:`OTHER`,
+inside the query (``uniqState`` per row, merged again after folding, so the
+other row's visitors are counted once each, not summed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.admin.db import thread_client
+from gateway.exceptions import BadStatsQuery
+from gateway.stats.query import FILTERS, StatsQuery
+from gateway.stats.sql import (
+    EVENT_COLUMNS,
+    OTHER,
+    SESSION_COLUMNS,
+    UNKNOWN,
+    event_where,
+    parameters,
+    sessions,
+)
+from gateway.storage import Storage
+
+METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration")
+SESSION_METRICS = ("bounce_rate", "visit_duration")
+"""Metrics that need the finalised sessions, not just the events."""
+
+BREAKDOWN_PROPERTIES = tuple(FILTERS)
+"""Every ``property`` :func:`breakdown` accepts, in Plausible's names."""
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+# Whole-range (or per-bucket) counts from the events (e) and the sessions (s);
+# ClickHouse drops the columns a query does not select, so listing all is free.
+_EVENT_COUNTS = (
+    "uniq(visitor_key) AS visitors, uniq(session_id) AS visits, "
+    "countIf(kind = 'pageview') AS pageviews"
+)
+_SESSION_COUNTS = "count() AS s_visits, countIf(bounce) AS s_bounces, sum(duration) AS s_duration"
+_TOTALS = {
+    "visitors": "visitors",
+    "visits": "visits",
+    "pageviews": "pageviews",
+    "views_per_visit": "round(if(visits = 0, 0, pageviews / visits), 2) AS views_per_visit",
+    "bounce_rate": "toUInt32(round(if(s_visits = 0, 0, 100 * s_bounces / s_visits))) "
+    "AS bounce_rate",
+    "visit_duration": "toUInt32(round(if(s_visits = 0, 0, s_duration / s_visits))) "
+    "AS visit_duration",
+}
+
+# Breakdowns: per value a partial (mergeable) form, and the final form after
+# rows under k are folded into OTHER.
+_EVENT_PARTIAL = {
+    "visitors": "uniqState(visitor_key) AS visitors_state",
+    "visits": "uniqState(session_id) AS visits_state",
+    "pageviews": "countIf(kind = 'pageview') AS pageviews_sum",
+}
+_EVENT_FINAL = {
+    "visitors": "uniqMerge(visitors_state) AS visitors",
+    "visits": "uniqMerge(visits_state) AS visits",
+    "pageviews": "sum(pageviews_sum) AS pageviews",
+    "views_per_visit": "round(if(visits = 0, 0, pageviews / visits), 2) AS views_per_visit",
+}
+_SESSION_PARTIAL = {
+    "visitors": "uniqState(visitor_key) AS visitors_state",
+    "visits": "count() AS visits_sum",
+    "pageviews": "sum(page_count) AS pageviews_sum",
+    "bounce_rate": "countIf(bounce) AS bounces_sum",
+    "visit_duration": "sum(duration) AS duration_sum",
+}
+_SESSION_FINAL = {
+    "visitors": "uniqMerge(visitors_state) AS visitors",
+    "visits": "sum(visits_sum) AS visits",
+    "pageviews": "sum(pageviews_sum) AS pageviews",
+    "views_per_visit": "round(if(visits = 0, 0, pageviews / visits), 2) AS views_per_visit",
+    "bounce_rate": "toUInt32(round(if(visits = 0, 0, 100 * sum(bounces_sum) / visits))) "
+    "AS bounce_rate",
+    "visit_duration": "toUInt32(round(if(visits = 0, 0, sum(duration_sum) / visits))) "
+    "AS visit_duration",
+}
+_NEEDS = {
+    "views_per_visit": ("pageviews", "visits"),
+    "bounce_rate": ("visits", "bounce_rate"),
+    "visit_duration": ("visits", "visit_duration"),
+}
+
+# The breakdown value of each property: a column of S or E, with empty values labelled.
+_LABELS = {
+    "page": "path",
+    "entry_page": "entry_page",
+    "exit_page": "exit_page",
+    "source": "source",
+    "utm_source": "utm_source",
+    "utm_medium": "utm_medium",
+    "utm_campaign": "utm_campaign",
+    "country": f"if(country = '', '{UNKNOWN}', country)",
+    "region": f"if(region = '', '{UNKNOWN}', region)",
+    "city": f"if(city = '', '{UNKNOWN}', city)",
+    "browser": f"if(browser = '', '{UNKNOWN}', browser)",
+    "os": f"if(os = '', '{UNKNOWN}', os)",
+    "device": f"if(device = '', '{UNKNOWN}', device)",
+}
+_SKIP_EMPTY = ("utm_source", "utm_medium", "utm_campaign")
+
+
+def check_metrics(metrics: Sequence[str]) -> list[str]:
+    """``metrics`` without repeats, or :class:`BadStatsQuery` naming an unknown one."""
+    chosen = list(dict.fromkeys(metrics))
+    if not chosen:
+        raise BadStatsQuery(f"Ask for at least one metric: {', '.join(METRICS)}.")
+    for metric in chosen:
+        if metric not in METRICS:
+            raise BadStatsQuery(f"Unknown metric {metric!r}; use one of {', '.join(METRICS)}.")
+    return chosen
+
+
+def _with_needed(metrics: Sequence[str]) -> list[str]:
+    needed = list(metrics)
+    for metric in metrics:
+        needed.extend(m for m in _NEEDS.get(metric, ()) if m not in needed)
+    return needed
+
+
+def _ordered(needed: Sequence[str], finals: dict[str, str]) -> list[str]:
+    """Finals in dependency order: the counts before the ratios that use them."""
+    base = [m for m in ("visitors", "visits", "pageviews") if m in needed]
+    return base + [m for m in needed if m not in base and m in finals]
+
+
+def _rows(storage: Storage, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    result = thread_client(storage).query(sql, parameters=params)
+    names = result.column_names
+    return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+
+def _pick(row: dict[str, Any], metrics: Sequence[str], *keys: str) -> dict[str, Any]:
+    return {key: row[key] for key in (*keys, *metrics)}
+
+
+def _sources(q: StatsQuery, metrics: Sequence[str], bucket: str = "") -> str:
+    """The FROM of a totals query: the events' counts, the sessions' counts, or both.
+
+    With ``bucket`` (``toStartOfHour``...) each side is grouped by it and the
+    two are joined on it; without, each side is one row.
+    """
+    parts = []
+    if any(m not in SESSION_METRICS for m in metrics):
+        key = f"{bucket}(time) AS bucket, " if bucket else ""
+        group = " GROUP BY bucket" if bucket else ""
+        parts.append(
+            f"(SELECT {key}{_EVENT_COUNTS} FROM events WHERE {event_where(q)}{group}) AS e"  # noqa: S608
+        )
+    if any(m in SESSION_METRICS for m in metrics):
+        key = f"{bucket}(start_time) AS bucket, " if bucket else ""
+        group = " GROUP BY bucket" if bucket else ""
+        parts.append(f"(SELECT {key}{_SESSION_COUNTS} FROM ({sessions(q)}){group}) AS s")  # noqa: S608
+    join = " FULL OUTER JOIN " if bucket else " CROSS JOIN "
+    using = " USING bucket" if bucket and len(parts) == 2 else ""
+    return join.join(parts) + using
+
+
+def aggregate(storage: Storage, q: StatsQuery, metrics: Sequence[str]) -> dict[str, Any]:
+    """Each metric over the whole range, e.g. ``{"visitors": 12, "bounce_rate": 40}``."""
+    metrics = check_metrics(metrics)
+    columns = ", ".join(_TOTALS[m] for m in metrics)
+    row = _rows(storage, f"SELECT {columns} FROM {_sources(q, metrics)}", parameters(q))[0]  # noqa: S608
+    return {metric: row[metric] for metric in metrics}
+
+
+def timeseries(storage: Storage, q: StatsQuery, metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per hour (ranges up to two days) or day, gaps filled with zeros.
+
+    Each row is ``{"date": "2026-11-22", ...metrics}``; hourly rows read
+    ``"2026-11-22 14:00:00"``. Page views count in the bucket they happened
+    in, visits (with their bounce rate and duration) in the bucket they
+    started in.
+    """
+    metrics = check_metrics(metrics)
+    hourly = q.hourly
+    unit, step = ("toStartOfHour", "HOUR") if hourly else ("toStartOfDay", "DAY")
+    shape = "%Y-%m-%d %H:00:00" if hourly else "%Y-%m-%d"
+    columns = ", ".join(_TOTALS[m] for m in metrics)
+    fill_start = f"{unit}(toDateTime({{start:DateTime64(3, 'UTC')}}, 'UTC'))"
+    fill_end = "toDateTime({end:DateTime64(3, 'UTC')}, 'UTC')"
+    sql = (
+        f"SELECT formatDateTime(at, '{shape}') AS date, * EXCEPT at FROM ("  # noqa: S608
+        f"SELECT toDateTime(bucket, 'UTC') AS at, {columns} FROM {_sources(q, metrics, unit)} "
+        f"ORDER BY at WITH FILL FROM {fill_start} TO {fill_end} STEP INTERVAL 1 {step}"
+        ") ORDER BY at"
+    )
+    return [_pick(row, metrics, "date") for row in _rows(storage, sql, parameters(q))]
+
+
+def breakdown(
+    storage: Storage,
+    q: StatsQuery,
+    prop: str,
+    metrics: Sequence[str],
+    limit: int = DEFAULT_LIMIT,
+    *,
+    k: int = 5,
+) -> list[dict[str, Any]]:
+    """The top values of ``prop`` (``event:page``, ``visit:country``... or a short name).
+
+    Rows are ``{"page": "/x", "visitors": 9, ...}`` by visitors, most first;
+    rows under ``k`` visitors are folded into one :data:`OTHER` row, which
+    comes last. ``event:page`` and the event-level visit properties (region,
+    city, utm_medium, utm_campaign) offer visitors, visits, pageviews and
+    views_per_visit; bounce rate and duration break down by the properties a
+    visit carries as a whole.
+    """
+    name = FILTERS.get(prop, prop)
+    if name not in _LABELS:
+        raise BadStatsQuery(f"Unknown property {prop!r}; use one of {', '.join(FILTERS)}.")
+    metrics = check_metrics(metrics)
+    limit = _limit(limit)
+    # Country, browser, OS and device are on every event too: the events answer faster
+    # unless a visit's bounce rate or duration is asked for.
+    per_session = name in SESSION_COLUMNS and (
+        name not in EVENT_COLUMNS or any(m in SESSION_METRICS for m in metrics)
+    )
+    if not per_session and any(m in SESSION_METRICS for m in metrics):
+        raise BadStatsQuery(
+            f"bounce_rate and visit_duration do not break down by {prop}; use visitors, visits, "
+            "pageviews or views_per_visit, or a property of the whole visit (entry page, "
+            "source, country, browser, os, device)."
+        )
+    needed = _with_needed([*metrics, "visitors"])
+    label = _LABELS[name]
+    if per_session:
+        partial = [_SESSION_PARTIAL[m] for m in needed if m in _SESSION_PARTIAL]
+        source = f"({sessions(q)})"
+        where = f"WHERE {name} != ''" if name in _SKIP_EMPTY else ""
+        finals = _SESSION_FINAL
+    else:
+        partial = [_EVENT_PARTIAL[m] for m in needed if m in _EVENT_PARTIAL]
+        source = "events"
+        only = " AND kind = 'pageview'" if name == "page" else ""
+        only += f" AND {name} != ''" if name in _SKIP_EMPTY else ""
+        where = f"WHERE {event_where(q)}{only}"
+        finals = _EVENT_FINAL
+    return _folded(
+        storage, q, name, label, partial, source, where, finals, needed, metrics, limit, k
+    )
+
+
+def _folded(
+    storage: Storage,
+    q: StatsQuery,
+    name: str,
+    label: str,
+    partial: Sequence[str],
+    source: str,
+    where: str,
+    finals: dict[str, str],
+    needed: Sequence[str],
+    metrics: Sequence[str],
+    limit: int,
+    k: int,
+) -> list[dict[str, Any]]:
+    """Group by ``label``, fold rows under ``k`` visitors into OTHER, best first."""
+    columns = ", ".join(finals[m] for m in _ordered(needed, finals))
+    sql = (
+        f"SELECT if(finalizeAggregation(visitors_state) >= {{k:UInt32}}, value, '{OTHER}') "  # noqa: S608
+        f"AS {name}, {columns} FROM ("
+        f"SELECT {label} AS value, {', '.join(partial)} FROM {source} {where} GROUP BY value"
+        f") GROUP BY {name} ORDER BY {name} = '{OTHER}', visitors DESC, {name} "
+        "LIMIT {limit:UInt32}"
+    )
+    rows = _rows(storage, sql, parameters(q, k=k, limit=limit))
+    return [_pick(row, metrics, name) for row in rows]
+
+
+def next_pages(
+    storage: Storage, q: StatsQuery, page: str, limit: int = 10, *, k: int = 5
+) -> list[dict[str, Any]]:
+    """Where visitors went next from ``page``: ``[{"page": "/b", "visitors": 7, "pageviews": 9}]``.
+
+    Read from each page view's ``prev_path`` (the same-origin referrer), with
+    the same filters and the same k rule as a breakdown.
+    """
+    partial = [_EVENT_PARTIAL["visitors"], _EVENT_PARTIAL["pageviews"]]
+    where = f"WHERE {event_where(q)} AND kind = 'pageview' AND prev_path = {{from_page:String}}"
+    finals = _EVENT_FINAL
+    metrics = ["visitors", "pageviews"]
+    columns = ", ".join(finals[m] for m in metrics)
+    sql = (
+        f"SELECT if(finalizeAggregation(visitors_state) >= {{k:UInt32}}, value, '{OTHER}') "  # noqa: S608
+        f"AS page, {columns} FROM ("
+        f"SELECT path AS value, {', '.join(partial)} FROM events {where} GROUP BY value"
+        f") GROUP BY page ORDER BY page = '{OTHER}', visitors DESC, page LIMIT {{limit:UInt32}}"
+    )
+    params = parameters(q, k=k, limit=_limit(limit), from_page=page)
+    return [_pick(row, metrics, "page") for row in _rows(storage, sql, params)]
+
+
+def realtime(storage: Storage, site: str, now: datetime) -> dict[str, int]:
+    """Visitors seen in the last 5 and the last 30 minutes before ``now``."""
+    sql = (
+        "SELECT uniqIf(visitor_key, time >= {recent:DateTime64(3, 'UTC')}) AS last_5_minutes, "
+        "uniq(visitor_key) AS last_30_minutes FROM events "
+        "WHERE site = {site:String} AND time >= {start:DateTime64(3, 'UTC')} "
+        "AND time <= {end:DateTime64(3, 'UTC')}"
+    )
+    q = StatsQuery(site, now - timedelta(minutes=30), now + timedelta(milliseconds=1))
+    params = parameters(
+        q, recent=(now - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    )
+    row = _rows(storage, sql, params)[0]
+    return {
+        "last_5_minutes": int(row["last_5_minutes"]),
+        "last_30_minutes": int(row["last_30_minutes"]),
+    }
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadStatsQuery(f"limit must be between 1 and {MAX_LIMIT}, not {limit}.")
+    return limit
+
+
+__all__ = [
+    "BREAKDOWN_PROPERTIES",
+    "EVENT_COLUMNS",
+    "METRICS",
+    "OTHER",
+    "aggregate",
+    "breakdown",
+    "next_pages",
+    "realtime",
+    "timeseries",
+]

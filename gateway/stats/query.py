@@ -1,0 +1,183 @@
+"""What a statistics question is: a site, a time range, filters; and how to read one.
+
+:class:`StatsQuery` is the one value every query function takes. The helpers
+here turn Plausible's Stats API v1 parameters into it, so the dashboard pages
+and the JSON API read ``period``, ``date`` and ``filters`` the same way:
+
+    period_range("7d", now)                     the last 7 whole days and today
+    period_range("custom", now, "2026-11-01,2026-11-07")
+    parse_filters("event:page==/blog;visit:country==GB")  ->  {"page": "/blog", "country": "GB"}
+
+Every time is UTC, and a range is half-open: ``start <= time < end``. Bad
+input raises :class:`~gateway.exceptions.BadStatsQuery`, whose message names
+the parameter and what it accepts; the API answers it with a 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from types import MappingProxyType
+
+from gateway.exceptions import BadStatsQuery
+
+PERIODS = ("realtime", "day", "yesterday", "7d", "30d", "month", "custom")
+"""The ``period`` values; ``day`` is today (or ``date``), ``month`` the calendar month."""
+
+FILTERS: dict[str, str] = {
+    "event:page": "page",
+    "visit:entry_page": "entry_page",
+    "visit:exit_page": "exit_page",
+    "visit:source": "source",
+    "visit:utm_source": "utm_source",
+    "visit:utm_medium": "utm_medium",
+    "visit:utm_campaign": "utm_campaign",
+    "visit:country": "country",
+    "visit:region": "region",
+    "visit:city": "city",
+    "visit:browser": "browser",
+    "visit:os": "os",
+    "visit:device": "device",
+}
+"""Plausible's property names and the short names :attr:`StatsQuery.filters` uses.
+
+The same names are the breakdown properties."""
+
+MAX_RANGE = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    """One question: ``site`` from ``start`` (inclusive) to ``end`` (exclusive), filtered.
+
+    ``filters`` maps a short property name (``page``, ``source``, ``country``,
+    ... the values of :data:`FILTERS`) to the one value it must equal. A
+    source of ``Direct / None`` means visits without a referrer.
+    """
+
+    site: str
+    start: datetime
+    end: datetime
+    filters: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise BadStatsQuery("A statistics range needs timezone-aware (UTC) datetimes.")
+        if self.end <= self.start:
+            raise BadStatsQuery("The end of a statistics range must come after its start.")
+        unknown = set(self.filters) - set(FILTERS.values())
+        if unknown:
+            raise BadStatsQuery(
+                f"Unknown filter {sorted(unknown)[0]!r}; filter on one of "
+                f"{', '.join(FILTERS.values())}."
+            )
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "end", self.end.astimezone(UTC))
+        object.__setattr__(self, "filters", MappingProxyType(dict(self.filters)))
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def hourly(self) -> bool:
+        """Whether a time series of this range goes by the hour (up to two days) or the day."""
+        return self.length <= timedelta(days=2)
+
+    def previous(self) -> StatsQuery:
+        """The same question for the period of the same length just before this one."""
+        return replace(self, start=self.start - self.length, end=self.start)
+
+    def where(self, **filters: str) -> StatsQuery:
+        """This question with more filters (a dashboard click on a row adds one)."""
+        return replace(self, filters={**self.filters, **filters})
+
+
+def period_range(
+    period: str, now: datetime, date_param: str | None = None
+) -> tuple[datetime, datetime]:
+    """The ``[start, end)`` of a Plausible ``period`` at ``now`` (UTC).
+
+    ``day`` is today, or the day ``date`` names; ``yesterday`` the day before;
+    ``7d`` and ``30d`` the last 7 or 30 days including today (Plausible's
+    meaning); ``month`` the calendar month of ``date`` or today; ``realtime``
+    the last 30 minutes; ``custom`` needs ``date=YYYY-MM-DD,YYYY-MM-DD``, both
+    days included.
+    """
+    now = now.astimezone(UTC)
+    today = (
+        _day(date_param, "date")
+        if date_param and period in ("day", "month", "7d", "30d")
+        else now.date()
+    )
+    if period == "realtime":
+        return now - timedelta(minutes=30), now
+    if period == "day":
+        return _midnight(today), _midnight(today + timedelta(days=1))
+    if period == "yesterday":
+        return _midnight(today - timedelta(days=1)), _midnight(today)
+    if period in ("7d", "30d"):
+        days = int(period[:-1])
+        return _midnight(today - timedelta(days=days - 1)), _midnight(today + timedelta(days=1))
+    if period == "month":
+        first = today.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return _midnight(first), _midnight(following)
+    if period == "custom":
+        if not date_param or "," not in date_param:
+            raise BadStatsQuery(
+                "period=custom needs date=YYYY-MM-DD,YYYY-MM-DD (the first and last day, UTC)."
+            )
+        first_text, last_text = date_param.split(",", 1)
+        first, last = _day(first_text, "date"), _day(last_text, "date")
+        if last < first:
+            raise BadStatsQuery("In date=FIRST,LAST the last day must not come before the first.")
+        start, end = _midnight(first), _midnight(last + timedelta(days=1))
+        if end - start > MAX_RANGE:
+            raise BadStatsQuery("A custom range may span at most 366 days.")
+        return start, end
+    raise BadStatsQuery(f"Unknown period {period!r}; use one of {', '.join(PERIODS)}.")
+
+
+def parse_filters(text: str | None) -> dict[str, str]:
+    """Plausible v1 filters (``event:page==/blog;visit:country==GB``) as short names.
+
+    Only equality is supported; a value may not contain ``;``. An unknown
+    property or operator raises :class:`BadStatsQuery`.
+    """
+    filters: dict[str, str] = {}
+    for part in (text or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        if "==" not in part:
+            raise BadStatsQuery(
+                f"The filter {part!r} is not PROPERTY==VALUE; only == is supported, "
+                "for example filters=event:page==/blog;visit:country==GB."
+            )
+        name, value = (piece.strip() for piece in part.split("==", 1))
+        if name not in FILTERS:
+            raise BadStatsQuery(
+                f"Unknown filter property {name!r}; use one of {', '.join(FILTERS)}."
+            )
+        filters[FILTERS[name]] = value
+    return filters
+
+
+def property_name(text: str) -> str:
+    """The short name of a breakdown ``property`` (``visit:country`` -> ``country``)."""
+    if text not in FILTERS:
+        raise BadStatsQuery(f"Unknown property {text!r}; use one of {', '.join(FILTERS)}.")
+    return FILTERS[text]
+
+
+def _day(text: str, parameter: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadStatsQuery(f"{parameter}={text!r} is not a day written YYYY-MM-DD.") from None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)

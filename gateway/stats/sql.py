@@ -1,0 +1,150 @@
+"""The SQL pieces every statistics query shares: the range, the filters, the sessions.
+
+Two sources answer every question:
+
+``events``
+    one row per event; counts visitors (``uniq(visitor_key)``), visits
+    (``uniq(session_id)``) and page views, and carries what is the same for a
+    whole session (country, region, city, browser, OS, device) on every row.
+
+``sessions_agg``
+    partial per-session aggregate states (``0002_sessions.sql``), finalised
+    here by one ``GROUP BY session_id`` into entry and exit page, source, page
+    count, bounce and duration. It is read directly rather than through the
+    ``sessions`` view so that its ``start_date`` key skips every day outside
+    the range (the view groups a site's whole month first). A session belongs
+    to the range its first event falls in; partial rows of a session that
+    crossed midnight carry the later day, so the day before the range is read
+    too and the ``HAVING`` keeps the sessions that started in range.
+
+A filter on something a source does not carry becomes a ``session_id IN
+(...)`` over the other source, so every filter means the same in every panel:
+"the visits that ...". Values are always bound parameters (``{f_country:String}``),
+never spliced into the text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.stats.query import StatsQuery
+
+DIRECT = "Direct / None"
+"""The source of a visit without a referrer from another site (Plausible's wording)."""
+
+OTHER = "(other)"
+"""The label of the row that gathers every breakdown row under ``k`` visitors."""
+
+UNKNOWN = "(unknown)"
+"""The label of an empty location or device value (no GeoIP database, say)."""
+
+EVENT_COLUMNS = {
+    "page": "path",
+    "country": "country",
+    "region": "region",
+    "city": "city",
+    "browser": "browser",
+    "os": "os",
+    "device": "device",
+}
+"""Filters the events table answers row by row (the rest are per visit)."""
+
+SESSION_COLUMNS = {
+    "entry_page": "entry_page",
+    "exit_page": "exit_page",
+    "source": "source",
+    "utm_source": "utm_source",
+    "country": "country",
+    "browser": "browser",
+    "os": "os",
+    "device": "device",
+}
+"""Filters (and breakdown properties) the finalised sessions carry."""
+
+EVENT_ONLY_VISIT_FILTERS = ("utm_medium", "utm_campaign")
+"""Visit properties only the landing event carries: filtered through its session."""
+
+RANGE = (
+    "site = {site:String} AND time >= {start:DateTime64(3, 'UTC')} "
+    "AND time < {end:DateTime64(3, 'UTC')}"
+)
+
+SESSIONS = """
+SELECT
+    session_id,
+    any(visitor_any) AS visitor_key,
+    min(first_time) AS start_time,
+    max(last_time) AS end_time,
+    toUInt32(dateDiff('second', start_time, end_time)) AS duration,
+    argMinMerge(entry_state) AS entry_page,
+    argMaxMerge(exit_state) AS exit_page,
+    sum(pageviews) AS page_count,
+    sum(interactions) AS custom_events,
+    page_count <= 1 AND custom_events = 0 AS bounce,
+    argMinMerge(referrer_state) AS referrer,
+    if(referrer = '', '{direct}', referrer) AS source,
+    argMinMerge(utm_source_state) AS utm_source,
+    any(country_any) AS country,
+    any(device_any) AS device,
+    any(browser_any) AS browser,
+    any(os_any) AS os
+FROM sessions_agg
+WHERE site = {{site:String}}
+  AND start_date >= toDate({{start:DateTime64(3, 'UTC')}}) - 1
+  AND start_date <= toDate({{end:DateTime64(3, 'UTC')}})
+GROUP BY session_id
+HAVING start_time >= {{start:DateTime64(3, 'UTC')}} AND start_time < {{end:DateTime64(3, 'UTC')}}
+"""
+
+
+def parameters(q: StatsQuery, **more: Any) -> dict[str, Any]:
+    """The bound parameters of ``q``: site, range and one ``f_NAME`` per filter."""
+    values: dict[str, Any] = {"site": q.site, "start": _stamp(q.start), "end": _stamp(q.end)}
+    values.update({f"f_{name}": value for name, value in q.filters.items()})
+    values.update(more)
+    return values
+
+
+def _stamp(moment: Any) -> str:
+    return str(moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+
+
+def _bound(name: str) -> str:
+    return "{f_" + name + ":String}"
+
+
+def _events_with(condition: str) -> str:
+    return f"session_id IN (SELECT session_id FROM events WHERE {RANGE} AND {condition})"  # noqa: S608
+
+
+def event_where(q: StatsQuery) -> str:
+    """The ``WHERE`` of an events query: the range, and every filter as "of visits that..."."""
+    conditions = [RANGE]
+    visit_level: list[str] = []
+    for name in q.filters:
+        if name in EVENT_COLUMNS:
+            conditions.append(f"{EVENT_COLUMNS[name]} = {_bound(name)}")
+        elif name in EVENT_ONLY_VISIT_FILTERS:
+            conditions.append(_events_with(f"{name} = {_bound(name)}"))
+        else:
+            visit_level.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")
+    if visit_level:
+        conditions.append(
+            f"session_id IN (SELECT session_id FROM ({sessions(q)}) "  # noqa: S608
+            f"WHERE {' AND '.join(visit_level)})"
+        )
+    return " AND ".join(conditions)
+
+
+def sessions(q: StatsQuery) -> str:
+    """A subquery of the sessions that started in ``q``'s range and pass its filters."""
+    having: list[str] = []
+    for name in q.filters:
+        if name in SESSION_COLUMNS:
+            having.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")
+        elif name == "page":
+            having.append(_events_with(f"kind = 'pageview' AND path = {_bound(name)}"))
+        else:
+            having.append(_events_with(f"{name} = {_bound(name)}"))
+    text = SESSIONS.format(direct=DIRECT)
+    return text + "".join(f"  AND {condition}\n" for condition in having)
