@@ -7,7 +7,6 @@ is derived in a comment from the script's table.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,10 +33,10 @@ from tests.stats_visits import SITE, day_d, write_events, write_scripted_visits
 
 
 @pytest.fixture(scope="module")
-def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Storage:
     storage = migrated_storage()
     write_scripted_visits(storage, tmp_path_factory.mktemp("spool"))
-    yield storage
+    return storage
 
 
 def day(**filters: str) -> StatsQuery:
