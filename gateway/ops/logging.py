@@ -1,0 +1,157 @@
+"""Log lines as text or JSON, with a request id, never with a full IP or a cookie value.
+
+``CG_LOG_FORMAT=json`` writes one JSON object per record (``time``, ``level``,
+``logger``, ``message``, ``request_id``, ``exception``); ``text`` (the default)
+writes the same facts as one readable line.
+
+The guarantee does not rest on every caller being careful: a
+:class:`RedactingFilter` on the handler rewrites every record that reaches it,
+ours, uvicorn's and any library's, before it is formatted:
+
+- IPv4 and IPv6 addresses become their /24 and /48 networks, as stored in
+  ClickHouse (loopback and unspecified addresses, which name no one, stay);
+- the value after ``Cookie`` or ``Set-Cookie`` (header lines, dict and tuple
+  reprs) becomes ``[redacted]``, and so does any ``cg_*=value`` pair;
+- anything shaped like a signed token (``payload.timestamp.signature``, as our
+  cookies and JWTs are) becomes ``[redacted]``.
+
+The message, its arguments, the exception traceback and the stack are all
+rewritten; the record's ``args`` are dropped once merged into the message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import sys
+import time
+from typing import IO, Any
+
+from gateway.iptools import truncate_ip
+from gateway.ops.request_id import current_request_id
+
+REDACTED = "[redacted]"
+FORMATS = ("text", "json")
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]{0,15}(?![\w:])")
+_COOKIE = re.compile(
+    r"""(?i)\b((?:set-)?cookie)\b(["']?\s*(?:[:=]|,)\s*b?["']?)([^"'\n]*)""",
+)
+_GATEWAY_COOKIE = re.compile(r"\b(cg_[A-Za-z0-9_]+=)[^;\s\"',]+")
+_SIGNED = re.compile(r"[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{16,}")
+
+# Attributes every LogRecord has; anything else was passed in ``extra=``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "request_id",
+}
+
+
+def _ip(match: re.Match[str]) -> str:
+    text = match.group(0)
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if address.is_loopback or address.is_unspecified:
+        return text
+    return truncate_ip(text) or text
+
+
+def scrub(text: str) -> str:
+    """``text`` without full IP addresses, cookie values or signed tokens."""
+    text = _COOKIE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    text = _GATEWAY_COOKIE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SIGNED.sub(REDACTED, text)
+    text = _IPV6.sub(_ip, text)
+    return _IPV4.sub(_ip, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record in place so no handler can print what it must not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        for key, value in list(vars(record).items()):
+            if key in _STANDARD:
+                continue
+            if "cookie" in key.lower():
+                setattr(record, key, REDACTED)
+            elif isinstance(value, str):
+                setattr(record, key, scrub(value))
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; fields passed with ``extra=`` are kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in data:
+                data[key] = value if isinstance(value, int | float | bool | None) else str(value)
+        if record.exc_text:
+            data["exception"] = record.exc_text
+        if record.stack_info:
+            data["stack"] = record.stack_info
+        return json.dumps(data, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger [request id] message``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} request_id={request_id}" if request_id else line
+
+
+def make_handler(log_format: str, stream: IO[str] | None = None) -> logging.Handler:
+    """A stream handler (stderr by default) with the redacting filter and the format."""
+    if log_format not in FORMATS:
+        raise ValueError(f"log format must be one of {FORMATS}, not {log_format!r}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    return handler
+
+
+def configure_logging(log_format: str, level: str = "info") -> None:
+    """Send every logger's records through one redacting handler on the root logger.
+
+    Called again (``serve`` does, once the settings are read), it replaces the
+    handler it added before and leaves other handlers (a test runner's) alone.
+    """
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "cg_handler", False):
+            root.removeHandler(old)
+    handler = make_handler(log_format)
+    handler.cg_handler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())

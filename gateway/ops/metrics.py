@@ -1,0 +1,282 @@
+"""Prometheus metrics: plain counters on the hot path, text exposition at scrape time.
+
+The proxy must stay fast, so nothing here calls ``prometheus_client`` per
+request. :class:`RequestMetrics`, the outermost middleware of the public app,
+adds to plain dicts and a :class:`~gateway.ops.buckets.Buckets`; the ingest
+pipeline, the event writer and the consent API already keep plain counters of
+their own. At scrape time :func:`snapshot` reads them all into one JSON-able
+dict, and :func:`render` turns one or more snapshots into Prometheus families.
+
+With ``serve --workers N`` every worker publishes its snapshot to a file in a
+folder the supervisor made (:func:`publish`, once a second and at exit), and
+whichever worker answers ``GET /metrics`` adds up its own live snapshot and
+the others' files (:func:`gather`). Counters of workers that have exited stay
+in the sums, so totals never go backwards; their gauges (queue, spool,
+in-flight requests) are left out.
+
+Metric names and what they mean are listed in ``docs/operations.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.analytics.steps import DropReason
+from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
+from gateway.ops.buckets import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets, cumulative
+from gateway.ops.request_id import bind_request
+
+CONSENT_CHOICES = ("accept_all", "reject_all", "custom", "withdraw")
+# Snapshot keys whose values are levels, not running totals.
+GAUGES = ("in_flight", "queued", "spool_events")
+
+
+class RequestMetrics:
+    """ASGI middleware: counts responses by status and times the proxied ones.
+
+    It also binds the request for :mod:`gateway.ops.request_id`. Its cost per
+    request is one context-variable set, two clock reads, a closure and a dict
+    increment.
+    """
+
+    def __init__(self, app: ASGIApp, is_own: Callable[[str], bool]) -> None:
+        self.app = app
+        self.is_own = is_own
+        self.proxied: dict[int, int] = {}
+        self.own: dict[int, int] = {}
+        self.latency = Buckets(LATENCY_BOUNDS)
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bind_request(scope)
+        own = self.is_own(scope["path"])
+        counts = self.own if own else self.proxied
+        latency = None if own else self.latency
+        start = perf_counter()
+
+        async def send_counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                counts[status] = counts.get(status, 0) + 1
+                if latency is not None:
+                    latency.observe(perf_counter() - start)
+            await send(message)
+
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            self.in_flight -= 1
+
+
+def snapshot(state: Any) -> dict[str, Any]:
+    """Every counter of one process, read from the public app's ``state``."""
+    data: dict[str, Any] = {"pid": os.getpid(), "time": time.time()}
+    requests: RequestMetrics | None = getattr(state, "request_metrics", None)
+    if requests is not None:
+        data["responses"] = {
+            "proxy": {str(k): v for k, v in requests.proxied.items()},
+            "own": {str(k): v for k, v in requests.own.items()},
+        }
+        data["latency"] = requests.latency.snapshot()
+        data["in_flight"] = requests.in_flight
+    analytics = getattr(state, "analytics", None)
+    if analytics is not None:
+        pipeline = analytics.pipeline
+        data["events_accepted"] = pipeline.accepted
+        data["events_dropped"] = {str(k): v for k, v in pipeline.dropped.items()}
+        writer = analytics.writer
+        if writer is not None:
+            data["writer"] = {"written": writer.written, "spooled": writer.spooled}
+            data["writer"]["replayed"] = writer.replayed
+            data["queued"] = writer.queued
+            data["spool_events"] = writer.spool.pending_events()
+            batches = getattr(writer, "batches", None)
+            if batches is not None:
+                data["batches"] = batches.snapshot()
+    consent = getattr(state, "consent_api", None)
+    if consent is not None:
+        data["consent"] = dict(consent.choices)
+    return data
+
+
+def _add(total: dict[str, Any], item: dict[str, Any]) -> None:
+    for key, value in item.items():
+        if key in ("pid", "time"):
+            continue
+        if isinstance(value, dict):
+            _add(total.setdefault(key, {}), value)
+        elif isinstance(value, list):
+            old = total.setdefault(key, [0] * len(value))
+            total[key] = [a + b for a, b in zip(old, value, strict=True)]
+        else:
+            total[key] = total.get(key, 0) + value
+
+
+def merge(live: list[dict[str, Any]], exited: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add up snapshots; of the ``exited`` processes only the counters count."""
+    total: dict[str, Any] = {}
+    for item in live:
+        _add(total, item)
+    for item in exited:
+        _add(total, {k: v for k, v in item.items() if k not in GAUGES})
+    total["processes"] = len(live)
+    return total
+
+
+def families(data: dict[str, Any]) -> list[Metric]:
+    """The Prometheus metric families of a (merged) snapshot."""
+    responses = CounterMetricFamily(
+        "cg_http_responses",
+        "Responses of the public listener, by route (proxy or own) and status.",
+        labels=["route", "status"],
+    )
+    for route, counts in sorted(data.get("responses", {}).items()):
+        for status, count in sorted(counts.items()):
+            responses.add_metric([route, status], count)
+    latency = data.get("latency", {"counts": [0] * (len(LATENCY_BOUNDS) + 1), "sum": 0.0})
+    upstream = HistogramMetricFamily(
+        "cg_upstream_latency_seconds",
+        "Seconds from a proxied request's arrival to its response starting (time to first "
+        "byte through the gateway, upstream included).",
+        buckets=cumulative(LATENCY_BOUNDS, latency["counts"]),
+        sum_value=latency["sum"],
+    )
+    batches = data.get("batches", {"counts": [0] * (len(BATCH_BOUNDS) + 1), "sum": 0.0})
+    batch = HistogramMetricFamily(
+        "cg_writer_batch_events",
+        "Events per successful ClickHouse insert of the event writer.",
+        buckets=cumulative(BATCH_BOUNDS, batches["counts"]),
+        sum_value=batches["sum"],
+    )
+    dropped = CounterMetricFamily(
+        "cg_events_dropped",
+        "Analytics events not stored, by the ingest step's reason.",
+        labels=["reason"],
+    )
+    drops = data.get("events_dropped", {})
+    for reason in DropReason:
+        dropped.add_metric([reason.value], drops.get(reason.value, 0))
+    writer = CounterMetricFamily(
+        "cg_writer_events",
+        "Events the writer handled: written straight to ClickHouse, spooled to disk while "
+        "ClickHouse was away, or replayed from the spool.",
+        labels=["outcome"],
+    )
+    for outcome in ("written", "spooled", "replayed"):
+        writer.add_metric([outcome], data.get("writer", {}).get(outcome, 0))
+    consent = CounterMetricFamily(
+        "cg_consent_choices", "Consent choices made through the consent API.", labels=["choice"]
+    )
+    for choice in CONSENT_CHOICES:
+        consent.add_metric([choice], data.get("consent", {}).get(choice, 0))
+    return [
+        responses,
+        GaugeMetricFamily(
+            "cg_http_requests_in_flight",
+            "Requests being answered now.",
+            value=data.get("in_flight", 0),
+        ),
+        upstream,
+        CounterMetricFamily(
+            "cg_events_accepted",
+            "Analytics events that passed every ingest step and were queued for ClickHouse.",
+            value=data.get("events_accepted", 0),
+        ),
+        dropped,
+        writer,
+        batch,
+        GaugeMetricFamily(
+            "cg_writer_queue_events",
+            "Events waiting in memory for the next insert.",
+            value=data.get("queued", 0),
+        ),
+        GaugeMetricFamily(
+            "cg_spool_events",
+            "Events waiting in the on-disk spool for ClickHouse to come back.",
+            value=data.get("spool_events", 0),
+        ),
+        consent,
+        GaugeMetricFamily(
+            "cg_processes",
+            "Gateway processes whose counters these are.",
+            value=data.get("processes", 1),
+        ),
+    ]
+
+
+class _Families(Collector):
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def collect(self) -> list[Metric]:
+        return families(self.data)
+
+
+def render(data: dict[str, Any]) -> bytes:
+    """The Prometheus text exposition of a (merged) snapshot."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(data))
+    return generate_latest(registry)
+
+
+def publish(state: Any, folder: Path) -> None:
+    """Write this process's snapshot to ``folder/<pid>.json``, atomically."""
+    path = folder / f"{os.getpid()}.json"
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(snapshot(state)))
+    os.replace(temporary, path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def gather(state: Any, folder: Path | None) -> dict[str, Any]:
+    """This process's live counters plus, with workers, every other worker's last file."""
+    own = snapshot(state)
+    live: list[dict[str, Any]] = [own]
+    exited: list[dict[str, Any]] = []
+    if folder is not None:
+        for path in sorted(folder.glob("*.json")):
+            try:
+                item = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # being replaced just now: the next scrape reads it
+            if item.get("pid") == own["pid"]:
+                continue
+            (live if _alive(int(item.get("pid", 0))) else exited).append(item)
+    return merge(live, exited)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """``GET /metrics`` on the admin listener: Prometheus text format 0.0.4."""
+    state = request.app.state
+    data = gather(state, getattr(state, "metrics_dir", None))
+    return Response(render(data), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,186 @@
+"""``serve --workers N``: N gateway processes sharing the public and admin ports.
+
+Why it is safe: every per-visitor fact (session, consent, CSRF token) lives in
+signed cookies, and the only shared store is ClickHouse, so any process, on
+this machine or another behind a load balancer, can answer any request.
+
+How: the supervisor (the ``serve`` process) checks the settings, applies the
+schema migrations once (an unreachable ClickHouse stops it here, with the
+DSN in the message), binds the public and the admin socket, and forks N
+workers. Each worker inherits both sockets and runs the usual pair of
+listeners on them, so the kernel hands each new connection to whichever
+worker accepts first: the same pre-fork model as gunicorn and nginx, with no
+``SO_REUSEPORT`` needed. Any worker may answer the admin port, which is fine
+because the dashboard is stateless too; ``/metrics`` adds up every worker's
+counters (see :mod:`gateway.ops.metrics`), and ``readyz`` speaks for the
+worker that answers it.
+
+Each worker keeps its own event spool file (the spool locks one file per
+process) and its own event writer. SIGTERM or SIGINT to the supervisor is
+passed to every worker; each drains its in-flight requests and flushes its
+writer, and the supervisor exits when all have. A worker that dies is
+replaced; one that fails its start-up stops the lot, since its siblings would
+fail the same way.
+
+The embedded engine (``chdb://``, the default) keeps its data in a folder
+that exactly one process can open, so more than one worker is refused with a
+sentence saying so and what to use instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from gateway.exceptions import SettingsError, StorageError
+from gateway.settings import Settings
+
+logger = logging.getLogger("gateway.workers")
+
+STARTUP_FAILED = 3  # a worker's exit status when its start-up failed (as uvicorn's)
+PUBLISH_SECONDS = 1.0  # how often a worker writes its counters for /metrics
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """Refuse ``workers`` above 1 on the embedded engine, saying why and what to do."""
+    if workers < 1:
+        raise SettingsError(f"--workers must be 1 or more, not {workers}.")
+    dsn = settings.clickhouse_dsn
+    if workers > 1 and (not dsn or dsn.startswith("chdb:")):
+        where = dsn or f"the default, {settings.data_dir}/clickhouse"
+        raise SettingsError(
+            f"--workers {workers} needs a ClickHouse server: the embedded engine "
+            f"(CG_CLICKHOUSE_DSN: {where}) keeps its data in a folder that only one process "
+            "can open. Run one worker (it serves thousands of requests a second), or set "
+            "CG_CLICKHOUSE_DSN=http://user:password@host:8123/database to a ClickHouse server "
+            "and run several workers, or several machines, against it (docs/deployment.md)."
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on ``host:port`` that forked workers inherit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SettingsError(
+            f"Cannot listen on {host}:{port} ({error.strerror}); free the port or choose "
+            "another with --port / --admin-port."
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(
+    settings: Settings, sockets: tuple[socket.socket, socket.socket], folder: Path, level: str
+) -> int:
+    """Run one worker's listeners on the inherited sockets; its exit status."""
+    import uvloop
+
+    from gateway.ops.metrics import publish
+    from gateway.server import gateway_listeners, serve_all
+
+    listeners = gateway_listeners(settings, sockets=sockets)
+    state = listeners[0].app.state  # type: ignore[attr-defined]
+    state.metrics_dir = folder
+
+    async def main() -> bool:
+        import asyncio
+
+        async def publisher() -> None:
+            while True:
+                await asyncio.sleep(PUBLISH_SECONDS)
+                publish(state, folder)
+
+        task = asyncio.create_task(publisher())
+        try:
+            return await serve_all(listeners, level)
+        finally:
+            task.cancel()
+            publish(state, folder)  # the final counters, after the writer's last flush
+
+    started = uvloop.run(main())
+    return 0 if started else STARTUP_FAILED
+
+
+def serve_workers(settings: Settings, workers: int, log_level: str = "info") -> int:
+    """Supervise ``workers`` processes until SIGTERM or SIGINT; the exit status."""
+    from gateway.storage import storage_from_settings
+    from gateway.storage.migrator import migrate
+
+    check_workers(settings, workers)
+    try:
+        migrate(storage_from_settings(settings))
+    except StorageError as error:
+        print(f"consent-gateway: {error}", file=sys.stderr)
+        return 1
+    sockets = (bind(settings.host, settings.port), bind(settings.admin_host, settings.admin_port))
+    folder = Path(tempfile.mkdtemp(prefix="cg-metrics-"))
+    children: dict[int, int] = {}  # pid -> worker number
+    stopping = False
+
+    def spawn(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_DFL)
+            code = 1
+            try:
+                code = _worker(settings, sockets, folder, log_level)
+            except BaseException:
+                logger.exception("worker %d failed", number)
+            finally:
+                os._exit(code)
+        children[pid] = number
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    status = 0
+    try:
+        for number in range(workers):
+            spawn(number)
+        logger.info("supervising %d workers: %s", workers, sorted(children))
+        while children:
+            try:
+                pid, raw = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+            number = children.pop(pid)
+            code = os.waitstatus_to_exitcode(raw)
+            if stopping:
+                continue
+            if code == STARTUP_FAILED:
+                logger.error("worker %d failed to start; stopping the others", number)
+                status = 1
+                stop(signal.SIGTERM, None)
+                continue
+            logger.warning("worker %d (pid %d) exited with %d; starting another", number, pid, code)
+            time.sleep(0.5)  # no tight loop if something kills workers as they come
+            spawn(number)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sock in sockets:
+            sock.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return status
