@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.analytics.beacon import collect
 from gateway.analytics.service import Analytics
 from gateway.asgi import ASGIApp, Receive, Scope, Send
+from gateway.banner.service import Banner
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
 from gateway.consent import build_consent
@@ -52,11 +53,12 @@ logger = logging.getLogger("gateway")
 GPC_WELL_KNOWN = "/.well-known/gpc.json"
 
 
-def _own_routes(settings: Settings, consent: ConsentApi) -> list[BaseRoute]:
+def _own_routes(settings: Settings, consent: ConsentApi, banner: Banner) -> list[BaseRoute]:
     """The gateway's own routes under the reserved prefix; later features add theirs here."""
     return [
         *consent.routes(settings.prefix),
         Route(f"{settings.prefix}collect", collect, methods=["POST"]),
+        *banner.routes(),
         *(health_routes(settings.prefix) if settings.public_health else []),
     ]
 
@@ -170,7 +172,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     trusted = TrustedProxies(settings.trusted_proxies)
     upstream = Upstream(settings)
     consent = build_consent(settings, clock)
-    own = build_own_app(settings, _own_routes(settings, consent.api))
+    banner = Banner(settings)
+    own = build_own_app(settings, _own_routes(settings, consent.api, banner))
     # Reads the geolocation database at start-up, once whoever opens it has put it there.
     analytics = Analytics(settings, geo=lambda: getattr(app.state, "geo", None))
     limits = own_rate_limits(settings, clock)
@@ -184,6 +187,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
             consent.enforcer,
             settings.max_body_bytes,
             observers=[analytics.recorder],
+            page_rewriter=banner.injector,
         ),
         websocket=WebSocketProxy(upstream, trusted, consent.enforcer),
     )

@@ -10,15 +10,23 @@ them on whichever response goes out, from the upstream or from the gateway.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
 from gateway.cookies import parse_cookie_header
+from gateway.errors import send_error
 
 # Every cookie the gateway itself sets starts with this; none is ever forwarded upstream.
 GATEWAY_COOKIE_PREFIX = "cg_"
+
+# Control characters no header may carry (RFC 9110 section 5.5: CR, LF and NUL must be
+# refused; other controls but HTAB are invalid). uvicorn's parser already refuses
+# them; this keeps the rule whatever server runs the app, before any layer copies a
+# visitor's header into a header of its own (Set-Cookie, X-Forwarded-Host, upstream).
+_FORBIDDEN_IN_HEADERS = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class ConsentView(Protocol):
@@ -86,9 +94,23 @@ class ContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        headers = scope["headers"]
+        if _FORBIDDEN_IN_HEADERS.search(b" ".join(b" ".join(pair) for pair in headers)):
+            if scope["type"] == "http":
+                await send_error(
+                    send,
+                    400,
+                    "bad_header",
+                    "A request header holds a control character, which HTTP forbids.",
+                    request_id=None,
+                    as_json=True,
+                )
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
         forwarded_for = forwarded_proto = cookie = None
         host = ""
-        for key, value in scope["headers"]:
+        for key, value in headers:
             if key == b"cookie":
                 text = value.decode("latin-1")
                 cookie = text if cookie is None else f"{cookie}; {text}"

@@ -15,6 +15,8 @@ same way.
 
 from __future__ import annotations
 
+import re
+
 from gateway.asgi import RawHeaders
 from gateway.clock import Clock
 from gateway.consent.cookie_rules import CookieClassifier
@@ -23,6 +25,9 @@ from gateway.context import GATEWAY_COOKIE_PREFIX, RequestContext
 
 _MAX_NAMES = 2048  # cookie names whose variants are remembered
 _MAX_VARIANTS = 8  # (path, domain) variants remembered per name
+# A host name as a Domain attribute may carry it: the visitor's Host header is copied
+# into deletions, so anything else (a ";" adding attributes) is not used at all.
+_HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
 
 
 class CookieEnforcer:
@@ -110,7 +115,7 @@ class CookieEnforcer:
 def _cookie_domains(host_header: str) -> list[str]:
     """The host and up to two parent domains, where scripts set their cookies; none for IPs."""
     host = host_header.rsplit(":", 1)[0].lower() if host_header else ""
-    if not host or host.startswith("[") or host.replace(".", "").isdigit():
+    if not _HOST_NAME.fullmatch(host) or host.replace(".", "").isdigit():
         return []
     labels = host.split(".")
     return [".".join(labels[start:]) for start in range(min(3, len(labels) - 1))]

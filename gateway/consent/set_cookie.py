@@ -35,9 +35,9 @@ def cap_lifetime(value: bytes, now: float) -> bytes:
     """The same ``Set-Cookie`` value with ``Max-Age`` and ``Expires`` at most 13 months away."""
     if b"max-age" not in value.lower() and b"expires" not in value.lower():
         return value  # a session cookie: nothing to cap
-    parts = value.split(b";")
+    parts: list[bytes | None] = list(value.split(b";"))
     changed = False
-    for index, attribute in enumerate(parts[1:], start=1):
+    for index, attribute in enumerate(value.split(b";")[1:], start=1):
         key, _sep, val = attribute.partition(b"=")
         name = key.strip().lower()
         if name == b"max-age":
@@ -52,12 +52,17 @@ def cap_lifetime(value: bytes, now: float) -> bytes:
             try:
                 when = parsedate_to_datetime(val.strip().decode("latin-1")).timestamp()
             except (TypeError, ValueError, IndexError, OverflowError):
+                # Browsers read dates far more leniently (RFC 6265 section 5.1.1) than
+                # we do, so a date we cannot read might be one they read as year 9999:
+                # drop it, which leaves a session cookie, never a longer one.
+                parts[index] = None
+                changed = True
                 continue
             if when > now + MAX_COOKIE_SECONDS:
                 capped = formatdate(now + MAX_COOKIE_SECONDS, usegmt=True)
                 parts[index] = b" Expires=" + capped.encode()
                 changed = True
-    return b";".join(parts) if changed else value
+    return b";".join(part for part in parts if part is not None) if changed else value
 
 
 def expire_cookie(name: str, path: str, domain: str, secure: bool) -> bytes:

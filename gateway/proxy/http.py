@@ -19,7 +19,7 @@ upstream's origin plus the request's path, whatever the request target or the
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from yarl import URL
@@ -72,6 +72,15 @@ Observers must be cheap and must not raise: they run on the hot path (the
 analytics page-view recorder is one). They may not change the response.
 """
 
+BodyRewrite = Callable[[bytes, aiohttp.StreamReader, Send], Awaitable[None]]
+PageRewriter = Callable[[Scope, int, RawHeaders], BodyRewrite | None]
+"""Asked once per proxied response, from its status and the headers that would go.
+
+``None``, the answer for anything but an HTML page, lets the proxy stream as always;
+otherwise the returned callable sends the whole response itself, given the first chunk
+and the rest of the body (the consent banner's injection, ``gateway/banner/``).
+"""
+
 
 class HttpProxy:
     """ASGI app that forwards every HTTP request to the upstream."""
@@ -83,6 +92,7 @@ class HttpProxy:
         enforcer: CookieEnforcer,
         max_body_bytes: int,
         observers: list[ResponseObserver] | None = None,
+        page_rewriter: PageRewriter | None = None,
     ) -> None:
         self.upstream = upstream
         self.trusted = trusted
@@ -90,6 +100,7 @@ class HttpProxy:
         self.max_body_bytes = max_body_bytes
         self.rewriter = LocationRewriter(upstream.base_url)
         self.observers = observers or []
+        self.page_rewriter = page_rewriter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         context: RequestContext = scope["gateway"]
@@ -188,6 +199,11 @@ class HttpProxy:
             first = await content.readany()
             for observe in self.observers:
                 observe(scope, context, response.status, out)
+            if self.page_rewriter is not None:
+                rewrite = self.page_rewriter(scope, response.status, out)
+                if rewrite is not None:
+                    await rewrite(first, content, send)
+                    return
             await send({"type": "http.response.start", "status": response.status, "headers": out})
             try:
                 if content.at_eof():
