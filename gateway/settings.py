@@ -26,6 +26,12 @@ from urllib.parse import urlsplit
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from gateway.banner.options import (
+    DEFAULT_CONSENT_MODE,
+    parse_banner_texts,
+    parse_consent_mode,
+    parse_path_patterns,
+)
 from gateway.exceptions import SettingsError
 from gateway.ratelimit import Rate
 
@@ -471,6 +477,50 @@ FIELDS: tuple[Field, ...] = (
         "visitor's own wish; GPC does, and is always honoured.",
     ),
     Field(
+        "banner",
+        _parse_switch,
+        "on",
+        "on or off. When on, the gateway adds the consent banner's stylesheet and script at the "
+        "start of every HTML page's <head> (see static/consent-banner/README.md); off when the "
+        "site embeds /_consent/banner.js itself.",
+    ),
+    Field(
+        "banner_policy_url",
+        _parse_text,
+        "",
+        "The address of your privacy policy, linked from the banner; empty links the "
+        "visitor's privacy page under the reserved prefix.",
+    ),
+    Field(
+        "banner_exclude",
+        parse_path_patterns,
+        "",
+        "Comma-separated path patterns of pages that never get the banner, `*` matching "
+        "anything (such as `/admin/*,/embed/*`).",
+    ),
+    Field(
+        "banner_texts",
+        parse_banner_texts,
+        "",
+        "The banner's texts, replacing or adding to the built-in English, French, German, "
+        "Spanish and Welsh: a JSON object of languages, or the path of a JSON file, such as "
+        "`{\"en\": {\"title\": \"Your privacy\"}}`. The keys are listed in the banner's README.",
+    ),
+    Field(
+        "banner_consent_mode",
+        parse_consent_mode,
+        DEFAULT_CONSENT_MODE,
+        "Which consent category grants each Google Consent Mode signal, as comma-separated "
+        "`signal=category` pairs. Every listed signal starts `denied` before any tag runs.",
+    ),
+    Field(
+        "banner_max_html_bytes",
+        _parse_int(64 * 1024, 256 * 1024 * 1024),
+        str(8 * 1024 * 1024),
+        "The largest HTML page, in bytes (compressed as sent, and once decompressed), that gets "
+        "the banner; a larger one passes unchanged, streamed.",
+    ),
+    Field(
         "stats_min_visitors",
         _parse_int(1, 1_000_000),
         "5",
@@ -522,6 +572,12 @@ class Settings:
     gpc_denies_analytics: bool
     consent_regimes: dict[str, str] = field(hash=False)
     honour_dnt: bool
+    banner: bool
+    banner_policy_url: str
+    banner_exclude: tuple[str, ...]
+    banner_texts: dict[str, dict[str, str]] = field(hash=False)
+    banner_consent_mode: dict[str, str] = field(hash=False)
+    banner_max_html_bytes: int
     stats_min_visitors: int
 
     @property

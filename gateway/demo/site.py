@@ -18,6 +18,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from gateway.demo.consent_pages import consent_demo_routes
+
 PAGES = {
     "/": ("Home", "Welcome to the Riverside Learning Trust demo site."),
     "/courses": ("Courses", "Short courses for staff and pupils, online and in person."),
@@ -35,6 +37,7 @@ NAV = [
     ("/contact", "Contact"),
     ("/cookies", "Cookie demo"),
     ("/third-party", "Third-party script"),
+    ("/consent-demo", "Consent banner demo"),
     ("/live", "Live chat"),
     ("/download", "Prospectus (download)"),
     ("/echo", "What the site sees"),
@@ -177,6 +180,7 @@ def create_demo_site() -> Starlette:
         Route("/contact", contact, methods=["GET", "POST"]),
         Route("/cookies", cookies),
         Route("/third-party", third_party),
+        *consent_demo_routes(),
         Route("/static/tracker.js", tracker),
         Route("/live", live),
         Route("/static/live.js", live_js),

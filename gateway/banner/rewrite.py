@@ -1,0 +1,149 @@
+"""The proxy's hook that puts the banner into HTML pages on their way to the visitor.
+
+:class:`HtmlInjector` is asked once per proxied response, from the status and
+the headers only. For everything that is not a whole HTML page (images,
+scripts, downloads, JSON, ranges, HEAD, 304s, excluded paths, unknown
+encodings) it answers ``None`` after one pass over the headers, and the proxy
+streams the response exactly as before.
+
+An HTML page is read to its end (pages are small; one larger than
+``CG_BANNER_MAX_HTML_BYTES`` gives up and streams unchanged), changed by
+``inject.py`` and sent in one piece with its new ``Content-Length``. A body
+that cannot be changed safely goes out byte for byte as the upstream sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from fnmatch import translate
+from functools import partial
+
+import aiohttp
+
+from gateway.asgi import RawHeaders, Scope, Send
+from gateway.banner.inject import SUPPORTED_CODINGS, inject
+from gateway.proxy.http import BodyRewrite
+
+logger = logging.getLogger("gateway.banner")
+
+HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+NO_BODY = frozenset({204, 206, 304})
+# Headers that describe the upstream's exact bytes, which the page no longer is.
+_STALE = frozenset(
+    {
+        b"content-length",
+        b"content-md5",
+        b"digest",
+        b"content-digest",
+        b"repr-digest",
+        b"accept-ranges",
+    }
+)
+# Work on pages larger than this runs in a thread, so other visitors are not kept waiting.
+OFFLOAD_BYTES = 256 * 1024
+
+
+def is_html(content_type: bytes) -> bool:
+    """An HTML (or XHTML) type in an ASCII-compatible charset, where ASCII tags fit in."""
+    lowered = content_type.lower()
+    return lowered.split(b";", 1)[0].strip() in HTML_TYPES and b"utf-16" not in lowered
+
+
+def changed_headers(headers: RawHeaders, length: int) -> RawHeaders:
+    """``headers`` for the changed page: its length, and a weak ``ETag`` (same meaning,
+    other bytes: RFC 9110 section 8.8.1)."""
+    out: RawHeaders = []
+    for key, value in headers:
+        if key in _STALE:
+            continue
+        if key == b"etag" and not value.startswith(b"W/"):
+            value = b"W/" + value
+        out.append((key, value))
+    out.append((b"content-length", str(length).encode()))
+    return out
+
+
+class HtmlInjector:
+    """Decides per response whether the banner goes in, and puts it there."""
+
+    def __init__(self, tags: bytes, marker: bytes, exclude: tuple[str, ...], limit: int) -> None:
+        self.tags = tags
+        self.marker = marker
+        self.limit = limit
+        self.excluded = re.compile("|".join(translate(p) for p in exclude)) if exclude else None
+
+    def __call__(self, scope: Scope, status: int, headers: RawHeaders) -> BodyRewrite | None:
+        if status < 200 or status in NO_BODY or scope["method"] == "HEAD":
+            return None
+        content_type = coding = None
+        for key, value in headers:
+            if key == b"content-type":
+                content_type = value
+            elif key == b"content-encoding":
+                coding = value
+            elif key == b"content-range":
+                return None
+        if content_type is None or not is_html(content_type):
+            return None
+        name = coding.decode("latin-1").strip().lower() if coding else "identity"
+        if name not in SUPPORTED_CODINGS:
+            return None
+        if self.excluded is not None and self.excluded.match(scope["path"]):
+            return None
+        return partial(self._send, status, headers, name)
+
+    async def _send(
+        self,
+        status: int,
+        headers: RawHeaders,
+        coding: str,
+        first: bytes,
+        content: aiohttp.StreamReader,
+        send: Send,
+    ) -> None:
+        # Nothing has gone to the visitor yet: an upstream failure here still becomes a 502.
+        chunks = [first]
+        size = len(first)
+        while not content.at_eof():
+            chunk = await content.readany()
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.limit:
+                await self._pass_on(status, headers, chunks, content, send)
+                return
+        body = b"".join(chunks)
+        work = partial(inject, body, coding, self.tags, self.marker, self.limit)
+        changed = await asyncio.to_thread(work) if size > OFFLOAD_BYTES else work()
+        if changed is None:  # the upstream's bytes, exactly; only the length is now known
+            out = [h for h in headers if h[0] != b"content-length"]
+            out.append((b"content-length", str(size).encode()))
+            page = body
+        else:
+            out, page = changed_headers(headers, len(changed)), changed
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": page, "more_body": False})
+
+    async def _pass_on(
+        self,
+        status: int,
+        headers: RawHeaders,
+        chunks: list[bytes],
+        content: aiohttp.StreamReader,
+        send: Send,
+    ) -> None:
+        """A page too large to change: what was read, then the rest as it comes."""
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        try:
+            async for chunk in content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # As in the proxy: the headers are gone, so cutting the connection is the signal.
+            logger.warning("upstream failed mid-page error=%s", type(error).__name__)
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
