@@ -27,6 +27,8 @@ from hypothesis import strategies as st
 from itsdangerous import BadSignature, TimestampSigner
 
 from gateway.app import create_app
+from gateway.consent.set_cookie import cap_lifetime, cookie_name, path_and_domain
+from gateway.cookies import join_cookie_pairs, parse_cookie_header
 from tests.conftest import make_settings
 from tests.fuzz_upstream import create_fuzz_upstream
 from tests.inprocess import InProcess, in_process
@@ -317,3 +319,22 @@ def test_the_fuzz_upstream_is_what_the_tests_think(tmp_path: Path) -> None:
     with run_server(create_fuzz_upstream()) as upstream:
         response = httpx.post(upstream + "/set-cookies", json=["_ga=1; Max-Age=99999999999"])
     assert response.headers.get_list("set-cookie") == ["_ga=1; Max-Age=99999999999"]
+
+
+# -- the parsers on their own ------------------------------------------------------------
+
+
+@given(st.binary(max_size=300))
+def test_set_cookie_readers_never_raise_and_keep_the_pair(raw: bytes) -> None:
+    cookie_name(raw)
+    path, domain = path_and_domain(raw)
+    assert path.startswith("/") and ";" not in path + domain
+    capped = cap_lifetime(raw, time.time())
+    assert capped.split(b";", 1)[0] == raw.split(b";", 1)[0]
+
+
+@given(st.text(max_size=300))
+def test_cookie_header_parsing_round_trips(header: str) -> None:
+    pairs = parse_cookie_header(header)
+    assert all(name and "=" not in name and ";" not in value for name, value in pairs)
+    assert parse_cookie_header(join_cookie_pairs(pairs)) == pairs
