@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -202,12 +203,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     app = GatewayApp(
         settings,
         stack,
-        startup=[upstream.open, analytics.open],
-        shutdown=[upstream.close, analytics.close],
+        # The consent log's writers start once analytics has migrated the schema.
+        startup=[upstream.open, analytics.open, partial(consent.log.open, analytics.storage)],
+        shutdown=[upstream.close, analytics.close, consent.log.close],
     )
     app.state.upstream = upstream
     app.state.request_metrics = request_metrics
     app.state.analytics = analytics
+    app.state.consent_log = consent.log
     app.state.rate_limits = limits
     # Opened here, not on the first request: a missing or corrupt database stops
     # start-up with a SettingsError saying how to fetch one. Memory-mapped and

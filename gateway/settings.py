@@ -440,6 +440,15 @@ FIELDS: tuple[Field, ...] = (
         "(CNIL's recommendation); more than 13 months (395 days) is refused.",
     ),
     Field(
+        "consent_log_days",
+        _parse_int(0, 3650),
+        "0",
+        "Days each entry of the consent log (the proof of every consent choice) is kept. "
+        "0, the default, means the consent lifetime plus 31 days: the proof outlives the "
+        "cookie it proves by a month, for questions that come after. Less than "
+        "CG_CONSENT_LIFETIME_DAYS is refused.",
+    ),
+    Field(
         "cookie_rules",
         _parse_cookie_rules,
         "",
@@ -567,6 +576,7 @@ class Settings:
     policy_revision: str
     consent_categories: tuple[str, ...]
     consent_lifetime_days: int
+    consent_log_days: int
     cookie_rules: tuple[tuple[str, str], ...]
     cookie_default_category: str
     gpc_denies_analytics: bool
@@ -584,6 +594,11 @@ class Settings:
     def secret_keys(self) -> list[str]:
         """The keys as plain strings, newest first."""
         return [str(key) for key in self.secret_key]
+
+    @property
+    def consent_log_retention_days(self) -> int:
+        """Days a consent log entry is kept: CG_CONSENT_LOG_DAYS, or the lifetime + 31."""
+        return self.consent_log_days or self.consent_lifetime_days + 31
 
 
 def _read_toml(path: str) -> dict[str, str]:

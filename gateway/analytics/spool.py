@@ -1,6 +1,7 @@
 """The append-only spool: batches kept on disk while ClickHouse cannot take them.
 
-One file, ``events-N.spool``, of records written one after another:
+One file per target table, ``<table>-N.spool`` (``events-0.spool``,
+``consent_log-0.spool``), of records written one after another:
 
     CGS1 <token: 32 hex> <body length> <event count>\\n
     <body: the batch's JSONCompactEachRow lines>\\n
@@ -9,7 +10,7 @@ The token is the batch's insert deduplication token, fixed when the batch was
 formed, so a batch replayed after ClickHouse already stored it (the answer was
 lost, or the process died before it noted the replay) is dropped by
 ClickHouse instead of written twice. Replay goes oldest first; the offset of
-the next record to replay lives in ``events-N.spool.pos``, replaced
+the next record to replay lives in ``<table>-N.spool.pos``, replaced
 atomically after every replayed record. Once everything is replayed both
 files are emptied. A record cut short by a crash can only be the last one; it
 is cut off (it was never acknowledged: the writer syncs each record before
@@ -52,10 +53,15 @@ class Record:
 
 
 class Spool:
-    """One locked spool file: append batches, replay them in order."""
+    """One locked spool file: append batches, replay them in order.
 
-    def __init__(self, folder: str | Path) -> None:
+    ``name`` is the file name's stem, by convention the table the batches are
+    for, so each writer of one folder replays only its own table's batches.
+    """
+
+    def __init__(self, folder: str | Path, name: str = "events") -> None:
         self.folder = Path(folder)
+        self.name = name
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._file, self.path = self._claim()
@@ -64,7 +70,7 @@ class Spool:
 
     def _claim(self) -> tuple[BinaryIO, Path]:
         for number in range(MAX_FILES):
-            path = self.folder / f"events-{number}.spool"
+            path = self.folder / f"{self.name}-{number}.spool"
             handle = open(path, "a+b")  # noqa: SIM115 - held open for the spool's life
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,4 +1,9 @@
-"""The event writer: a bounded in-memory queue, a background thread, and the spool.
+"""The row writer: a bounded in-memory queue, a background thread, and the spool.
+
+One writer serves one table: ``events`` for analytics, and the consent
+feature's ``consent_log`` and ``consent_counts`` (each with its own spool
+file), so every table the request path fills gets the same guarantees: the
+request never waits on ClickHouse, and nothing accepted is lost.
 
 ``put`` is called on the event loop with one encoded line per event and only
 appends to a deque. A thread wakes every ``flush_interval`` seconds, or as
@@ -50,7 +55,10 @@ MAX_BACKOFF = 30.0
 
 
 class EventWriter:
-    """Queues encoded events and writes them to ``table`` from a background thread."""
+    """Queues encoded rows and writes them to ``table`` from a background thread.
+
+    ``columns`` names the columns each ``JSONCompactEachRow`` line fills, in order.
+    """
 
     def __init__(
         self,
@@ -101,7 +109,7 @@ class EventWriter:
 
     def start(self) -> None:
         """Start the background thread."""
-        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"writer-{self.table}", daemon=True)
         self._thread.start()
 
     def close(self, timeout: float = 30.0) -> None:

@@ -7,17 +7,21 @@ set_cookie.py    reading, capping and expiring Set-Cookie values
 enforcement.py   the cookie filter both ways, used by the proxy
 csrf.py          tokens bound to the session, and the same-origin check
 api.py           GET/POST/DELETE /_consent/state and /.well-known/gpc.json
+proof.py         consent log entries and their hash chain, and its verification
+log.py           writes the consent log and the outcome counts off the request path
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.analytics.service import site_id
 from gateway.clock import Clock
 from gateway.consent.api import ConsentApi
 from gateway.consent.cookie_rules import NECESSARY, CookieClassifier
 from gateway.consent.csrf import CsrfTokens
 from gateway.consent.enforcement import CookieEnforcer
+from gateway.consent.log import ConsentLog
 from gateway.consent.state import ConsentPolicy
 from gateway.exceptions import SettingsError
 from gateway.settings import Settings
@@ -30,6 +34,7 @@ class Consent:
     policy: ConsentPolicy
     enforcer: CookieEnforcer
     api: ConsentApi
+    log: ConsentLog
 
 
 def build_consent(settings: Settings, clock: Clock) -> Consent:
@@ -48,6 +53,12 @@ def build_consent(settings: Settings, clock: Clock) -> Consent:
                 f"which is not in CG_CONSENT_CATEGORIES ({', '.join(sorted(known))}); "
                 "add it there or use one of those."
             )
+    if settings.consent_log_days and settings.consent_log_days < settings.consent_lifetime_days:
+        raise SettingsError(
+            f"CG_CONSENT_LOG_DAYS ({settings.consent_log_days}) is shorter than "
+            f"CG_CONSENT_LIFETIME_DAYS ({settings.consent_lifetime_days}): the proof of a "
+            "consent would be gone while the consent is still in use; raise it or set 0."
+        )
     policy = ConsentPolicy(
         settings.secret_keys,
         settings.consent_categories,
@@ -60,5 +71,6 @@ def build_consent(settings: Settings, clock: Clock) -> Consent:
     enforcer = CookieEnforcer(
         classifier, settings.consent_categories, settings.policy_revision, clock
     )
-    api = ConsentApi(policy, enforcer, CsrfTokens(settings.secret_keys))
-    return Consent(policy, enforcer, api)
+    log = ConsentLog(settings, site_id(settings), policy, clock)
+    api = ConsentApi(policy, enforcer, CsrfTokens(settings.secret_keys), log)
+    return Consent(policy, enforcer, api, log)

@@ -10,7 +10,9 @@ Rejecting is exactly as easy as accepting: one request of the same shape.
 State-changing requests need the same-origin check and the CSRF token (see
 ``csrf.py``). A withdrawal is kept as a choice of "necessary only", so the
 visitor is not asked again on the next page, and every cookie of a category no
-longer granted is deleted in the same response.
+longer granted is deleted in the same response. Every choice is appended to the
+consent log, and every outcome (a banner that must show included) counted in
+``consent_counts`` (see ``log.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.consent.csrf import CsrfTokens, same_origin
 from gateway.consent.enforcement import CookieEnforcer
+from gateway.consent.log import ConsentLog
 from gateway.consent.state import CONSENT_COOKIE, NECESSARY, ConsentPolicy, ConsentState
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
@@ -38,8 +41,9 @@ class ChoiceError(ValueError):
     """A consent request body the API cannot accept; the message names the problem."""
 
 
-def parse_choice(body: bytes, categories: tuple[str, ...]) -> set[str]:
-    """The categories a POST body grants, or :class:`ChoiceError` naming what is wrong."""
+def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str]]:
+    """The action (``accept_all``, ``reject_all`` or ``custom``) and the categories a
+    POST body grants, or :class:`ChoiceError` naming what is wrong."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -53,9 +57,9 @@ def parse_choice(body: bytes, categories: tuple[str, ...]) -> set[str]:
         raise ChoiceError("Send exactly one of 'action' and 'categories'.")
     if "action" in data:
         if data["action"] == "accept_all":
-            return set(categories)
+            return "accept_all", set(categories)
         if data["action"] == "reject_all":
-            return set()
+            return "reject_all", set()
         raise ChoiceError("'action' must be 'accept_all' or 'reject_all'.")
     chosen = data["categories"]
     if not isinstance(chosen, dict):
@@ -70,7 +74,7 @@ def parse_choice(body: bytes, categories: tuple[str, ...]) -> set[str]:
             raise ChoiceError("'categories.necessary' cannot be refused: the site needs it.")
         if value and name != NECESSARY:
             granted.add(name)
-    return granted
+    return "custom", granted
 
 
 class ConsentApi:
@@ -81,10 +85,12 @@ class ConsentApi:
         policy: ConsentPolicy,
         enforcer: CookieEnforcer,
         csrf: CsrfTokens,
+        log: ConsentLog,
     ) -> None:
         self.policy = policy
         self.enforcer = enforcer
         self.csrf = csrf
+        self.log = log
 
     def routes(self, prefix: str) -> list[BaseRoute]:
         return [
@@ -97,6 +103,8 @@ class ConsentApi:
         consent = context.consent
         assert isinstance(consent, ConsentState)
         if request.method == "GET":
+            if consent.must_show:
+                self.log.count("shown", gpc=consent.gpc)
             return self._answer(context, consent)
 
         if not same_origin(
@@ -113,7 +121,7 @@ class ConsentApi:
                 "and send it with the session cookie.",
             )
         if request.method == "DELETE":
-            granted: set[str] = set()
+            action, granted = "withdraw", set[str]()
         else:
             body = await _read_limited(request, MAX_CHOICE_BYTES)
             if body is None:
@@ -121,11 +129,18 @@ class ConsentApi:
                     413, "body_too_large", f"A consent choice is at most {MAX_CHOICE_BYTES} bytes."
                 )
             try:
-                granted = parse_choice(body, self.policy.categories)
+                action, granted = parse_choice(body, self.policy.categories)
             except ChoiceError as error:
                 return error_response(400, "invalid_body", str(error))
 
-        choice = self.policy.choose(consent.choice, granted)
+        choice = self.log.record_choice(
+            self.policy.choose(consent.choice, granted),
+            consent.choice,
+            action,
+            client_ip=context.client_ip,
+            user_agent=request.headers.get("user-agent", ""),
+            gpc=consent.gpc,
+        )
         new_state = ConsentState(choice.granted, False, "choice_made", "", consent.gpc, choice)
         context.consent = new_state
         self.enforcer.expire_withdrawn(context, choice.granted)

@@ -1,8 +1,10 @@
 """The consent cookie, and what a visitor has granted on this request.
 
 The cookie ``cg_consent`` carries a random consent id, the policy revision the
-choice was made under, the granted categories and, through its signature's
-timestamp, the time of the choice. It is signed like every gateway cookie, so a
+choice was made under, the granted categories, the sequence number and hash of
+the choice's entry in the consent log (the head of that consent id's hash chain,
+see ``proof.py``) and, through its signature's timestamp, the time of the
+choice. It is signed like every gateway cookie, so a
 visitor cannot grant themselves anything the gateway did not record, nor forge
 another visitor's consent id.
 
@@ -16,6 +18,7 @@ Privacy Control signal denies.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -27,6 +30,7 @@ from gateway.signing import CookieSigner
 CONSENT_COOKIE = "cg_consent"
 NECESSARY = "necessary"
 _SEPARATOR = "~"
+_SEQ = re.compile(r"^(-1|\d{1,9})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,8 @@ class Choice:
     revision: str
     granted: frozenset[str]
     made_at: int
+    seq: int = -1  # the consent log entry of this choice; -1 before the first one
+    head: str = ""  # that entry's hash: the head of the consent id's chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +100,8 @@ class ConsentPolicy:
 
     def encode(self, choice: Choice) -> str:
         granted = "+".join(sorted(choice.granted - {NECESSARY}))
-        return self.signer.sign(_SEPARATOR.join((choice.consent_id, choice.revision, granted)))
+        parts = (choice.consent_id, choice.revision, granted, str(choice.seq), choice.head)
+        return self.signer.sign(_SEPARATOR.join(parts))
 
     def decode(self, raw: str | None) -> Choice | None:
         """The choice in a cookie value, or ``None`` for a forged, expired or garbage one."""
@@ -105,16 +112,25 @@ class ConsentPolicy:
             return None
         value, made_at = checked
         parts = value.split(_SEPARATOR)
-        if len(parts) != 3 or not parts[0]:
+        if len(parts) == 3:  # written before the consent log: no chain yet
+            parts += ["-1", ""]
+        if len(parts) != 5 or not parts[0] or not _SEQ.match(parts[3]):
             return None
         granted = frozenset(p for p in parts[2].split("+") if p in self.categories)
-        return Choice(parts[0], parts[1], granted | {NECESSARY}, made_at)
+        return Choice(parts[0], parts[1], granted | {NECESSARY}, made_at, int(parts[3]), parts[4])
 
     def choose(self, previous: Choice | None, granted: set[str]) -> Choice:
-        """A new choice, keeping the visitor's consent id when they already had one."""
-        consent_id = previous.consent_id if previous is not None else new_consent_id()
+        """A new choice, keeping the visitor's consent id (and chain) when they had one.
+
+        Its ``seq`` follows the previous choice's; its ``head`` is filled in by the
+        consent log once the entry is hashed.
+        """
+        if previous is None:
+            consent_id, seq = new_consent_id(), 0
+        else:
+            consent_id, seq = previous.consent_id, previous.seq + 1
         kept = frozenset(granted & set(self.categories)) | {NECESSARY}
-        return Choice(consent_id, self.revision, kept, int(self.clock()))
+        return Choice(consent_id, self.revision, kept, int(self.clock()), seq)
 
     # -- the state ----------------------------------------------------------------
 

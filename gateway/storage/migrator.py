@@ -21,7 +21,9 @@ A statement whose first line is ``-- cluster only`` runs only on a cluster
 (the Distributed tables); ``-- single node only`` the reverse. Every analytics
 table must carry ``TTL <time> + INTERVAL 1 MONTH DELETE`` and
 ``ttl_only_drop_parts = 1``; ``tests/test_storage_schema.py`` checks that of
-every table in the database, so a new table cannot forget it.
+every table in the database, so a new table cannot forget it. The consent
+tables (``0003_consent.sql``) are not analytics and carry their own documented
+TTL, which that test names.
 """
 
 from __future__ import annotations

@@ -1,0 +1,194 @@
+"""Writing the consent log and the banner outcome counts, off the request path.
+
+:class:`ConsentLog` turns each consent choice into a sealed
+:class:`~gateway.consent.proof.LogEntry` (the chain extended from the head the
+visitor's cookie carries) and each outcome into a ``consent_counts`` row, and
+hands both to the same writer the analytics events use
+(:class:`~gateway.analytics.writer.EventWriter`, one per table, each with its own
+spool file): the request only appends a line to a queue, and a choice accepted
+while ClickHouse is away waits in the spool, never lost.
+
+The entry records what proves the choice and nothing more: the truncated IP,
+the browser family (no user agent), the country of the truncated IP, the GPC
+signal, the policy revision, and a fingerprint of the banner text and consent
+configuration the visitor saw (:func:`config_fingerprint`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from gateway.analytics.spool import Spool
+from gateway.analytics.useragent import parse_user_agent
+from gateway.analytics.writer import EventWriter
+from gateway.clock import Clock
+from gateway.consent.proof import COLUMNS, LogEntry, sealed
+from gateway.consent.state import NECESSARY, Choice, ConsentPolicy
+from gateway.iptools import truncate_ip
+from gateway.settings import Settings
+from gateway.storage import Storage
+
+COUNT_COLUMNS: tuple[str, ...] = ("hour", "site", "outcome", "categories", "gpc", "count")
+BANNER_FOLDER = Path(__file__).resolve().parents[2] / "static" / "consent-banner"
+DAY = 86_400
+
+
+def config_fingerprint(settings: Settings, banner_folder: Path = BANNER_FOLDER) -> str:
+    """sha256 of the consent configuration and the banner's files, in hex.
+
+    Two visitors with the same fingerprint saw the same banner under the same
+    rules; any change to the text, the categories, the revision, the cookie
+    rules or the regimes gives a new one.
+    """
+    config = {
+        "categories": list(settings.consent_categories),
+        "revision": settings.policy_revision,
+        "lifetime_days": settings.consent_lifetime_days,
+        "regimes": dict(sorted(settings.consent_regimes.items())),
+        "gpc_denies_analytics": settings.gpc_denies_analytics,
+        "honour_dnt": settings.honour_dnt,
+        "cookie_rules": [list(rule) for rule in settings.cookie_rules],
+        "cookie_default_category": settings.cookie_default_category,
+        "banner_texts": settings.banner_texts,  # the operator's own wording, if any
+        "banner_policy_url": settings.banner_policy_url,
+    }
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    if banner_folder.is_dir():
+        for path in sorted(p for p in banner_folder.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(banner_folder)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+class ConsentLog:
+    """The consent log's and counts' writers, and the entries and rows they get."""
+
+    def __init__(self, settings: Settings, site: str, policy: ConsentPolicy, clock: Clock) -> None:
+        self.settings = settings
+        self.site = site
+        self.policy = policy
+        self.clock = clock
+        self.retention_seconds = settings.consent_log_retention_days * DAY
+        self.config_hash = config_fingerprint(settings)
+        self.entries: EventWriter | None = None
+        self.counts: EventWriter | None = None
+
+    @property
+    def spool_dir(self) -> Path:
+        return Path(self.settings.spool_dir or Path(self.settings.data_dir) / "spool")
+
+    async def open(self, storage: Storage) -> None:
+        """Start both writers (at start-up, once the schema is migrated)."""
+        self.entries = await asyncio.to_thread(self._writer, storage, "consent_log", COLUMNS)
+        self.counts = await asyncio.to_thread(
+            self._writer, storage, "consent_counts", COUNT_COLUMNS
+        )
+
+    def _writer(self, storage: Storage, table: str, columns: tuple[str, ...]) -> EventWriter:
+        writer = EventWriter(
+            storage,
+            Spool(self.spool_dir, table),
+            flush_interval=self.settings.flush_interval,
+            batch_size=self.settings.flush_batch_size,
+            max_queue=self.settings.queue_max_events,
+            table=table,
+            columns=columns,
+        )
+        writer.start()
+        return writer
+
+    async def close(self) -> None:
+        """Flush or spool what is queued (at shutdown)."""
+        for writer in (self.entries, self.counts):
+            if writer is not None:
+                await asyncio.to_thread(writer.close)
+        self.entries = self.counts = None
+
+    def flush(self) -> None:
+        """Write what is queued now, in the caller's thread (tests, erasure)."""
+        for writer in (self.entries, self.counts):
+            if writer is not None:
+                writer.flush()
+
+    # -- entries --------------------------------------------------------------------
+
+    def entry(
+        self,
+        consent_id: str,
+        action: str,
+        when: int,
+        granted: frozenset[str],
+        previous: Choice | None,
+        *,
+        client_ip: str = "",
+        user_agent: str = "",
+        gpc: bool = False,
+    ) -> LogEntry:
+        """A sealed entry that follows ``previous`` (the cookie's choice) in the chain."""
+        ip = truncate_ip(client_ip) if client_ip else ""
+        geo = self.policy.geo
+        chained = previous is not None and previous.consent_id == consent_id and previous.seq >= 0
+        return sealed(
+            LogEntry(
+                time=when,
+                expires=when + self.retention_seconds,
+                site=self.site,
+                consent_id=consent_id,
+                seq=previous.seq + 1 if chained and previous else 0,
+                action=action,
+                categories=tuple(sorted(granted - {NECESSARY})),
+                revision=self.policy.revision,
+                config_hash=self.config_hash,
+                ip=ip,
+                browser=parse_user_agent(user_agent).browser if user_agent else "",
+                country=geo.lookup(ip).country if geo is not None and ip else "",
+                gpc=gpc,
+                prev_time=previous.made_at if chained and previous else 0,
+                prev_hash=previous.head if chained and previous else "",
+            )
+        )
+
+    def record_choice(
+        self,
+        choice: Choice,
+        previous: Choice | None,
+        action: str,
+        *,
+        client_ip: str,
+        user_agent: str,
+        gpc: bool,
+    ) -> Choice:
+        """Log ``choice`` and count its outcome; the choice with its chain head set."""
+        entry = self.entry(
+            choice.consent_id,
+            action,
+            choice.made_at,
+            choice.granted,
+            previous,
+            client_ip=client_ip,
+            user_agent=user_agent,
+            gpc=gpc,
+        )
+        self.put_entry(entry)
+        self.count(action, entry.categories, gpc)
+        return replace(choice, seq=entry.seq, head=entry.hash)
+
+    def put_entry(self, entry: LogEntry) -> None:
+        """Queue ``entry`` for the consent log; never blocks on ClickHouse."""
+        if self.entries is None:
+            raise RuntimeError("the consent log is used before start-up")
+        self.entries.put(entry.line())
+
+    # -- counts ---------------------------------------------------------------------
+
+    def count(self, outcome: str, categories: tuple[str, ...] = (), gpc: bool = False) -> None:
+        """Count one banner outcome (``shown`` or an action) for this hour, without an id."""
+        if self.counts is None:
+            raise RuntimeError("the consent counts are used before start-up")
+        now = int(self.clock())
+        row = [now - now % 3600, self.site, outcome, list(categories), gpc, 1]
+        self.counts.put(json.dumps(row, separators=(",", ":")).encode())
