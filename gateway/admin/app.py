@@ -15,10 +15,19 @@ contents.
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Route
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
+from gateway.admin.auth import Auth
+from gateway.admin.headers import SecurityHeadersMiddleware
 from gateway.admin.local import lifespan_hooks, local_routes
+from gateway.admin.login import login_routes
+from gateway.admin.pages import page_routes
+from gateway.admin.people import people_routes
+from gateway.admin.rendering import STATIC
 from gateway.app import GatewayApp, error_handlers
+from gateway.clock import Clock, system_clock
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import metrics_endpoint
 from gateway.settings import Settings
@@ -30,17 +39,29 @@ def admin_routes(settings: Settings) -> list[BaseRoute]:
         *local_routes(settings),
         *health_routes(settings.prefix),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *login_routes(),
+        *page_routes(settings),
+        *people_routes(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
 
-def create_admin_app(settings: Settings, public: GatewayApp) -> Starlette:
+def create_admin_app(
+    settings: Settings, public: GatewayApp, *, clock: Clock = system_clock
+) -> Starlette:
     """The admin app for ``settings``, sharing ``public``'s long-lived state.
 
     It has no lifespan of its own: the public app opens and closes what both use,
-    and both run under one ``serve_all`` call.
+    and both run under one ``serve_all`` call. ``clock`` drives the dashboard's
+    idle logout and login throttling (tests move it instead of sleeping).
     """
-    app = Starlette(routes=admin_routes(settings), exception_handlers=error_handlers())
+    app = Starlette(
+        routes=admin_routes(settings),
+        exception_handlers=error_handlers(),
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+    )
     app.state = public.state
+    app.state.admin_auth = Auth(settings, clock)
     # admin.json (local commands) is written once the public lifespan has opened storage.
     start, stop = lifespan_hooks(settings, public.state)
     public.startup.append(start)

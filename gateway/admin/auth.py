@@ -1,0 +1,198 @@
+"""Logging in to the dashboard: the session cookie, idle logout, CSRF, roles, throttling.
+
+The session is one signed cookie, ``cg_admin``, holding a random nonce, the
+account's e-mail and a stamp of its password hash; it is signed with the
+gateway's keys (:mod:`gateway.signing`, its own salt) and re-signed as the user
+works, so it dies after :data:`IDLE_SECONDS` without a request, the "logged out
+after 30 minutes of inactivity" the seeds promise. Every request reads the
+account again, so a removed account or a changed role takes effect at once,
+and a password reset (a new stamp) ends the account's other sessions.
+
+A visitor who has not logged in gets the same cookie with no e-mail: its nonce
+binds the login form's CSRF token. Every form carries a token, the HMAC of the
+nonce (:class:`gateway.consent.csrf.CsrfTokens`), and a browser's
+``Sec-Fetch-Site``/``Origin`` must say the form came from this listener.
+
+Failed and successful logins alike count against two GCRA limiters
+(:mod:`gateway.ratelimit`): per account, and per client network (/24, /48),
+so neither guessing one password nor spraying many accounts gets far.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+from urllib.parse import quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.admin import accounts
+from gateway.admin.accounts import User
+from gateway.client_ip import TrustedProxies
+from gateway.clock import Clock
+from gateway.consent.csrf import CsrfTokens
+from gateway.cookies import set_cookie_header
+from gateway.errors import error_response
+from gateway.ratelimit import Rate, RateLimiter, network_key
+from gateway.settings import Settings
+from gateway.signing import CookieSigner
+from gateway.storage import Storage
+
+ADMIN_COOKIE = "cg_admin"
+IDLE_SECONDS = 30 * 60
+REFRESH_AFTER = 60  # seconds between re-signings of a live session cookie
+LOGIN_PER_ACCOUNT = Rate(10, 15 * 60)
+LOGIN_PER_NETWORK = Rate(30, 15 * 60)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the cookie says: a nonce, and the account and password stamp once logged in."""
+
+    nonce: str
+    email: str = ""
+    stamp: str = ""
+    signed_at: int = 0
+
+
+def password_stamp(password_hash: str) -> str:
+    """A short fingerprint of the hash: a new password makes old cookies worthless."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+class Auth:
+    """The admin listener's authentication, one per admin app."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.clock = clock
+        self.signer = CookieSigner(settings.secret_keys, salt="cg.admin", clock=clock)
+        self.csrf = CsrfTokens(settings.secret_keys)
+        self.trusted = TrustedProxies(settings.trusted_proxies)
+        self.per_account = RateLimiter(LOGIN_PER_ACCOUNT, clock=clock)
+        self.per_network = RateLimiter(LOGIN_PER_NETWORK, clock=clock)
+
+    # -- the cookie -------------------------------------------------------------------
+
+    def read(self, request: Request) -> Session | None:
+        raw = request.cookies.get(ADMIN_COOKIE)
+        checked = self.signer.unsign(raw, max_age=IDLE_SECONDS) if raw else None
+        if checked is None:
+            return None
+        value, signed_at = checked
+        try:
+            nonce, email, stamp = json.loads(base64.urlsafe_b64decode(value))
+        except (ValueError, TypeError):
+            return None
+        return Session(str(nonce), str(email), str(stamp), signed_at)
+
+    def set_cookie(self, response: Response, request: Request, session: Session) -> None:
+        packed = json.dumps([session.nonce, session.email, session.stamp]).encode()
+        value = self.signer.sign(base64.urlsafe_b64encode(packed).decode("ascii"))
+        header = set_cookie_header(
+            ADMIN_COOKIE, value, max_age=IDLE_SECONDS, secure=request.url.scheme == "https"
+        )
+        response.raw_headers.append((b"set-cookie", header))
+
+    def anonymous(self) -> Session:
+        return Session(secrets.token_urlsafe(16))
+
+    def logged_in(self, user: User) -> Session:
+        """A new session for ``user``, with a new nonce (no session fixation)."""
+        return Session(secrets.token_urlsafe(16), user.email, password_stamp(user.password_hash))
+
+    def needs_refresh(self, session: Session) -> bool:
+        return self.clock() - session.signed_at >= REFRESH_AFTER
+
+    # -- who is asking ------------------------------------------------------------------
+
+    def client_ip(self, request: Request) -> str:
+        peer = request.client.host if request.client else ""
+        return self.trusted.client(peer, request.headers.get("x-forwarded-for"))
+
+    async def user_for(self, storage: Storage, session: Session | None) -> User | None:
+        """The live account a session belongs to, or ``None`` (logged out, removed, reset)."""
+        if session is None or not session.email:
+            return None
+        user = await storage.run(lambda: accounts.get_user(storage, session.email))
+        if user is None or password_stamp(user.password_hash) != session.stamp:
+            return None
+        return user
+
+    # -- CSRF ---------------------------------------------------------------------------
+
+    def token(self, session: Session) -> str:
+        return self.csrf.token(session.nonce)
+
+    def form_is_genuine(self, request: Request, session: Session | None, token: str) -> bool:
+        """The form's token matches the cookie's nonce, and the browser says same origin."""
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return False
+        origin = request.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+            return False
+        return session is not None and self.csrf.check(session.nonce, token)
+
+    # -- throttling ---------------------------------------------------------------------
+
+    def login_wait(self, email: str, client_ip: str) -> float:
+        """Count one login attempt; seconds to wait if either limit is spent, else 0."""
+        by_network = self.per_network.hit(network_key(client_ip))
+        by_account = self.per_account.hit(email) if email else 0.0
+        return max(by_network, by_account)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: a path on this listener only, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def requires(role: accounts.Role) -> Callable[[Endpoint], Endpoint]:
+    """Decorator for page endpoints: a logged-in account with ``role`` (admin covers viewer).
+
+    Anonymous GETs are sent to the login page; everything else short of the role
+    is a 403. The endpoint finds the account in ``request.state.user`` and the
+    session in ``request.state.session``; the session cookie is renewed after it.
+    """
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            auth: Auth = request.app.state.admin_auth
+            storage: Storage = request.app.state.analytics.storage
+            session = auth.read(request)
+            user = await auth.user_for(storage, session)
+            if user is None or session is None:
+                if request.method == "GET":
+                    target = quote(
+                        request.url.path + ("?" + request.url.query if request.url.query else ""),
+                        safe="",
+                    )
+                    return RedirectResponse(f"/login?next={target}", status_code=303)
+                return error_response(401, "login_required", "Log in first.", as_json=False)
+            if role == "admin" and not user.is_admin:
+                return error_response(
+                    403, "forbidden", "This page is for admins only.", as_json=False
+                )
+            request.state.user = user
+            request.state.session = session
+            response = await endpoint(request)
+            if auth.needs_refresh(session) and ADMIN_COOKIE.encode() not in b"".join(
+                value for name, value in response.raw_headers if name == b"set-cookie"
+            ):
+                auth.set_cookie(response, request, session)
+            return response
+
+        return guarded
+
+    return decorate

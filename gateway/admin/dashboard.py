@@ -1,0 +1,277 @@
+"""What one dashboard shows: the view a URL asks for, and every panel's numbers for it.
+
+A :class:`View` is read from the query string (``period``, ``from``/``to`` for a
+custom range, ``compare``, and one value per filter), so every state of the
+dashboard is a plain link that can be bookmarked or shared. :func:`load` runs
+every panel's query (each one parameterised query of :mod:`gateway.stats`,
+concurrently, off the event loop) and, when comparing, the same for the
+previous period of the same length. :func:`panel_table` gives one panel as a
+header and rows, for its CSV download.
+
+Only :mod:`gateway.stats` queries run here, so every row obeys the k rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gateway.exceptions import BadStatsQuery
+from gateway.settings import Settings
+from gateway.stats import (
+    FILTERS,
+    aggregate,
+    breakdown,
+    consent_figures,
+    next_pages,
+    period_range,
+    realtime,
+    timeseries,
+)
+from gateway.stats.query import StatsQuery
+from gateway.storage import Storage
+
+RANGES = {
+    "day": "Today",
+    "yesterday": "Yesterday",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "custom": "Custom",
+}
+TOP_METRICS = (
+    "visitors",
+    "visits",
+    "pageviews",
+    "views_per_visit",
+    "bounce_rate",
+    "visit_duration",
+)
+SERIES_METRICS = ("visitors", "pageviews")
+FILTER_NAMES = tuple(FILTERS.values())
+# The filters offered as form fields; clicking a row adds any of FILTER_NAMES.
+FORM_FILTERS = ("page", "source", "country", "browser", "os", "device")
+ROWS = 10
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A breakdown panel: a title, the property it breaks down by, its metrics."""
+
+    name: str
+    title: str
+    prop: str
+    metrics: tuple[str, ...]
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel("pages", "Top pages", "page", ("visitors", "pageviews")),
+    Panel("entry_pages", "Entry pages", "entry_page", ("visitors", "visits")),
+    Panel("exit_pages", "Exit pages", "exit_page", ("visitors", "visits")),
+    Panel("sources", "Sources", "source", ("visitors", "visits", "bounce_rate")),
+    Panel("utm_sources", "UTM sources", "utm_source", ("visitors", "visits")),
+    Panel("utm_mediums", "UTM mediums", "utm_medium", ("visitors", "visits")),
+    Panel("utm_campaigns", "UTM campaigns", "utm_campaign", ("visitors", "visits")),
+    Panel("countries", "Countries", "country", ("visitors", "visits")),
+    Panel("regions", "Regions", "region", ("visitors", "visits")),
+    Panel("cities", "Cities", "city", ("visitors", "visits")),
+    Panel("browsers", "Browsers", "browser", ("visitors", "visits")),
+    Panel("os", "Operating systems", "os", ("visitors", "visits")),
+    Panel("devices", "Devices", "device", ("visitors", "visits")),
+)
+PANEL_BY_NAME = {panel.name: panel for panel in PANELS}
+SPECIAL_PANELS = ("top", "timeseries", "navigation", "consent")
+EXPORTABLE = (*SPECIAL_PANELS, *PANEL_BY_NAME)
+
+
+@dataclass(frozen=True)
+class View:
+    """One state of the dashboard, as its URL says it."""
+
+    site: str
+    period: str = "7d"
+    start_day: str = ""
+    end_day: str = ""
+    compare: bool = False
+    filters: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, site: str, params: Mapping[str, str]) -> View:
+        period = params.get("period", "7d")
+        if period not in RANGES:
+            raise BadStatsQuery(f"Unknown range {period!r}; choose one of {', '.join(RANGES)}.")
+        filters = {
+            name: params[name].strip()[:500]
+            for name in FILTER_NAMES
+            if params.get(name, "").strip()
+        }
+        return cls(
+            site=site,
+            period=period,
+            start_day=params.get("from", "")[:10],
+            end_day=params.get("to", "")[:10],
+            compare=params.get("compare", "") in ("1", "on", "true"),
+            filters=filters,
+        )
+
+    def query(self, now: datetime) -> StatsQuery:
+        date = f"{self.start_day},{self.end_day}" if self.period == "custom" else None
+        start, end = period_range(self.period, now, date)
+        return StatsQuery(self.site, start, end, self.filters)
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """The query string of this view with ``changes`` (``None`` removes a key)."""
+        params: dict[str, str] = {"period": self.period}
+        if self.period == "custom":
+            params.update({"from": self.start_day, "to": self.end_day})
+        if self.compare:
+            params["compare"] = "1"
+        params.update(self.filters)
+        for key, value in changes.items():
+            if value is None:
+                params.pop(key, None)
+            else:
+                params[key] = str(value)
+        return params
+
+
+@dataclass
+class Table:
+    """A breakdown panel's rows, with the previous period's visitors per label."""
+
+    panel: Panel
+    rows: list[dict[str, Any]]
+    previous: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Dashboard:
+    """Every panel of one view."""
+
+    view: View
+    query: StatsQuery
+    top: dict[str, Any]
+    top_previous: dict[str, Any] | None
+    series: list[dict[str, Any]]
+    series_previous: list[dict[str, Any]] | None
+    tables: list[Table]
+    navigation_from: str
+    navigation: list[dict[str, Any]]
+    consent: dict[str, Any]
+    consent_previous: dict[str, Any] | None
+    live: dict[str, int]
+
+
+async def load(storage: Storage, settings: Settings, view: View, now: datetime) -> Dashboard:
+    """Run every panel's query for ``view`` (and the previous period when comparing)."""
+    q = view.query(now)
+    k = settings.stats_min_visitors
+    categories = settings.consent_categories
+
+    def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return storage.run(lambda: fn(storage, *args, **kwargs))
+
+    questions = [q, q.previous()] if view.compare else [q]
+    jobs: list[Any] = []
+    for question in questions:
+        jobs.append(run(aggregate, question, TOP_METRICS))
+        jobs.append(run(timeseries, question, SERIES_METRICS))
+        jobs.append(run(consent_figures, question, categories))
+        jobs.extend(
+            run(breakdown, question, panel.prop, panel.metrics, ROWS, k=k) for panel in PANELS
+        )
+    jobs.append(storage.run(lambda: realtime(storage, view.site, now)))
+    results = await asyncio.gather(*jobs)
+    live = results.pop()
+    per = 3 + len(PANELS)
+    current, previous = results[:per], (results[per:] if view.compare else None)
+    tables = [Table(panel, rows) for panel, rows in zip(PANELS, current[3:], strict=True)]
+    if previous is not None:
+        for table, rows in zip(tables, previous[3:], strict=True):
+            table.previous = {row[table.panel.prop]: row["visitors"] for row in rows}
+    navigation_from = view.filters.get("page") or _top_page(tables[0].rows)
+    navigation = await run(next_pages, q, navigation_from, ROWS, k=k) if navigation_from else []
+    return Dashboard(
+        view=view,
+        query=q,
+        top=current[0],
+        top_previous=previous[0] if previous else None,
+        series=current[1],
+        series_previous=previous[1] if previous else None,
+        tables=tables,
+        navigation_from=navigation_from,
+        navigation=navigation,
+        consent=current[2],
+        consent_previous=previous[2] if previous else None,
+        live=live,
+    )
+
+
+def _top_page(rows: list[dict[str, Any]]) -> str:
+    from gateway.stats import OTHER
+
+    return next((str(row["page"]) for row in rows if row["page"] != OTHER), "")
+
+
+async def panel_table(
+    storage: Storage, settings: Settings, view: View, name: str, now: datetime
+) -> tuple[list[str], list[list[Any]]]:
+    """One panel as a CSV header and rows (with the previous period's when comparing)."""
+    if name not in EXPORTABLE:
+        raise BadStatsQuery(f"Unknown panel {name!r}; export one of {', '.join(EXPORTABLE)}.")
+    q = view.query(now)
+    k = settings.stats_min_visitors
+
+    async def ask(question: StatsQuery) -> Any:
+        if name == "top":
+            return await storage.run(lambda: aggregate(storage, question, TOP_METRICS))
+        if name == "timeseries":
+            return await storage.run(lambda: timeseries(storage, question, TOP_METRICS))
+        if name == "consent":
+            categories = settings.consent_categories
+            return await storage.run(lambda: consent_figures(storage, question, categories))
+        if name == "navigation":
+            start = view.filters.get("page", "/")
+            return await storage.run(lambda: next_pages(storage, question, start, 100, k=k))
+        panel = PANEL_BY_NAME[name]
+        return await storage.run(
+            lambda: breakdown(storage, question, panel.prop, panel.metrics, 100, k=k)
+        )
+
+    current = await ask(q)
+    previous = await ask(q.previous()) if view.compare else None
+    if name in ("top", "consent"):
+        flat = _flatten(current)
+        before = _flatten(previous) if previous is not None else {}
+        header = ["metric", "value", *(["previous_value"] if view.compare else [])]
+        rows = [
+            [key, value, *([before.get(key, "")] if view.compare else [])]
+            for key, value in flat.items()
+        ]
+        return header, rows
+    rows_in: list[dict[str, Any]] = current
+    if name == "navigation":
+        header = ["page", "visitors", "pageviews"]
+    elif name == "timeseries":
+        header = ["date", *TOP_METRICS]
+    else:
+        header = [PANEL_BY_NAME[name].prop, *PANEL_BY_NAME[name].metrics]
+    if name == "timeseries" or previous is None:
+        return header, [[row.get(column, "") for column in header] for row in rows_in]
+    label = header[0]
+    earlier = {row[label]: row.get("visitors", "") for row in previous}
+    return [*header, "previous_visitors"], [
+        [*(row.get(column, "") for column in header), earlier.get(row[label], 0)] for row in rows_in
+    ]
+
+
+def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{inner}": number for inner, number in value.items()})
+        else:
+            flat[key] = value
+    return flat

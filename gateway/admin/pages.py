@@ -1,0 +1,119 @@
+"""The dashboard's pages: the site list, one dashboard per site, CSV downloads, live numbers.
+
+Viewers and admins both reach these (the CSV downloads are for admins, who hold
+the "exports" right): they show aggregated statistics only,
+each breakdown under the k rule, and no page lists sessions, addresses or
+visitor keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.admin import charts
+from gateway.admin.audit import record_audit
+from gateway.admin.auth import requires
+from gateway.admin.dashboard import (
+    EXPORTABLE,
+    FORM_FILTERS,
+    RANGES,
+    SERIES_METRICS,
+    View,
+    load,
+    panel_table,
+)
+from gateway.admin.exports import csv_response
+from gateway.admin.rendering import render
+from gateway.admin.sites import known_sites
+from gateway.analytics.service import site_id
+from gateway.exceptions import BadStatsQuery
+from gateway.settings import Settings
+from gateway.stats import OTHER, realtime
+from gateway.storage import Storage
+
+
+def _now(request: Request) -> dt.datetime:
+    return dt.datetime.fromtimestamp(request.app.state.admin_auth.clock(), dt.UTC)
+
+
+def page_routes(settings: Settings) -> list[BaseRoute]:
+    """The statistics pages, for viewers and admins."""
+    default_site = site_id(settings)
+
+    async def sites(request: Request) -> Response:
+        storage: Storage = request.app.state.analytics.storage
+        names = await storage.run(lambda: known_sites(storage, default_site))
+        if len(names) == 1 and request.url.path == "/":
+            return RedirectResponse(f"/sites/{names[0]}", status_code=303)
+        return render(request, "sites.html", sites=names)
+
+    async def site_dashboard(request: Request) -> Response:
+        storage: Storage = request.app.state.analytics.storage
+        site = request.path_params["site"]
+        try:
+            view = View.from_params(site, request.query_params)
+            board = await load(storage, settings, view, _now(request))
+        except BadStatsQuery as error:
+            view = View(site)
+            return render(
+                request, "dashboard.html", status_code=400, error=str(error), **_context(view)
+            )
+        chart = charts.line_chart(
+            [row["date"] for row in board.series],
+            [row["visitors"] for row in board.series],
+            [row["visitors"] for row in board.series_previous] if board.series_previous else None,
+            title="Visitors over time",
+        )
+        return render(
+            request, "dashboard.html", board=board, chart=chart, other=OTHER, **_context(view)
+        )
+
+    async def export(request: Request) -> Response:
+        storage: Storage = request.app.state.analytics.storage
+        site, panel = request.path_params["site"], request.path_params["panel"]
+        user = request.state.user
+        ip = request.app.state.admin_auth.client_ip(request)
+        try:
+            view = View.from_params(site, request.query_params)
+            header, rows = await panel_table(storage, settings, view, panel, _now(request))
+        except BadStatsQuery as error:
+            return render(
+                request, "dashboard.html", status_code=400, error=str(error), **_context(View(site))
+            )
+        detail = request.url.query
+        await storage.run(
+            lambda: record_audit(
+                storage, user.email, "export", f"{site}/{panel}", ip=ip, detail=detail
+            )
+        )
+        day = _now(request).date().isoformat()
+        return csv_response(f"{site}-{panel}-{view.period}-{day}.csv", header, rows)
+
+    async def live(request: Request) -> Response:
+        storage: Storage = request.app.state.analytics.storage
+        site, now = request.path_params["site"], _now(request)
+        numbers = await storage.run(lambda: realtime(storage, site, now))
+        return JSONResponse(numbers)
+
+    return [
+        Route("/", requires("viewer")(sites), methods=["GET"]),
+        Route("/sites", requires("viewer")(sites), methods=["GET"]),
+        Route("/sites/{site}", requires("viewer")(site_dashboard), methods=["GET"]),
+        Route("/sites/{site}/export/{panel}.csv", requires("admin")(export), methods=["GET"]),
+        Route("/sites/{site}/realtime", requires("viewer")(live), methods=["GET"]),
+    ]
+
+
+def _context(view: View) -> dict[str, Any]:
+    return {
+        "view": view,
+        "ranges": RANGES,
+        "form_filters": FORM_FILTERS,
+        "exportable": EXPORTABLE,
+        "series_metrics": SERIES_METRICS,
+    }

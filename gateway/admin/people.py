@@ -1,0 +1,159 @@
+"""Admin-only pages: the accounts and the audit log.
+
+Account changes made here go through the same functions as
+``consent-gateway user`` and are audited the same way, with the admin's
+e-mail as the actor. A password reset shows a generated password once; it is
+never stored or logged in clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.admin import accounts
+from gateway.admin.audit import audit_entries, record_audit
+from gateway.admin.auth import Auth, requires
+from gateway.admin.exports import csv_response
+from gateway.admin.passwords import generate_password, hash_password
+from gateway.admin.rendering import render
+from gateway.exceptions import CommandError
+from gateway.storage import Storage
+
+AUDIT_PAGE = 100
+
+
+async def users_page(
+    request: Request,
+    *,
+    message: str = "",
+    error: str = "",
+    status: int = 200,
+    shown_password: str = "",
+) -> Response:
+    storage: Storage = request.app.state.analytics.storage
+    users = await storage.run(lambda: accounts.list_users(storage))
+    return render(
+        request,
+        "users.html",
+        status_code=status,
+        users=users,
+        roles=accounts.ROLES,
+        message=message,
+        error=error,
+        shown_password=shown_password,
+    )
+
+
+async def users_get(request: Request) -> Response:
+    return await users_page(request)
+
+
+async def users_post(request: Request) -> Response:
+    """One form endpoint for every account change: ``action`` says which."""
+    auth: Auth = request.app.state.admin_auth
+    storage: Storage = request.app.state.analytics.storage
+    form = await request.form()
+    if not auth.form_is_genuine(request, request.state.session, str(form.get("csrf", ""))):
+        return await users_page(request, error="The form had expired; try again.", status=403)
+    actor = request.state.user.email
+    ip = auth.client_ip(request)
+    action = str(form.get("action", ""))
+    shown = ""
+    detail: str = ""
+    try:
+        email = accounts.normalize_email(str(form.get("email", "")))
+        change: Callable[[], Any]
+        if action == "add":
+            role = accounts.check_role(str(form.get("role", "")))
+            shown = generate_password()
+            digest = hash_password(shown)
+            change = lambda: accounts.add_user(storage, email, role, digest)  # noqa: E731
+            detail, said = role, f"Added {email} as {role}."
+        elif action == "set_role":
+            role = accounts.check_role(str(form.get("role", "")))
+            change = lambda: accounts.set_role(storage, email, role)  # noqa: E731
+            detail, said = role, f"{email} is now {role}."
+        elif action == "remove":
+            if email == actor:
+                raise CommandError("You cannot remove your own account here; ask another admin.")
+            change = lambda: accounts.remove_user(storage, email)  # noqa: E731
+            detail, said = "", f"Removed {email}."
+        elif action == "reset_password":
+            shown = generate_password()
+            digest = hash_password(shown)
+            change = lambda: accounts.set_password_hash(storage, email, digest)  # noqa: E731
+            detail, said = "", f"Set a new password for {email}; their sessions have ended."
+        else:
+            raise CommandError(f"Unknown action {action!r}.")
+        await storage.run(change)
+    except CommandError as failure:
+        error = str(failure)
+        await storage.run(
+            lambda: record_audit(
+                storage,
+                actor,
+                f"user.{action}"[:40],
+                str(form.get("email", "")),
+                ip=ip,
+                outcome="failed",
+                detail=error,
+            )
+        )
+        return await users_page(request, error=error, status=400)
+    await storage.run(
+        lambda: record_audit(storage, actor, f"user.{action}", email, ip=ip, detail=detail)
+    )
+    return await users_page(request, message=said, shown_password=shown)
+
+
+async def audit_page(request: Request) -> Response:
+    storage: Storage = request.app.state.analytics.storage
+    actor = request.query_params.get("actor", "")[:254]
+    action = request.query_params.get("action", "")[:40]
+    try:
+        page = max(0, int(request.query_params.get("page", "0")))
+    except ValueError:
+        page = 0
+    entries = await storage.run(
+        lambda: audit_entries(
+            storage, actor=actor, action=action, limit=AUDIT_PAGE + 1, offset=page * AUDIT_PAGE
+        )
+    )
+    return render(
+        request,
+        "audit.html",
+        entries=entries[:AUDIT_PAGE],
+        more=len(entries) > AUDIT_PAGE,
+        page=page,
+        actor=actor,
+        action=action,
+    )
+
+
+async def audit_csv(request: Request) -> Response:
+    auth: Auth = request.app.state.admin_auth
+    storage: Storage = request.app.state.analytics.storage
+    user, ip = request.state.user, auth.client_ip(request)
+    entries = await storage.run(lambda: audit_entries(storage, limit=1_000_000))
+    await storage.run(lambda: record_audit(storage, user.email, "export", "audit_log", ip=ip))
+    header = ["time", "actor", "action", "target", "ip", "outcome", "detail"]
+    rows = [
+        [e.time.isoformat(), e.actor, e.action, e.target, e.ip, e.outcome, e.detail]
+        for e in entries
+    ]
+    return csv_response("audit_log.csv", header, rows)
+
+
+def people_routes() -> list[BaseRoute]:
+    admin = requires("admin")
+    return [
+        Route("/users", admin(users_get), methods=["GET"]),
+        Route("/users", admin(users_post), methods=["POST"]),
+        Route("/audit", admin(audit_page), methods=["GET"]),
+        Route("/audit.csv", admin(audit_csv), methods=["GET"]),
+    ]
