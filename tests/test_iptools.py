@@ -39,3 +39,22 @@ def test_the_result_is_the_network_of_the_address(
         address = address.ipv4_mapped
     prefix = 24 if address.version == 4 else 48
     assert result == ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address
+
+
+def _reference(address: str) -> str:
+    """What the standard library says the /24 or /48 is, or "" when it is no address."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/48", strict=False).network_address)
+    v4 = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip
+    assert v4 is not None
+    return str(ipaddress.ip_network(f"{v4}/24", strict=False).network_address)
+
+
+@given(st.text(alphabet="0123456789.²٣ -", max_size=20))
+def test_the_dotted_quad_fast_path_agrees_with_the_standard_library(address: str) -> None:
+    # Near-misses on purpose: leading zeros, non-ASCII digits, short and long quads.
+    assert truncate_ip(address) == _reference(address)

@@ -23,12 +23,10 @@ import json
 import time
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from gateway.analytics.events import MAX_PATH, MAX_TITLE, Kind, event_for
+from gateway.asgi import Receive, Scope, Send, header_value
 from gateway.context import RequestContext
-from gateway.errors import error_response
+from gateway.errors import send_error
 
 MAX_NAME = 120
 MAX_PROPS = 20
@@ -132,42 +130,73 @@ def parse_beacon(body: bytes, max_events: int) -> list[dict[str, Any]]:
     return checked
 
 
-def _invalid(message: str) -> Response:
-    return error_response(400, "invalid_beacon", message)
+class _VisitorLeft(Exception):
+    """The visitor went away before the body arrived: nobody is left to answer."""
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _invalid(send: Send, message: str) -> None:
+    await send_error(send, 400, "invalid_beacon", message, request_id=None, as_json=True)
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The body, or ``None`` once it passes ``limit`` bytes (read no further)."""
-    declared = request.headers.get("content-length")
+    declared = header_value(scope["headers"], b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _VisitorLeft
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-async def collect(request: Request) -> Response:
-    """The beacon endpoint: validate, check consent, run each event through the steps."""
-    analytics = request.app.state.analytics
-    body = await _read_body(request, analytics.beacon_max_bytes)
-    if body is None:
-        return _invalid(f"body: must be at most {analytics.beacon_max_bytes} bytes.")
-    try:
-        events = parse_beacon(body, analytics.beacon_max_events)
-    except BeaconError as error:
-        return _invalid(str(error))
-    context: RequestContext = request.scope["gateway"]
-    if not context.consent.allows("analytics"):
-        analytics.count_unconsented(len(events))
-        return Response(status_code=204)
-    now = time.time()
-    user_agent = request.headers.get("user-agent", "")
-    process = analytics.pipeline.process
-    for fields in events:
-        process(event_for(context, analytics.site, user_agent, now, **fields))
-    return Response(status_code=202)
+async def _empty(send: Send, status: int) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class Collect:
+    """The beacon endpoint: validate, check consent, run each event through the steps.
+
+    A plain ASGI app rather than a Starlette request handler: it is the gateway's
+    busiest own route (a page sends one or more beacons), and building a
+    ``Request`` and a ``Response`` per beacon cost about a fifth of its CPU.
+    Starlette still routes to it, so the error handlers and rate limits apply.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        analytics = scope["app"].state.analytics
+        try:
+            body = await _read_body(scope, receive, analytics.beacon_max_bytes)
+        except _VisitorLeft:
+            return
+        if body is None:
+            await _invalid(send, f"body: must be at most {analytics.beacon_max_bytes} bytes.")
+            return
+        try:
+            events = parse_beacon(body, analytics.beacon_max_events)
+        except BeaconError as error:
+            await _invalid(send, str(error))
+            return
+        context: RequestContext = scope["gateway"]
+        if not context.consent.allows("analytics"):
+            analytics.count_unconsented(len(events))
+            await _empty(send, 204)
+            return
+        now = time.time()
+        user_agent = header_value(scope["headers"], b"user-agent") or ""
+        process = analytics.pipeline.process
+        for fields in events:
+            process(event_for(context, analytics.site, user_agent, now, **fields))
+        await _empty(send, 202)
+
+
+collect = Collect()

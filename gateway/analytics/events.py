@@ -19,6 +19,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -121,6 +122,7 @@ def event_for(
     )
 
 
+@lru_cache(maxsize=8192)  # a returning visitor's pages hash the same id again
 def visitor_key(consent_id: str) -> str:
     """The visitor key stored with every row of a consented visitor, as a UUID string.
 
@@ -134,6 +136,7 @@ def visitor_key(consent_id: str) -> str:
     return str(uuid.UUID(bytes=digest))
 
 
+@lru_cache(maxsize=8192)
 def session_number(session: str) -> int:
     """The ``session_id`` column: a 64-bit hash of the session cookie's random id."""
     digest = hashlib.blake2b(session.encode(), digest_size=8, person=b"cg-session").digest()
