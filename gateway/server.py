@@ -8,7 +8,9 @@ headers are off too, so the upstream's pass through unchanged.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import threading
 from dataclasses import dataclass
 
 import uvicorn
@@ -58,6 +60,18 @@ async def serve_all(listeners: list[Listener], log_level: str = "info") -> bool:
     (ClickHouse unreachable, a port taken), and the caller exits non-zero.
     """
     servers = [uvicorn.Server(uvicorn_config(item, log_level)) for item in listeners]
+
+    def stop_all(sig: int, frame: object) -> None:
+        for server in servers:
+            server.should_exit = True
+
+    # Each uvicorn server takes SIGTERM/SIGINT while it serves, and re-raises the signal
+    # to the handler it found once it has shut down. With this one underneath, a signal
+    # stops every listener (even one still starting), and the re-raised signal after a
+    # graceful shutdown (requests drained, writer flushed) does not kill the process,
+    # so `serve` exits 0.
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, stop_all) for sig in _SIGNALS} if main else {}
     tasks = [
         asyncio.create_task(server.serve([item.sock] if item.sock else None))
         for server, item in zip(servers, listeners, strict=True)
@@ -68,7 +82,12 @@ async def serve_all(listeners: list[Listener], log_level: str = "info") -> bool:
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return all(server.started for server in servers)
+
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def gateway_listeners(
