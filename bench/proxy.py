@@ -31,6 +31,7 @@ from bench.harness import (
     free_port,
     gateway_process,
     html_page,
+    median_cpu,
     median_run,
     nginx_origin,
     wait_for,
@@ -57,7 +58,9 @@ def main() -> None:
                 )
                 try:
                     wait_for(f"http://127.0.0.1:{bare_port}/")
-                    runs = measure(args, origin.url, origin.proxy_port, bare_port, gateway)
+                    runs = measure(
+                        args, origin.url, origin.proxy_port, (bare_port, bare.pid), gateway
+                    )
                 finally:
                     bare.send_signal(signal.SIGTERM)
                     bare.wait(timeout=20)
@@ -65,13 +68,19 @@ def main() -> None:
 
 
 def measure(
-    args: argparse.Namespace, origin: str, nginx_proxy: int, bare_port: int, gateway: Gateway
+    args: argparse.Namespace,
+    origin: str,
+    nginx_proxy: int,
+    bare: tuple[int, int],
+    gateway: Gateway,
 ) -> dict[str, list[Result]]:
+    """Alternating wrk rounds over every target; CPU is read for the Python processes."""
+    bare_port, bare_pid = bare
     cookie = CookieSigner([gateway.key], salt="cg.session").sign("benchvisitor")
     targets: dict[str, tuple[str, list[str], int | None]] = {
         "direct to the origin": (origin, [], None),
         "nginx as a proxy": (f"http://127.0.0.1:{nginx_proxy}", [], None),
-        "bare ASGI + aiohttp forwarder": (f"http://127.0.0.1:{bare_port}", [], None),
+        "bare ASGI + aiohttp forwarder": (f"http://127.0.0.1:{bare_port}", [], bare_pid),
         "gateway, returning visitor": (
             gateway.url,
             [f"Cookie: {SESSION_COOKIE}={cookie}"],
@@ -119,6 +128,11 @@ def report(runs: dict[str, list[Result]], args: argparse.Namespace) -> None:
             f"\n{name}: gateway/nginx = {gateway / nginx:.3f}   "
             f"gateway/direct = {gateway / direct:.3f}   "
             f"gateway/bare forwarder = {gateway / bare:.3f}"
+        )
+    bare_cpu = median_cpu(runs["bare ASGI + aiohttp forwarder"])
+    for name in ("gateway, returning visitor", "gateway, new visitor"):
+        print(
+            f"{name}: CPU per request / bare forwarder's = {median_cpu(runs[name]) / bare_cpu:.2f}"
         )
 
 
