@@ -100,6 +100,9 @@ def test_metrics_count_responses_latency_events_and_consent(demo_site: str, tmp_
     assert found[("cg_writer_events_total", (("outcome", "written"),))] == 0
     assert found[("cg_http_requests_in_flight", ())] == 0
     assert found[("cg_processes", ())] == 1
+    assert found[("cg_consent_outcomes_total", (("outcome", "shown"),))] == 1
+    assert found[("cg_consent_outcomes_total", (("outcome", "accept_all"),))] == 1
+    assert found[("cg_consent_outcomes_total", (("outcome", "reject_all"),))] == 0
 
 
 def test_writer_batch_sizes_after_a_flush(demo_site: str, tmp_path: Path) -> None:

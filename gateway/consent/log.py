@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,6 +77,7 @@ class ConsentLog:
         self.config_hash = config_fingerprint(settings)
         self.entries: EventWriter | None = None
         self.counts: EventWriter | None = None
+        self.outcomes: Counter[str] = Counter()  # per outcome since start, for /metrics
 
     @property
     def spool_dir(self) -> Path:
@@ -189,6 +191,7 @@ class ConsentLog:
         """Count one banner outcome (``shown`` or an action) for this hour, without an id."""
         if self.counts is None:
             raise RuntimeError("the consent counts are used before start-up")
+        self.outcomes[outcome] += 1
         now = int(self.clock())
         row = [now - now % 3600, self.site, outcome, list(categories), gpc, 1]
         self.counts.put(json.dumps(row, separators=(",", ":")).encode())

@@ -3,7 +3,7 @@
 The proxy must stay fast, so nothing here calls ``prometheus_client`` per
 request. :class:`RequestMetrics`, the outermost middleware of the public app,
 adds to plain dicts and a :class:`~gateway.ops.buckets.Buckets`; the ingest
-pipeline, the event writer and the consent API already keep plain counters of
+pipeline, the event writer and the consent log already keep plain counters of
 their own. At scrape time :func:`snapshot` reads them all into one JSON-able
 dict, and :func:`render` turns one or more snapshots into Prometheus families.
 
@@ -43,7 +43,8 @@ from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.ops.buckets import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets, cumulative
 from gateway.ops.request_id import bind_request
 
-CONSENT_CHOICES = ("accept_all", "reject_all", "custom", "withdraw")
+# Consent outcomes always exported, at zero too: the banner shown, and each choice.
+CONSENT_OUTCOMES = ("shown", "accept_all", "reject_all", "custom", "withdraw")
 # Snapshot keys whose values are levels, not running totals.
 GAUGES = ("in_flight", "queued", "spool_events")
 
@@ -114,9 +115,9 @@ def snapshot(state: Any) -> dict[str, Any]:
             batches = getattr(writer, "batches", None)
             if batches is not None:
                 data["batches"] = batches.snapshot()
-    consent = getattr(state, "consent_api", None)
+    consent = getattr(state, "consent_log", None)
     if consent is not None:
-        data["consent"] = dict(consent.choices)
+        data["consent"] = dict(consent.outcomes)
     return data
 
 
@@ -186,10 +187,14 @@ def families(data: dict[str, Any]) -> list[Metric]:
     for outcome in ("written", "spooled", "replayed"):
         writer.add_metric([outcome], data.get("writer", {}).get(outcome, 0))
     consent = CounterMetricFamily(
-        "cg_consent_choices", "Consent choices made through the consent API.", labels=["choice"]
+        "cg_consent_outcomes",
+        "Consent outcomes: shown (the consent API told the banner to show) and each choice "
+        "made (accept_all, reject_all, custom, withdraw).",
+        labels=["outcome"],
     )
-    for choice in CONSENT_CHOICES:
-        consent.add_metric([choice], data.get("consent", {}).get(choice, 0))
+    outcomes = data.get("consent", {})
+    for outcome in sorted({*CONSENT_OUTCOMES, *outcomes}):
+        consent.add_metric([outcome], outcomes.get(outcome, 0))
     return [
         responses,
         GaugeMetricFamily(
