@@ -11,11 +11,12 @@ import asyncio
 import signal
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 
 from gateway.asgi import ASGIApp
+from gateway.limits import ConnectionLimits, limited_protocol
 from gateway.settings import Settings
 
 
@@ -29,6 +30,7 @@ class Listener:
     name: str
     # A socket bound beforehand (``serve --workers``: every worker shares it); None binds.
     sock: socket.socket | None = None
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 def uvicorn_config(listener: Listener, log_level: str = "info") -> uvicorn.Config:
@@ -38,7 +40,9 @@ def uvicorn_config(listener: Listener, log_level: str = "info") -> uvicorn.Confi
         host=listener.host,
         port=listener.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with the head-size, header-count and slow-client limits uvicorn lacks.
+        http=limited_protocol(listener.limits),
+        limit_concurrency=listener.limits.max_connections,
         ws="websockets-sansio",
         lifespan="on",
         proxy_headers=False,
@@ -101,17 +105,30 @@ def gateway_listeners(
     from gateway.app import create_app
 
     public = create_app(settings)
+    limits = connection_limits(settings)
     public_sock, admin_sock = sockets or (None, None)
     return [
-        Listener(public, settings.host, settings.port, "gateway", public_sock),
+        Listener(public, settings.host, settings.port, "gateway", public_sock, limits=limits),
         Listener(
             create_admin_app(settings, public),
             settings.admin_host,
             settings.admin_port,
             "admin",
             admin_sock,
+            limits=limits,
         ),
     ]
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """The per-connection limits of ``settings``, for both listeners."""
+    return ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
 
 
 def run(listeners: list[Listener], log_level: str = "info") -> bool:

@@ -316,6 +316,42 @@ FIELDS: tuple[Field, ...] = (
         "The largest request body accepted, in bytes; a larger one is answered 413.",
     ),
     Field(
+        "max_header_bytes",
+        _parse_int(1024, 1024 * 1024),
+        "32768",
+        "The largest request line plus headers accepted, in bytes; more is answered 431. "
+        "Leave room for the site's own cookies.",
+    ),
+    Field(
+        "max_headers",
+        _parse_int(10, 1000),
+        "100",
+        "The most header lines a request may carry; more is answered 431.",
+    ),
+    Field(
+        "header_timeout",
+        _parse_seconds,
+        "15",
+        "Seconds a client has to send a request's headers, counted from the connection or "
+        "from the first byte of the request; past it, 408 and the connection closes. This is "
+        "what stops slowloris clients that trickle bytes to hold connections open.",
+    ),
+    Field(
+        "body_timeout",
+        _parse_seconds,
+        "60",
+        "Seconds a client may pause in the middle of sending a request body before the "
+        "gateway gives up on it (408, or a cut connection once the answer has started).",
+    ),
+    Field(
+        "max_connections",
+        _parse_int(1, 1_000_000),
+        "2048",
+        "The most client connections the public listener serves at once; past it, new "
+        "requests are answered 503 (uvicorn's limit_concurrency). Keep it under the "
+        "process's open-file limit.",
+    ),
+    Field(
         "session_idle_minutes",
         _parse_int(1, 24 * 60),
         "30",
@@ -558,6 +594,11 @@ class Settings:
     connect_timeout: float
     read_timeout: float
     max_body_bytes: int
+    max_header_bytes: int
+    max_headers: int
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
     session_idle_minutes: int
     data_dir: str
     clickhouse_dsn: str
