@@ -42,6 +42,7 @@ from gateway.errors import error_response, new_request_id, wants_json
 from gateway.geo.lookup import open_geo
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import RequestMetrics
+from gateway.privacy.page import PrivacyPages
 from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
@@ -174,7 +175,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     upstream = Upstream(settings)
     consent = build_consent(settings, clock)
     banner = Banner(settings)
-    own = build_own_app(settings, _own_routes(settings, consent.api, banner))
+    privacy = PrivacyPages(settings, consent.api, banner.tags)
+    own = build_own_app(settings, [*_own_routes(settings, consent.api, banner), *privacy.routes()])
     # Reads the geolocation database at start-up, once whoever opens it has put it there.
     analytics = Analytics(settings, geo=lambda: getattr(app.state, "geo", None))
     limits = own_rate_limits(settings, clock)
@@ -204,8 +206,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
         settings,
         stack,
         # The consent log's writers start once analytics has migrated the schema.
-        startup=[upstream.open, analytics.open, partial(consent.log.open, analytics.storage)],
-        shutdown=[upstream.close, analytics.close, consent.log.close],
+        startup=[
+            upstream.open,
+            analytics.open,
+            partial(consent.log.open, analytics.storage),
+            partial(privacy.open, analytics.storage),
+        ],
+        shutdown=[upstream.close, analytics.close, consent.log.close, privacy.close],
     )
     app.state.upstream = upstream
     app.state.request_metrics = request_metrics

@@ -485,6 +485,23 @@ FIELDS: tuple[Field, ...] = (
         "CG_CONSENT_LIFETIME_DAYS is refused.",
     ),
     Field(
+        "analytics_retention_days",
+        _parse_int(0, 3650),
+        "0",
+        "Days analytics rows (events and sessions) are kept. 0, the default, means one month, "
+        "the promise the schema makes; 1 to 28 shortens it (the gateway sets the tables' TTL "
+        "at start-up). More than 28 lengthens it beyond a month and is refused unless "
+        "CG_ANALYTICS_RETENTION_OVERRIDE gives the reason (see docs/privacy.md).",
+    ),
+    Field(
+        "analytics_retention_override",
+        _parse_text,
+        "",
+        "The explicit override that lets CG_ANALYTICS_RETENTION_DAYS exceed one month: the "
+        "reason, in words (for example a legal hold), which the retention report and the "
+        "generated privacy notice then show. Empty, the default, allows no lengthening.",
+    ),
+    Field(
         "cookie_rules",
         _parse_cookie_rules,
         "",
@@ -618,6 +635,8 @@ class Settings:
     consent_categories: tuple[str, ...]
     consent_lifetime_days: int
     consent_log_days: int
+    analytics_retention_days: int
+    analytics_retention_override: str
     cookie_rules: tuple[tuple[str, str], ...]
     cookie_default_category: str
     gpc_denies_analytics: bool

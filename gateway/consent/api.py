@@ -91,8 +91,10 @@ class ConsentApi:
         self.enforcer = enforcer
         self.csrf = csrf
         self.log = log
+        self.privacy_url = "/_consent/privacy"  # set from the prefix in routes()
 
     def routes(self, prefix: str) -> list[BaseRoute]:
+        self.privacy_url = f"{prefix}privacy"
         return [
             Route(prefix + "state", self.state, methods=["GET", "POST", "DELETE"]),
             Route("/.well-known/gpc.json", gpc_well_known, methods=["GET"]),
@@ -152,9 +154,15 @@ class ConsentApi:
                 secure=context.secure,
             )
         )
-        return self._answer(context, new_state)
+        # Withdrawing analytics stops collection from the next request on; what was
+        # collected before stays until erased, so the answer offers that.
+        withdrawn = consent.allows("analytics") and not new_state.allows("analytics")
+        offer = {"erase_offer": f"{self.privacy_url}#erase"} if withdrawn else {}
+        return self._answer(context, new_state, offer)
 
-    def _answer(self, context: RequestContext, consent: ConsentState) -> JSONResponse:
+    def _answer(
+        self, context: RequestContext, consent: ConsentState, extra: dict[str, Any] | None = None
+    ) -> JSONResponse:
         payload: dict[str, Any] = {
             "categories": {
                 NECESSARY: True,
@@ -166,6 +174,7 @@ class ConsentApi:
             "regime": consent.regime or None,
             "gpc": consent.gpc,
             "csrf": self.csrf.token(context.session_id or ""),
+            **(extra or {}),
         }
         return JSONResponse(payload, headers=NO_STORE)
 

@@ -192,6 +192,12 @@ class ConsentLog:
         if self.counts is None:
             raise RuntimeError("the consent counts are used before start-up")
         self.outcomes[outcome] += 1
+        self.counts.put(self.count_line(outcome, categories, gpc))
+
+    def count_line(
+        self, outcome: str, categories: tuple[str, ...] = (), gpc: bool = False
+    ) -> bytes:
+        """One ``consent_counts`` row (``count`` = 1) as a ``JSONCompactEachRow`` line."""
         now = int(self.clock())
         row = [now - now % 3600, self.site, outcome, list(categories), gpc, 1]
-        self.counts.put(json.dumps(row, separators=(",", ":")).encode())
+        return json.dumps(row, separators=(",", ":")).encode()

@@ -1,0 +1,165 @@
+"""Erasing one visitor: the consent log entry, the deletes, and the jobs that run them.
+
+Two ways in, one piece of work:
+
+- the visitor's own ``POST /_consent/privacy/erase``: the erasure entry goes
+  through the consent log's writer (chained from the head in their cookie), and
+  the deletes run as an :class:`ErasureJobs` job in the background, so the page
+  answers at once and the site is not slowed; the page asks for the job's
+  status until it is ``done``. Before deleting, the job flushes the analytics
+  writer (and so replays its spool), so no event of the visitor still waiting
+  in memory lands after the delete.
+- the operator's ``consent-gateway erase --consent-id ID``
+  (:func:`operator_erase`, a local command): the entry is chained from the
+  newest stored one and inserted directly, and the deletes run twice, the
+  second time after one flush interval of a gateway that may be running, to
+  catch an event it had queued at the moment of the first.
+
+The erasure entry records the fact and the time only: no IP, browser or
+country.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.clock import system_clock
+from gateway.consent.log import ConsentLog
+from gateway.consent.proof import COLUMNS, LogEntry
+from gateway.consent.state import Choice
+from gateway.exceptions import CommandError, StorageError
+from gateway.privacy.store import erase_rows, last_entry
+from gateway.settings import Settings
+from gateway.storage import Storage
+
+logger = logging.getLogger("gateway.privacy")
+
+CONSENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_JOBS = 1000  # finished jobs kept for their status page; the oldest go first
+ATTEMPTS = 6  # 1 + 2 + 4 + 8 + 16 s between them: about half a minute of ClickHouse away
+
+
+def check_consent_id(value: object) -> str:
+    """``value`` if it looks like a consent id, else :class:`CommandError` saying so."""
+    if not isinstance(value, str) or not CONSENT_ID.match(value):
+        raise CommandError(
+            "A consent id is 8 to 64 letters, digits, '-' or '_' (the visitor finds theirs on "
+            "the privacy page); check the one given."
+        )
+    return value
+
+
+def erasure_entry(log: ConsentLog, consent_id: str, previous: Choice | None) -> LogEntry:
+    """The ``erase`` entry, following ``previous`` in the chain; no personal data."""
+    return log.entry(consent_id, "erase", int(log.clock()), frozenset(), previous)
+
+
+def choice_of(entry: LogEntry | None) -> Choice | None:
+    """The chain head a stored entry stands for, as a cookie's choice would carry it."""
+    if entry is None:
+        return None
+    return Choice(entry.consent_id, entry.revision, frozenset(), entry.time, entry.seq, entry.hash)
+
+
+@dataclass
+class Job:
+    """One visitor erasure running in the background."""
+
+    id: str
+    state: str = "running"  # running, done, retrying, failed
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """What the status endpoint shows: the state and row counts, never the visitor."""
+        return {"erasure": self.id, "state": self.state, "deleted": self.deleted}
+
+
+class ErasureJobs:
+    """Background erasures of the running gateway, with their status by job id."""
+
+    def __init__(self) -> None:
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(
+        self, storage: Storage, consent_id: str, before: Callable[[], None] = lambda: None
+    ) -> Job:
+        """Start erasing ``consent_id``'s rows; ``before`` runs first (a writer flush)."""
+        job = Job(secrets.token_urlsafe(16))
+        self.jobs[job.id] = job
+        while len(self.jobs) > MAX_JOBS:
+            self.jobs.popitem(last=False)
+        task = asyncio.create_task(self._run(job, storage, consent_id, before))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    async def _run(
+        self, job: Job, storage: Storage, consent_id: str, before: Callable[[], None]
+    ) -> None:
+        delay = 1.0
+        for attempt in range(ATTEMPTS):
+            try:
+                await storage.run(before)
+                job.deleted = await storage.run(lambda: erase_rows(storage, consent_id))
+            except StorageError as error:
+                job.state = "retrying"
+                logger.warning("erasure %s: attempt %d failed (%s)", job.id, attempt + 1, error)
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            except Exception:
+                logger.exception("erasure %s failed", job.id)
+                break
+            job.state, job.finished = "done", time.time()
+            return
+        job.state, job.finished = "failed", time.time()
+
+    async def close(self) -> None:
+        """Let running erasures finish (at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def operator_erase(storage: Storage, settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``erase`` local command: log the erasure, delete the rows, report what went."""
+    from gateway.consent import build_consent
+
+    consent_id = check_consent_id(payload.get("consent_id"))
+    log = build_consent(settings, system_clock).log
+    client = storage.connect()
+    try:
+        entry = erasure_entry(log, consent_id, choice_of(last_entry(client, consent_id)))
+        settings_ = {"insert_deduplication_token": entry.hash}
+        client.raw_insert(
+            "consent_log", list(COLUMNS), entry.line(), settings=settings_, fmt="JSONCompactEachRow"
+        )
+        client.raw_insert(
+            "consent_counts",
+            ["hour", "site", "outcome", "categories", "gpc", "count"],
+            log.count_line("erase"),
+            fmt="JSONCompactEachRow",
+        )
+    finally:
+        client.close()
+    deleted = erase_rows(storage, consent_id)
+    time.sleep(settings.flush_interval + 0.5)
+    late = erase_rows(storage, consent_id)
+    return {
+        "consent_id": consent_id,
+        "deleted": {table: deleted.get(table, 0) + late.get(table, 0) for table in deleted},
+        "logged": {"seq": entry.seq, "hash": entry.hash},
+    }
