@@ -109,9 +109,10 @@ def _feature_commands() -> list[Callable[[Any], None]]:
     from gateway.admin.users_cli import register as register_users
     from gateway.geo.cli import register as register_geo
     from gateway.privacy.commands import register as register_privacy
+    from gateway.stats.cli import register as register_tokens
     from gateway.storage.cli import register as register_storage
 
-    return [register_geo, register_storage, register_users, register_privacy]
+    return [register_geo, register_storage, register_users, register_tokens, register_privacy]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,8 +15,8 @@ from tests.conftest import make_settings
 
 UTC = dt.UTC
 ANALYTICS_TABLES = ("events", "sessions_agg")
-# Tables that must not expire: dashboard accounts live until removed.
-KEPT_TABLES = ("users",)
+# Tables that must not expire: dashboard accounts and stats API tokens live until removed.
+KEPT_TABLES = ("users", "api_tokens")
 # Tables that are not analytics and carry their own documented TTL (0003_consent.sql):
 # the consent log keeps each entry until the date it records, CG_CONSENT_LOG_DAYS after
 # the choice; the consent counts hold no identifier and are kept 13 months.

@@ -31,6 +31,7 @@ from gateway.clock import Clock, system_clock
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import metrics_endpoint
 from gateway.settings import Settings
+from gateway.stats.api import stats_routes
 
 
 def admin_routes(settings: Settings) -> list[BaseRoute]:
@@ -42,6 +43,7 @@ def admin_routes(settings: Settings) -> list[BaseRoute]:
         *login_routes(),
         *page_routes(settings),
         *people_routes(),
+        *stats_routes(settings),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

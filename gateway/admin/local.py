@@ -57,7 +57,11 @@ Payload = dict[str, Any]
 Command = Callable[[Storage, Settings, Payload], Payload]
 
 # Every module that registers local commands; add yours here.
-COMMAND_MODULES: tuple[str, ...] = ("gateway.admin.users_cli", "gateway.privacy.commands")
+COMMAND_MODULES: tuple[str, ...] = (
+    "gateway.admin.users_cli",
+    "gateway.stats.tokens",
+    "gateway.privacy.commands",
+)
 ANNOUNCEMENT = "admin.json"
 MAX_PAYLOAD_BYTES = 64 * 1024
 ROUTE = "/_local/commands/"

@@ -1,0 +1,68 @@
+"""``consent-gateway token create|list|revoke``: the stats API's bearer tokens.
+
+Each runs as a local command (:mod:`gateway.admin.local`): here, or inside the
+running gateway when that owns the embedded ClickHouse. ``create`` prints the
+token once; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gateway.admin.audit import cli_actor
+from gateway.admin.local import Payload, run_command
+from gateway.exceptions import CommandError
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from gateway.settings import load_settings
+
+    payload: Payload = {"actor": cli_actor()}
+    if args.action == "create":
+        payload["name"] = args.name
+    elif args.action == "revoke":
+        payload["id"] = args.id
+    try:
+        result = run_command(load_settings(env_file=args.env_file), f"token.{args.action}", payload)
+    except CommandError as error:
+        print(f"consent-gateway token {args.action}: {error}", file=sys.stderr)
+        return 1
+    if args.action == "create":
+        print(
+            f"Created token {result['id']} ({result['name']}). Keep it now: it is not shown again."
+        )
+        print(result["token"])
+    elif args.action == "revoke":
+        print(f"Revoked token {result['id']} ({result['name']}); it is refused from now on.")
+    else:
+        for token in result["tokens"]:
+            state = f"revoked {token['revoked'][:19]}" if token["revoked"] else "active"
+            print(
+                f"{token['id']}  {token['name']:<30} created {token['created'][:19]} "
+                f"by {token['created_by']:<20} {state}"
+            )
+        if not result["tokens"]:
+            print("No tokens yet; create one with: consent-gateway token create NAME")
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add ``consent-gateway token`` and its subcommands."""
+    parser = commands.add_parser(
+        "token",
+        help="manage stats API tokens",
+        description="Create, list and revoke bearer tokens for the stats API "
+        "(/api/v1/stats/ on the admin listener). Works while the gateway runs.",
+    )
+    parser.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = sub.add_parser(
+        "create", help="create a token and print it once", description="Create a token."
+    )
+    create.add_argument("name", help="what the token is for, e.g. 'grafana'")
+    sub.add_parser("list", help="list tokens (never the tokens themselves)", description="List.")
+    revoke = sub.add_parser("revoke", help="revoke a token by its id", description="Revoke one.")
+    revoke.add_argument("id", help="the token's id, as `token list` shows it")
+    parser.set_defaults(handler=_handle)

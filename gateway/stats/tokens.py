@@ -1,0 +1,157 @@
+"""Bearer tokens of the stats API: created once, stored hashed, revocable.
+
+A token is ``cgt_`` and 32 random bytes (URL-safe base64). It is shown once,
+by ``consent-gateway token create NAME``; the ``api_tokens`` table (migration
+0005) keeps only its sha256, which is enough for 256 random bits (no
+dictionary to guess from, so no slow hash is needed), and a short public
+``id`` to list and revoke it by. Revoking writes the row again with
+``revoked`` set; a revoked token is refused at its next request.
+
+The three operations are local commands (:mod:`gateway.admin.local`), so
+``token create|list|revoke`` work while a gateway owns the embedded engine;
+creating and revoking are written to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.admin.audit import record_audit
+from gateway.admin.db import thread_client
+from gateway.admin.local import Payload, register_command
+from gateway.exceptions import CommandError
+from gateway.settings import Settings
+from gateway.storage import Storage
+
+PREFIX = "cgt_"
+MAX_NAME = 100
+_COLUMNS = ["id", "name", "token_hash", "created", "created_by", "revoked", "version"]
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token as listed: never the token itself."""
+
+    id: str
+    name: str
+    created: datetime
+    created_by: str
+    revoked: datetime | None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time read back from ClickHouse (naive, UTC) as an aware datetime."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _token(
+    id_: str, name: str, created: datetime, created_by: str, revoked: datetime | None
+) -> ApiToken:
+    return ApiToken(id_, name, _aware(created) or created, created_by, _aware(revoked))
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(storage: Storage, name: str, actor: str) -> tuple[ApiToken, str]:
+    """A new token named ``name``: its listing and the token, which is not kept."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise CommandError(f"Name the token with 1 to {MAX_NAME} printable characters.")
+    token = PREFIX + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # stored to the millisecond
+    row = ApiToken(secrets.token_hex(4), name, now, actor, None)
+    thread_client(storage).insert(
+        "api_tokens",
+        [[row.id, name, token_hash(token), now, actor, None, 1]],
+        column_names=_COLUMNS,
+    )
+    return row, token
+
+
+def list_tokens(storage: Storage) -> list[ApiToken]:
+    """Every token, revoked ones too, oldest first."""
+    rows = (
+        thread_client(storage)
+        .query(
+            "SELECT id, name, created, created_by, revoked FROM api_tokens FINAL ORDER BY created"
+        )
+        .result_rows
+    )
+    return [_token(*row) for row in rows]
+
+
+def revoke_token(storage: Storage, token_id: str) -> ApiToken:
+    """Mark the token ``token_id`` revoked (again is harmless)."""
+    client = thread_client(storage)
+    found = client.query(
+        "SELECT id, name, token_hash, created, created_by, revoked, version "
+        "FROM api_tokens FINAL WHERE id = {id:String}",
+        parameters={"id": token_id.strip()},
+    ).result_rows
+    if not found:
+        raise CommandError(
+            f"There is no token with id {token_id!r}; see: consent-gateway token list"
+        )
+    id_, name, hashed, created, created_by, revoked, version = found[0]
+    revoked = revoked or datetime.now(UTC)
+    client.insert(
+        "api_tokens",
+        [[id_, name, hashed, created, created_by, revoked, version + 1]],
+        column_names=_COLUMNS,
+    )
+    return _token(id_, name, created, created_by, revoked)
+
+
+def verify_token(storage: Storage, token: str) -> ApiToken | None:
+    """The live token ``token`` is, or ``None`` (unknown, revoked, malformed)."""
+    if not token.startswith(PREFIX) or len(token) > 200:
+        return None
+    rows = (
+        thread_client(storage)
+        .query(
+            "SELECT id, name, created, created_by, revoked FROM api_tokens FINAL "
+            "WHERE token_hash = {hash:String}",
+            parameters={"hash": token_hash(token)},
+        )
+        .result_rows
+    )
+    if not rows or rows[0][4] is not None:
+        return None
+    return _token(*rows[0])
+
+
+def _listed(token: ApiToken) -> Payload:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "created": token.created.isoformat(),
+        "created_by": token.created_by,
+        "revoked": token.revoked.isoformat() if token.revoked else None,
+    }
+
+
+@register_command("token.create")
+def create_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    actor = str(payload.get("actor", "cli"))
+    row, token = create_token(storage, str(payload.get("name", "")), actor)
+    record_audit(storage, actor, "token.create", row.id, detail=row.name)
+    return {**_listed(row), "token": token}
+
+
+@register_command("token.list")
+def list_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    return {"tokens": [_listed(token) for token in list_tokens(storage)]}
+
+
+@register_command("token.revoke")
+def revoke_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    actor = str(payload.get("actor", "cli"))
+    row = revoke_token(storage, str(payload.get("id", "")))
+    record_audit(storage, actor, "token.revoke", row.id, detail=row.name)
+    return _listed(row)
