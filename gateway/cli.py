@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.runner import run_demo
 
-    run_demo(args.data_dir, args.host, args.port, args.site_port, args.admin_port)
+    run_demo(args.data_dir, args.host, args.port, args.site_port, args.admin_port, args.visits)
     return 0
 
 
@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="port of the gateway (default 8080)")
     demo.add_argument("--admin-port", type=int, default=8081, help="port of the admin listener")
     demo.add_argument("--site-port", type=int, help="port of the demo site (default: a free one)")
+    demo.add_argument(
+        "--visits",
+        type=int,
+        default=2000,
+        help="synthetic visits to send through the gateway at start (default 2000; 0: none)",
+    )
     demo.set_defaults(handler=_demo)
 
     for register in _feature_commands():

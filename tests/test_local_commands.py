@@ -144,6 +144,15 @@ def test_without_a_gateway_the_cli_runs_in_process_and_cleans_a_stale_file(
     )
     assert added.returncode == 0, added.stderr
     assert not announcement_path(settings).exists()
+    # Like a newcomer next to the demo: no settings at all, only the data folder.
+    bare = subprocess.run(
+        [sys.executable, "-m", "gateway", "user", "set-role", "bo@example.org", "admin",
+         "--data-dir", settings.data_dir],
+        capture_output=True, text=True, timeout=120, cwd=settings.data_dir,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")},
+    )  # fmt: skip
+    assert bare.returncode == 0, bare.stderr
+    assert "bo@example.org is now admin." in bare.stdout
     changed = cli(settings, "user", "set-role", "bo@example.org", "admin")
     assert "bo@example.org is now admin." in changed.stdout
     last = cli(settings, "user", "remove", "bo@example.org")

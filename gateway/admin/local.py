@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.errors import error_response
-from gateway.exceptions import CommandError, StorageError
+from gateway.exceptions import CommandError, SettingsError, StorageError
 from gateway.settings import Settings
 from gateway.storage import Storage, storage_from_settings
 from gateway.storage.migrator import migrate
@@ -77,6 +77,31 @@ def register_command(name: str) -> Callable[[Command], Command]:
         return fn
 
     return add
+
+
+def command_settings(env_file: str | None, data_dir: str | None = None) -> Settings:
+    """The settings a local command runs with: the gateway's own, from the same sources.
+
+    Commands never use the upstream or the secret key, so when those are not
+    set (an operator typing ``consent-gateway user list --data-dir ./demo-data``)
+    harmless placeholders stand in; every other setting, ``CG_DATA_DIR`` and
+    ``CG_CLICKHOUSE_DSN`` first, is read as ``serve`` reads it.
+    """
+    from gateway.settings import load_settings
+
+    placeholders = {"CG_UPSTREAM": ("upstream", "http://127.0.0.1"),
+                    "CG_SECRET_KEY": ("secret_key", secrets.token_urlsafe(48))}  # fmt: skip
+    overrides: dict[str, object] = {"data_dir": data_dir}
+    for _ in placeholders:
+        try:
+            return load_settings(env_file=env_file, overrides=overrides)
+        except SettingsError as error:
+            missing = [name for name in placeholders if f"{name} is not set" in str(error)]
+            if not missing:
+                raise
+            attribute, value = placeholders[missing[0]]
+            overrides[attribute] = value
+    return load_settings(env_file=env_file, overrides=overrides)
 
 
 def lookup(name: str) -> Command:

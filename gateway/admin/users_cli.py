@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.admin import accounts
 from gateway.admin.audit import cli_actor, record_audit
-from gateway.admin.local import Payload, register_command, run_command
+from gateway.admin.local import Payload, command_settings, register_command, run_command
 from gateway.admin.passwords import check_strength, hash_password
 from gateway.exceptions import CommandError
 from gateway.settings import Settings
@@ -89,12 +89,6 @@ def read_password(from_stdin: bool) -> str:
     return password
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from gateway.settings import load_settings
-
-    return load_settings(env_file=args.env_file)
-
-
 def _handle(args: argparse.Namespace) -> int:
     payload: Payload = {"actor": cli_actor()}
     if getattr(args, "email", None):
@@ -106,7 +100,7 @@ def _handle(args: argparse.Namespace) -> int:
             accounts.normalize_email(args.email)  # before asking for a password
             payload["password_hash"] = hash_password(read_password(args.password_stdin))
         name = "user." + args.user_command.replace("-", "_")
-        result = run_command(_settings(args), name, payload)
+        result = run_command(command_settings(args.env_file, args.data_dir), name, payload)
     except CommandError as error:
         print(f"consent-gateway user {args.user_command}: {error}", file=sys.stderr)
         return 1
@@ -139,19 +133,34 @@ def register(commands: Any) -> None:
         description="Add, list, remove dashboard accounts and change their role or password. "
         "Works while the gateway runs: the command then goes through its admin listener.",
     )
-    parser.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
+    common.add_argument(
+        "--data-dir", help="the gateway's data folder (default CG_DATA_DIR), e.g. ./demo-data"
+    )
     sub = parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    add_parser = sub.add_parser("add", help="add an account", description="Add an account.")
+    add_parser = sub.add_parser(
+        "add", help="add an account", description="Add an account.", parents=[common]
+    )
     add_parser.add_argument("email")
     add_parser.add_argument("--role", required=True, choices=accounts.ROLES)
-    sub.add_parser("list", help="list the accounts", description="List the accounts.")
-    remove_parser = sub.add_parser("remove", help="remove an account", description="Remove one.")
+    sub.add_parser(
+        "list", help="list the accounts", description="List the accounts.", parents=[common]
+    )
+    remove_parser = sub.add_parser(
+        "remove", help="remove an account", description="Remove one.", parents=[common]
+    )
     remove_parser.add_argument("email")
-    role_parser = sub.add_parser("set-role", help="change a role", description="Change a role.")
+    role_parser = sub.add_parser(
+        "set-role", help="change a role", description="Change a role.", parents=[common]
+    )
     role_parser.add_argument("email")
     role_parser.add_argument("role", choices=accounts.ROLES)
     reset = sub.add_parser(
-        "reset-password", help="set a new password", description="Set a new password."
+        "reset-password",
+        help="set a new password",
+        description="Set a new password.",
+        parents=[common],
     )
     reset.add_argument("email")
     for needs_password in (add_parser, reset):

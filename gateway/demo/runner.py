@@ -14,7 +14,9 @@ import socket
 import sys
 from pathlib import Path
 
+from gateway.demo.account import ensure_demo_admin
 from gateway.demo.site import create_demo_site
+from gateway.demo.traffic import start_in_background
 from gateway.geo.fetch import fetch_if_missing
 from gateway.geo.lookup import database_path
 from gateway.server import Listener, gateway_listeners, run
@@ -43,9 +45,19 @@ def demo_secret(data_dir: Path) -> str:
 
 
 def run_demo(
-    data_dir: str, host: str, port: int, site_port: int | None, admin_port: int = 8081
+    data_dir: str,
+    host: str,
+    port: int,
+    site_port: int | None,
+    admin_port: int = 8081,
+    visits: int = 2000,
 ) -> None:
-    """Start the demo site and the gateway in front of it, and print where to go."""
+    """Start the demo site and the gateway in front of it, and print where to go.
+
+    ``visits`` synthetic visitors then browse through the gateway
+    (:mod:`gateway.demo.traffic`); loopback is a trusted proxy so that their
+    ``X-Forwarded-For`` addresses count.
+    """
     folder = Path(data_dir).resolve()
     key = os.environ.get("CG_SECRET_KEY") or demo_secret(folder)
     site_port = site_port or free_port()
@@ -57,6 +69,7 @@ def run_demo(
             "port": port,
             "admin_port": admin_port,
             "data_dir": str(folder),
+            "trusted_proxies": "127.0.0.1,::1",
         }
     )
     if settings.geolocation:  # the first run downloads the free database (CC BY 4.0)
@@ -66,9 +79,14 @@ def run_demo(
     print(f"Through the gateway:       http://{shown}:{port}/")
     print(f"  what the site receives:  http://{shown}:{port}/echo")
     print(f"Admin (dashboard):         http://127.0.0.1:{settings.admin_port}/")
+    email, password = ensure_demo_admin(settings)
+    print(f"  log in as {email} with the one-time password {password}")
+    print("  (a new one at every start; add your own: consent-gateway user add EMAIL --role admin)")
     print(f"Data folder:               {folder}")
     print("Press Ctrl-C to stop.")
     sys.stdout.flush()
+    if visits > 0:
+        start_in_background(f"http://127.0.0.1:{port}", visits)
     run(
         [
             Listener(create_demo_site(), "127.0.0.1", site_port, "demo site"),
