@@ -1,0 +1,335 @@
+"""Soak: a long run at 80% of the measured maximum rate, mixing what real visitors do.
+
+Run by hand with ``scripts/bench soak`` (10 minutes) or ``scripts/bench soak
+--minutes 1`` for a quick check; never by the tests. It starts the demo site
+and one ``consent-gateway serve`` (one worker, its own embedded ClickHouse) as
+real processes, then drives them from this process with a pool of visitors,
+each with its own cookies:
+
+- page views (70%): ``GET`` of a demo page as a browser asks for a document;
+- beacons (25%): ``POST /_consent/collect`` with three custom events;
+- consent changes (5%): ``POST /_consent/state`` with the visitor's CSRF
+  token, accepting or rejecting everything in turn.
+
+First a closed-loop probe finds the maximum rate of this mix (requests/s with
+``--connections`` in flight); then an open-loop run sends at 80% of it for
+``--minutes``, each request at its scheduled time, latency counted from that
+time (so a stall is not hidden by the client waiting). Every ``--window``
+seconds it prints requests, errors, p50/p99 and the gateway's RSS. At the end
+the gateway is stopped (SIGTERM: the writer flushes), the rows in ClickHouse
+are counted and compared with the events the gateway accepted: page views the
+visitor made while consented, beacon events answered 202.
+
+The rate limits are switched off: all visitors here share one address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from bench.harness import free_port, gateway_process, wait_for
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+PAGES = ["/", "/courses", "/courses/safeguarding", "/courses/first-aid", "/about", "/news"]
+EVENTS_PER_BEACON = 3
+MIX = (("page", 70), ("beacon", 25), ("consent", 5))
+
+
+@dataclass
+class Visitor:
+    """One browser: its cookies, CSRF token and whether it currently consents."""
+
+    cookies: dict[str, str] = field(default_factory=dict)
+    csrf: str = ""
+    consented: bool = False
+    busy: bool = False
+
+    def header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    def remember(self, response: aiohttp.ClientResponse) -> None:
+        for value in response.headers.getall("set-cookie", []):
+            pair = value.split(";", 1)[0]
+            name, _, cookie = pair.partition("=")
+            if "max-age=0" in value.lower():
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = cookie
+
+
+@dataclass
+class Window:
+    """What happened in one reporting window."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+class Load:
+    """The visitors and the counts of what the gateway accepted."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, visitors: int) -> None:
+        self.url = url
+        self.session = session
+        self.visitors = [Visitor() for _ in range(visitors)]
+        self.pageviews_sent = 0
+        self.beacon_events_sent = 0
+        self.consent_changes = 0
+        self.window = Window()
+        self.all_errors: dict[str, int] = {}
+        self._actions = [name for name, weight in MIX for _ in range(weight)]
+
+    async def consent(self, visitor: Visitor, accept: bool) -> None:
+        headers = {"cookie": visitor.header(), "sec-fetch-site": "same-origin"}
+        if not visitor.csrf:
+            async with self.session.get(self.url + "/_consent/state", headers=headers) as got:
+                got.raise_for_status()
+                visitor.remember(got)
+                visitor.csrf = (await got.json())["csrf"]
+            headers["cookie"] = visitor.header()
+        body = {"action": "accept_all" if accept else "reject_all"}
+        headers["x-csrf-token"] = visitor.csrf
+        async with self.session.post(
+            self.url + "/_consent/state", json=body, headers=headers
+        ) as response:
+            response.raise_for_status()
+            visitor.remember(response)
+            visitor.consented = (await response.json())["categories"]["analytics"]
+        self.consent_changes += 1
+
+    async def one(self, action: str, visitor: Visitor) -> None:
+        if action == "consent":
+            await self.consent(visitor, accept=not visitor.consented)
+            return
+        headers = {"cookie": visitor.header(), "user-agent": FIREFOX}
+        if action == "page":
+            headers["accept"] = "text/html,application/xhtml+xml"
+            async with self.session.get(
+                self.url + random.choice(PAGES), headers=headers
+            ) as response:
+                await response.read()
+                response.raise_for_status()
+                visitor.remember(response)
+            if visitor.consented:
+                self.pageviews_sent += 1
+            return
+        events = [
+            {"type": "custom", "path": "/courses", "name": "soak", "props": {"n": n}}
+            for n in range(EVENTS_PER_BEACON)
+        ]
+        async with self.session.post(
+            self.url + "/_consent/collect", json={"events": events}, headers=headers
+        ) as response:
+            await response.read()
+            response.raise_for_status()
+            expected = 202 if visitor.consented else 204
+            if response.status != expected:
+                raise RuntimeError(f"beacon answered {response.status}, not {expected}")
+            if response.status == 202:
+                self.beacon_events_sent += EVENTS_PER_BEACON
+
+    async def timed(self, scheduled: float) -> None:
+        """One request of the mix, its latency counted from when it was due."""
+        idle = [v for v in random.sample(self.visitors, 8) if not v.busy]
+        visitor = idle[0] if idle else Visitor()  # all busy: a new visitor arrives
+        visitor.busy = True
+        window = self.window
+        try:
+            await self.one(random.choice(self._actions), visitor)
+        except Exception as error:  # every failure is counted and reported, none hidden
+            kind = type(error).__name__
+            if isinstance(error, aiohttp.ClientResponseError):
+                kind = f"HTTP {error.status}"
+            window.error(kind)
+            self.all_errors[kind] = self.all_errors.get(kind, 0) + 1
+        else:
+            window.latencies.append(time.monotonic() - scheduled)
+        finally:
+            visitor.busy = False
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def probe(load: Load, seconds: float, connections: int) -> float:
+    """Closed loop: ``connections`` requests always in flight; completed requests/s."""
+    stop = time.monotonic() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.monotonic() < stop:
+            await load.timed(time.monotonic())
+            done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return done / (time.monotonic() - started)
+
+
+async def soak(load: Load, rate: float, minutes: float, window_s: float, pid: int) -> list[str]:
+    """Open loop at ``rate`` requests/s; one report line per window."""
+    lines = []
+    start = time.monotonic()
+    end = start + minutes * 60
+    next_report = start + window_s
+    tasks: set[asyncio.Task[None]] = set()
+    for number in itertools.count():
+        scheduled = start + number / rate
+        if scheduled >= end:
+            break
+        # Always yield, even when behind: the requests already started must get to run.
+        await asyncio.sleep(max(0.0, scheduled - time.monotonic()))
+        task = asyncio.create_task(load.timed(scheduled))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        if time.monotonic() >= next_report:
+            window, load.window = load.window, Window()
+            elapsed = next_report - start
+            lines.append(report_line(elapsed, window, window_s, rss_mb(pid)))
+            print(lines[-1], flush=True)
+            next_report += window_s
+    await asyncio.gather(*tasks)
+    elapsed = time.monotonic() - start
+    last = elapsed - (next_report - window_s - start)
+    lines.append(report_line(elapsed, load.window, max(last, 0.001), rss_mb(pid)))
+    print(lines[-1], flush=True)
+    return lines
+
+
+def report_line(elapsed: float, window: Window, seconds: float, rss: float) -> str:
+    count = len(window.latencies)
+    errors = sum(window.errors.values())
+    return (
+        f"{elapsed:7.0f} s  {count / seconds:7.0f} req/s  errors {errors:4d}  "
+        f"p50 {percentile(window.latencies, 0.5) * 1000:6.1f} ms  "
+        f"p99 {percentile(window.latencies, 0.99) * 1000:7.1f} ms  RSS {rss:6.1f} MB"
+    )
+
+
+def stored(data_dir: Path) -> dict[str, int]:
+    """Rows per kind once the gateway has stopped (its shutdown flushes the writer)."""
+    from gateway.storage import Storage, embedded_dsn
+
+    client = Storage(embedded_dsn(str(data_dir))).connect()
+    rows = client.query("SELECT toString(kind), count() FROM events GROUP BY kind").result_rows
+    return {str(kind): int(count) for kind, count in rows}
+
+
+async def drive(args: argparse.Namespace, url: str, pid: int) -> tuple[Load, float, list[str]]:
+    connector = aiohttp.TCPConnector(limit=args.connections * 4)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=30),
+    ) as session:
+        load = Load(url, session, args.visitors)
+        await asyncio.gather(*(load.consent(v, accept=True) for v in load.visitors))
+        print(f"probing the maximum rate for {args.probe_seconds} s ...", flush=True)
+        maximum = await probe(load, args.probe_seconds, args.connections)
+        load.window = Window()
+        rate = maximum * args.share
+        print(f"maximum {maximum:.0f} req/s; soaking at {rate:.0f} req/s for {args.minutes} min")
+        lines = await soak(load, rate, args.minutes, args.window, pid)
+    return load, maximum, lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--share", type=float, default=0.8, help="of the maximum rate")
+    parser.add_argument("--probe-seconds", type=float, default=20.0)
+    parser.add_argument("--window", type=float, default=None, help="seconds per report line")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--visitors", type=int, default=500)
+    args = parser.parse_args()
+    args.window = args.window or (10.0 if args.minutes <= 3 else 30.0)
+
+    with tempfile.TemporaryDirectory(prefix="cg-soak-") as folder:
+        work = Path(folder)
+        site_port = free_port()
+        site = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "--factory"),
+                *("gateway.demo.site:create_demo_site", "--port", str(site_port)),
+                *("--log-level", "warning", "--no-access-log", "--loop", "uvloop"),
+            ]
+        )
+        try:
+            wait_for(f"http://127.0.0.1:{site_port}/")
+            env = {"CG_RATE_LIMIT_BEACON": "off", "CG_RATE_LIMIT_CONSENT": "off"}
+            with gateway_process(f"http://127.0.0.1:{site_port}", work / "data", env) as gateway:
+                rss_start = rss_mb(gateway.pid)
+                load, maximum, lines = asyncio.run(drive(args, gateway.url, gateway.pid))
+                rss_end = rss_mb(gateway.pid)
+        finally:
+            site.terminate()
+            site.wait(30)
+        rows = stored(work / "data")
+
+    summarise(load, maximum, lines, rows, rss_start, rss_end, args)
+
+
+def summarise(
+    load: Load,
+    maximum: float,
+    lines: list[str],
+    rows: dict[str, int],
+    rss_start: float,
+    rss_end: float,
+    args: argparse.Namespace,
+) -> None:
+    rss_values = [float(line.rsplit("RSS", 1)[1].split()[0]) for line in lines]
+    settled = rss_values[len(rss_values) // 3 :] or rss_values
+    growth = (settled[-1] - settled[0]) / settled[0] * 100 if settled else 0.0
+    p99s = [float(line.split("p99")[1].split()[0]) for line in lines]
+    errors = sum(load.all_errors.values())
+    print()
+    print(f"maximum rate of the mix (closed loop, {args.connections} in flight): {maximum:.0f}/s")
+    print(f"soak: {args.minutes} min at {args.share:.0%} of it; report windows of {args.window} s")
+    print(f"errors: {errors} {load.all_errors or ''}")
+    print(f"p99 per window: median {statistics.median(p99s):.1f} ms, worst {max(p99s):.1f} ms")
+    print(
+        f"gateway RSS: {rss_start:.1f} MB before the load, {rss_end:.1f} MB at the end; "
+        f"over the last two thirds {settled[0]:.1f} -> {settled[-1]:.1f} MB ({growth:+.1f}%)"
+    )
+    print(f"consent changes: {load.consent_changes}")
+    pageviews, custom = rows.get("pageview", 0), rows.get("custom", 0)
+    print(
+        f"page views: sent while consented {load.pageviews_sent}, stored {pageviews}"
+        f"  -> {'equal' if pageviews == load.pageviews_sent else 'DIFFERENT'}"
+    )
+    print(
+        f"beacon events: accepted (202) {load.beacon_events_sent}, stored {custom}"
+        f"  -> {'equal' if custom == load.beacon_events_sent else 'DIFFERENT'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
