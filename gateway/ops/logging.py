@@ -131,11 +131,24 @@ class TextFormatter(logging.Formatter):
         return f"{line} request_id={request_id}" if request_id else line
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time, as logging's last resort does."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+
 def make_handler(log_format: str, stream: IO[str] | None = None) -> logging.Handler:
-    """A stream handler (stderr by default) with the redacting filter and the format."""
+    """A handler (to ``stream``, or stderr) with the redacting filter and the format."""
     if log_format not in FORMATS:
         raise ValueError(f"log format must be one of {FORMATS}, not {log_format!r}")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     return handler
@@ -145,12 +158,15 @@ def configure_logging(log_format: str, level: str = "info") -> None:
     """Send every logger's records through one redacting handler on the root logger.
 
     Called again (``serve`` does, once the settings are read), it replaces the
-    handler it added before and leaves other handlers (a test runner's) alone.
+    handler it added before. Like ``logging.basicConfig``, it changes nothing
+    when someone else (a test runner) has already put handlers on the root.
     """
     root = logging.getLogger()
-    for old in list(root.handlers):
-        if getattr(old, "cg_handler", False):
-            root.removeHandler(old)
+    ours = [h for h in root.handlers if getattr(h, "cg_handler", False)]
+    if len(ours) != len(root.handlers):
+        return
+    for old in ours:
+        root.removeHandler(old)
     handler = make_handler(log_format)
     handler.cg_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
