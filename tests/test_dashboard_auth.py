@@ -119,9 +119,17 @@ def test_forms_without_the_right_token_or_from_another_site_change_nothing(
     )
     assert other_origin.status_code == 403
     assert accounts.get_user(storage, "new@example.org") is None
+    # What a browser sends under Referrer-Policy: no-referrer: Origin null, same-origin fetch.
+    browser_like = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    assert (
+        client.post("/users", data={**add, "csrf": "forged"}, headers=browser_like).status_code
+        == 403
+    )
     client.post("/logout", data={"csrf": "forged"})
     assert client.get("/users").status_code == 200  # a forged logout did nothing
-    assert client.post("/users", data={**add, "csrf": token}).status_code == 200
+    assert (
+        client.post("/users", data={**add, "csrf": token}, headers=browser_like).status_code == 200
+    )
     assert accounts.get_user(storage, "new@example.org") is not None
 
 

@@ -132,13 +132,22 @@ class Auth:
         return self.csrf.token(session.nonce)
 
     def form_is_genuine(self, request: Request, session: Session | None, token: str) -> bool:
-        """The form's token matches the cookie's nonce, and the browser says same origin."""
+        """The form's token matches the cookie's nonce, and the browser says same origin.
+
+        ``Sec-Fetch-Site`` decides when the browser sends it. ``Origin`` is only a
+        fallback: under ``Referrer-Policy: no-referrer`` browsers send
+        ``Origin: null`` with every form POST, so ``null`` proves nothing either way.
+        """
         fetch_site = request.headers.get("sec-fetch-site")
-        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-            return False
-        origin = request.headers.get("origin")
-        if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
-            return False
+        if fetch_site is not None:
+            if fetch_site not in ("same-origin", "none"):
+                return False
+        else:
+            origin = request.headers.get("origin")
+            if origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get(
+                "host", ""
+            ):
+                return False
         return session is not None and self.csrf.check(session.nonce, token)
 
     # -- throttling ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -192,7 +192,9 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
         for table, rows in zip(tables, previous[3:], strict=True):
             table.previous = {row[table.panel.prop]: row["visitors"] for row in rows}
     navigation_from = view.filters.get("page") or _top_page(tables[0].rows)
-    navigation = await run(next_pages, q, navigation_from, ROWS, k=k) if navigation_from else []
+    navigation = (
+        await run(next_pages, _leaving(q), navigation_from, ROWS, k=k) if navigation_from else []
+    )
     return Dashboard(
         view=view,
         query=q,
@@ -207,6 +209,11 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
         consent_previous=previous[2] if previous else None,
         live=live,
     )
+
+
+def _leaving(q: StatsQuery) -> StatsQuery:
+    """``q`` without its page filter: the next pages are, by definition, other pages."""
+    return replace(q, filters={k: v for k, v in q.filters.items() if k != "page"})
 
 
 def _top_page(rows: list[dict[str, Any]]) -> str:
@@ -234,7 +241,9 @@ async def panel_table(
             return await storage.run(lambda: consent_figures(storage, question, categories))
         if name == "navigation":
             start = view.filters.get("page", "/")
-            return await storage.run(lambda: next_pages(storage, question, start, 100, k=k))
+            return await storage.run(
+                lambda: next_pages(storage, _leaving(question), start, 100, k=k)
+            )
         panel = PANEL_BY_NAME[name]
         return await storage.run(
             lambda: breakdown(storage, question, panel.prop, panel.metrics, 100, k=k)
