@@ -42,6 +42,7 @@ from gateway.errors import error_response, new_request_id, wants_json
 from gateway.geo.lookup import open_geo
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import RequestMetrics
+from gateway.own_headers import OwnSecurityHeaders
 from gateway.privacy.page import PrivacyPages
 from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
@@ -183,7 +184,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     dispatcher = Dispatcher(
         settings.prefix,
         # Only the reserved prefix pays for rate limiting; the proxy never sees it.
-        own=RateLimitMiddleware(own, limits),
+        own=OwnSecurityHeaders(RateLimitMiddleware(own, limits)),
         http=HttpProxy(
             upstream,
             trusted,
@@ -219,6 +220,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     app.state.analytics = analytics
     app.state.consent_log = consent.log
     app.state.rate_limits = limits
+    app.state.own_routes = own.routes
     # Opened here, not on the first request: a missing or corrupt database stops
     # start-up with a SettingsError saying how to fetch one. Memory-mapped and
     # thread-safe; it re-opens the file itself when it changes on disk.
