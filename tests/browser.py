@@ -5,7 +5,8 @@ Use it from a test module with ``pytest_plugins = ["tests.browser"]`` and the
 
     browser   one Chromium for the whole session (starting one costs about a second)
     page      a fresh context (no cookies, no storage) and page per test; console
-              errors and uncaught exceptions are collected in ``page_errors``
+              errors, uncaught exceptions and 4xx/5xx responses (but the favicon's)
+              are collected in ``page_errors``
 
 ``screenshot(page, name)`` saves a PNG under ``test-artifacts/`` (kept by CI,
 ignored by git) and ``axe_violations(page, selector)`` runs axe-core in the
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,7 +57,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page_errors() -> list[str]:
-    """Console errors and uncaught exceptions of the test's page, in order."""
+    """Console errors, uncaught exceptions and failed responses of the test's page."""
     return []
 
 
@@ -67,10 +68,16 @@ def page(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
     opened = context.new_page()
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # Failed loads are reported with their address by on_response instead.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
             page_errors.append(message.text)
 
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            page_errors.append(f"{response.status} {response.request.method} {response.url}")
+
     opened.on("console", on_console)
+    opened.on("response", on_response)
     opened.on("pageerror", lambda error: page_errors.append(str(error)))
     opened.set_default_timeout(10_000)
     try:

@@ -1,4 +1,4 @@
-"""The CG_BANNER_* settings: good values reach the banner's tags, bad ones stop start-up."""
+"""The CG_BANNER_* settings (good values reach the tags, bad ones stop start-up); the size."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.banner_size import LIMIT, gzipped_total
 from gateway.app import create_app
+from gateway.banner.assets import STATIC_DIR
 from gateway.banner.service import Banner
 from gateway.exceptions import SettingsError
 from tests.conftest import make_settings
@@ -79,3 +81,11 @@ def test_a_consent_mode_category_that_does_not_exist_stops_start_up() -> None:
     settings = make_settings(UPSTREAM, banner_consent_mode="ad_storage=advertising")
     with pytest.raises(SettingsError, match="CG_BANNER_CONSENT_MODE maps ad_storage"):
         create_app(settings)
+
+
+def test_the_banner_stays_within_six_kilobytes_gzipped() -> None:
+    """The issue's promise, measured as served (bench/banner_size.py prints the detail)."""
+    assert gzipped_total() <= LIMIT
+    source = (STATIC_DIR / "banner.js").read_text()
+    assert "eval(" not in source and "new Function" not in source and "innerHTML" not in source
+    assert ".style" not in source  # nothing inline: works under style-src 'self'

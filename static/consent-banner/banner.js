@@ -1,7 +1,8 @@
-/* consent-gateway banner (README.md): loaded first in <head>, no eval, CSP-safe. */
+/* consent-gateway banner (README.md): first in <head>, no eval. */
 (() => {
   'use strict';
   const W = window, D = document, H = history, tag = D.currentScript;
+  const framed = W !== W.top; // a frame only unblocks: the page around it asks and counts
   let cfg = {};
   try { cfg = JSON.parse((tag && tag.dataset.config) || '{}'); } catch (e) { /* defaults */ }
   const prefix = cfg.prefix || '/_consent/';
@@ -19,7 +20,7 @@
   };
   gtag('consent', 'default', Object.assign(signals({}), { wait_for_update: 500 }));
 
-  // Built-in texts; a category is "Name|Description". The site overrides any of them.
+  // Built-in texts (a category is "Name|Description"); the site's own override them.
   const TEXTS = {
     en: { title: 'Cookies and your privacy', text: 'We use cookies the site needs to work and, if you agree, cookies for preferences, statistics and marketing. You can change your choice at any time.', policy: 'Privacy policy', accept: 'Accept all', reject: 'Reject all', choose: 'Choose', save: 'Save choices', settings: 'Cookie settings', gpc: 'Your browser sends Global Privacy Control: marketing stays off.', necessary: 'Necessary|Needed for the site to work. Always on.', preferences: 'Preferences|Remember choices such as language.', analytics: 'Analytics|Count visits without identifying you.', marketing: 'Marketing|Adverts suited to you.' },
     fr: { title: 'Les cookies et votre vie privée', text: 'Nous utilisons les cookies nécessaires au site et, si vous l’acceptez, des cookies de préférences, de statistiques et de marketing. Vous pouvez changer d’avis à tout moment.', policy: 'Politique de confidentialité', accept: 'Tout accepter', reject: 'Tout refuser', choose: 'Choisir', save: 'Enregistrer', settings: 'Paramètres des cookies', gpc: 'Votre navigateur envoie Global Privacy Control : le marketing reste désactivé.', necessary: 'Nécessaires|Indispensables au site. Toujours actifs.', preferences: 'Préférences|Mémorisent vos choix, comme la langue.', analytics: 'Statistiques|Comptent les visites sans vous identifier.', marketing: 'Marketing|Publicités adaptées à vous.' },
@@ -56,12 +57,12 @@
   const parsed = new Promise((go) => (D.body ? go() : D.addEventListener('DOMContentLoaded', go)));
   const ready = Promise.all([api('GET'), parsed]).then(([s]) => {
     apply(s);
-    if (s.must_show) show(false); else drawOpener();
+    if (!framed) s.must_show ? show(false) : drawOpener();
   });
 
   function decide(method, body) {
     const had = granted.analytics;
-    // A session older than its idle timeout has a new CSRF token: fetch it and retry once.
+    // An idle session has expired with its CSRF token: fetch a new one and retry once.
     return api(method, body).catch(() => api('GET').then((s) => { state = s; return api(method, body); }))
       .then((s) => {
         hide();
@@ -198,7 +199,7 @@
   const visible = () => D.visibilityState === 'visible';
   let path = location.pathname, last = location.href, since = visible() && Date.now();
   const beacon = (events) => {
-    if (granted.analytics && events.length) navigator.sendBeacon(prefix + 'collect', JSON.stringify({ events }));
+    if (granted.analytics && events.length && !framed) navigator.sendBeacon(prefix + 'collect', JSON.stringify({ events }));
   };
   const pageview = () => ({ type: 'pageview', path: location.pathname, title: D.title.slice(0, 512), referrer: last.slice(0, 2048) });
   function engagement() {
@@ -220,7 +221,7 @@
   });
   W.addEventListener('popstate', navigated);
   D.addEventListener('visibilitychange', () => (visible() ? (since = Date.now()) : beacon(engagement())));
-  W.addEventListener('pagehide', () => beacon(engagement()));
+  W.addEventListener('pagehide', () => { beacon(engagement()); since = 0; });
 
   // -- the API for the site's own code
   W.consentGateway = {
