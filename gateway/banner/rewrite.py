@@ -48,7 +48,7 @@ OFFLOAD_BYTES = 256 * 1024
 def is_html(content_type: bytes) -> bool:
     """An HTML (or XHTML) type in an ASCII-compatible charset, where ASCII tags fit in."""
     lowered = content_type.lower()
-    return lowered.split(b";", 1)[0].strip() in HTML_TYPES and b"utf-16" not in lowered
+    return lowered.startswith(HTML_TYPES) and b"utf-16" not in lowered
 
 
 def changed_headers(headers: RawHeaders, length: int) -> RawHeaders:
@@ -75,19 +75,23 @@ class HtmlInjector:
         self.excluded = re.compile("|".join(translate(p) for p in exclude)) if exclude else None
 
     def __call__(self, scope: Scope, status: int, headers: RawHeaders) -> BodyRewrite | None:
-        if status < 200 or status in NO_BODY or scope["method"] == "HEAD":
-            return None
-        content_type = coding = None
+        # The content type first: most responses are not HTML and leave at this loop.
         for key, value in headers:
             if key == b"content-type":
-                content_type = value
-            elif key == b"content-encoding":
+                if not is_html(value):
+                    return None
+                break
+        else:
+            return None
+        if status < 200 or status in NO_BODY or scope["method"] == "HEAD":
+            return None
+        coding = b"identity"
+        for key, value in headers:
+            if key == b"content-encoding":
                 coding = value
             elif key == b"content-range":
                 return None
-        if content_type is None or not is_html(content_type):
-            return None
-        name = coding.decode("latin-1").strip().lower() if coding else "identity"
+        name = coding.decode("latin-1").strip().lower()
         if name not in SUPPORTED_CODINGS:
             return None
         if self.excluded is not None and self.excluded.match(scope["path"]):
