@@ -389,6 +389,14 @@ def test_beacons_follow_analytics_consent_only(
     assert (left is not None and left >= 7000) + bots == 1
 
 
+def test_a_nonce_based_strict_policy_lets_the_banner_and_what_it_unblocks_run(
+    page: Page, site: str
+) -> None:
+    open_demo(page, site, "?csp=nonce")  # 'self' is ignored there: the nonce is copied
+    button(page, "Accept all").click()
+    expect(page.locator("#tracker-status")).to_have_text("The tracker ran.")
+
+
 def test_compressed_pages_get_the_banner_in_the_browser(page: Page, site: str) -> None:
     response = page.goto(site + "/compressed")
     assert response is not None

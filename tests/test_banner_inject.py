@@ -143,6 +143,12 @@ async def other(request: Request) -> Response:
     return _html(b"<div>fragment</div>")
 
 
+async def nonce(request: Request) -> Response:
+    return _html(
+        PAGE, **{"content-security-policy": "script-src 'nonce-r4/nd+0m=' 'strict-dynamic'"}
+    )
+
+
 async def huge(request: Request) -> Response:
     return _html(PAGE + b"<!-- padding -->" * 10_000)
 
@@ -157,6 +163,7 @@ def upstream_app() -> Starlette:
             Route("/corrupt", corrupt),
             Route("/other/{kind}", other),
             Route("/huge", huge),
+            Route("/nonce", nonce),
         ]
     )
 
@@ -263,3 +270,9 @@ def test_assets_are_versioned_compressed_and_revalidated(site: str) -> None:
     )
     assert again.status_code == 304 and again.content == b""
     assert httpx.head(site + "/_consent/banner.css").content == b""
+
+
+def test_the_tags_carry_the_page_s_csp_nonce(site: str) -> None:
+    _, raw = get(site + "/nonce")
+    assert b'<script nonce="r4/nd+0m=" src="/_consent/banner.js' in raw
+    assert b'<link nonce="r4/nd+0m=" rel="stylesheet"' in raw

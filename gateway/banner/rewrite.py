@@ -43,12 +43,29 @@ _STALE = frozenset(
 )
 # Work on pages larger than this runs in a thread, so other visitors are not kept waiting.
 OFFLOAD_BYTES = 256 * 1024
+_NONCE = re.compile(rb"'nonce-([A-Za-z0-9+/_=-]+)'")
 
 
 def is_html(content_type: bytes) -> bool:
     """An HTML (or XHTML) type in an ASCII-compatible charset, where ASCII tags fit in."""
     lowered = content_type.lower()
     return lowered.startswith(HTML_TYPES) and b"utf-16" not in lowered
+
+
+def with_nonce(tags: bytes, policy: bytes) -> bytes:
+    """``tags`` carrying the page's CSP nonce, if its policy trusts scripts by nonce.
+
+    A strict policy (``script-src 'nonce-…' 'strict-dynamic'``) ignores ``'self'``, so
+    without the nonce the banner would be blocked on exactly the most careful sites.
+    https://www.w3.org/TR/CSP3/#framework-directive-source-list
+    """
+    found = _NONCE.search(policy)
+    if found is None:
+        return tags
+    nonce = b' nonce="' + found.group(1) + b'"'
+    return tags.replace(b"<script ", b"<script" + nonce + b" ", 1).replace(
+        b"<link ", b"<link" + nonce + b" ", 1
+    )
 
 
 def changed_headers(headers: RawHeaders, length: int) -> RawHeaders:
@@ -86,23 +103,27 @@ class HtmlInjector:
         if status < 200 or status in NO_BODY or scope["method"] == "HEAD":
             return None
         coding = b"identity"
+        tags = self.tags
         for key, value in headers:
             if key == b"content-encoding":
                 coding = value
             elif key == b"content-range":
                 return None
+            elif key == b"content-security-policy":
+                tags = with_nonce(tags, value)
         name = coding.decode("latin-1").strip().lower()
         if name not in SUPPORTED_CODINGS:
             return None
         if self.excluded is not None and self.excluded.match(scope["path"]):
             return None
-        return partial(self._send, status, headers, name)
+        return partial(self._send, status, headers, name, tags)
 
     async def _send(
         self,
         status: int,
         headers: RawHeaders,
         coding: str,
+        tags: bytes,
         first: bytes,
         content: aiohttp.StreamReader,
         send: Send,
@@ -120,7 +141,7 @@ class HtmlInjector:
                 await self._pass_on(status, headers, chunks, content, send)
                 return
         body = b"".join(chunks)
-        work = partial(inject, body, coding, self.tags, self.marker, self.limit)
+        work = partial(inject, body, coding, tags, self.marker, self.limit)
         changed = await asyncio.to_thread(work) if size > OFFLOAD_BYTES else work()
         if changed is None:  # the upstream's bytes, exactly; only the length is now known
             out = [h for h in headers if h[0] != b"content-length"]

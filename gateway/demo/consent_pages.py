@@ -2,7 +2,8 @@
 
     /consent-demo          a blocked analytics script, a blocked marketing iframe, a
                            "cookie settings" link, and a button that navigates like a
-                           single-page app (history.pushState)
+                           single-page app (history.pushState); ?csp=nonce sends a
+                           nonce-based strict policy instead, ?lang= sets the page's lang
     /consent-demo/step-2   where that button goes, for a reload
     /embed/video           what the iframe shows once marketing is granted
     /compressed            a page the site compresses itself, with br or gzip as the
@@ -23,6 +24,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'; frame-src 'self'; img-src 'self'"
+# Google's "strict CSP": scripts run by nonce, and what they load is trusted in turn.
+NONCE = "cGxlYXNlLWJlLXJhbmRvbQ"
+STRICT_CSP = f"default-src 'self'; script-src 'nonce-{NONCE}' 'strict-dynamic'; style-src 'self'"
 
 
 def strict_page(title: str, body: str, lang: str = "en") -> str:
@@ -50,8 +54,12 @@ async def consent_demo(request: Request) -> HTMLResponse:
         '<p><button type="button" id="spa-next">Next step (single-page navigation)</button></p>'
         '<script src="/static/spa.js"></script>'
     )
+    csp = CSP
+    if request.query_params.get("csp") == "nonce":  # a real site makes a new nonce each time
+        body = body.replace("<script src=", f'<script nonce="{NONCE}" src=')
+        csp = STRICT_CSP
     return HTMLResponse(
-        strict_page("Consent demo", body, lang), headers={"Content-Security-Policy": CSP}
+        strict_page("Consent demo", body, lang), headers={"Content-Security-Policy": csp}
     )
 
 
