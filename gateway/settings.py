@@ -566,7 +566,7 @@ FIELDS: tuple[Field, ...] = (
         "",
         "The banner's texts, replacing or adding to the built-in English, French, German, "
         "Spanish and Welsh: a JSON object of languages, or the path of a JSON file, such as "
-        "`{\"en\": {\"title\": \"Your privacy\"}}`. The keys are listed in the banner's README.",
+        '`{"en": {"title": "Your privacy"}}`. The keys are listed in the banner\'s README.',
     ),
     Field(
         "banner_consent_mode",
