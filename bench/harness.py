@@ -215,6 +215,10 @@ def gateway_process(
         "CG_SECRET_KEY": key,
         "CG_DATA_DIR": str(data_dir),
         "CG_GEOLOCATION": "off",
+        # Every benchmark request comes from one address: per-network limits would
+        # measure the limiter, not the gateway.
+        "CG_RATE_LIMIT_BEACON": "off",
+        "CG_RATE_LIMIT_CONSENT": "off",
         **(extra_env or {}),
     }
     command = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1"]

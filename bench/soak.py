@@ -20,7 +20,7 @@ the gateway is stopped (SIGTERM: the writer flushes), the rows in ClickHouse
 are counted and compared with the events the gateway accepted: page views the
 visitor made while consented, beacon events answered 202.
 
-The rate limits are switched off: all visitors here share one address.
+The rate limits are switched off (bench/harness.py): all visitors share one address.
 """
 
 from __future__ import annotations
@@ -299,8 +299,7 @@ def main() -> None:
         )
         try:
             wait_for(f"http://127.0.0.1:{site_port}/")
-            env = {"CG_RATE_LIMIT_BEACON": "off", "CG_RATE_LIMIT_CONSENT": "off"}
-            with gateway_process(f"http://127.0.0.1:{site_port}", work / "data", env) as gateway:
+            with gateway_process(f"http://127.0.0.1:{site_port}", work / "data") as gateway:
                 rss_start = rss_mb(gateway.pid)
                 load, maximum, lines = asyncio.run(drive(args, gateway.url, gateway.pid))
                 rss_end = rss_mb(gateway.pid)
