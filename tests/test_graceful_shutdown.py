@@ -1,5 +1,8 @@
 """SIGTERM to a real ``consent-gateway serve``: the request in flight completes, queued events land.
 
+It logs in JSON (``CG_LOG_FORMAT=json``), so the same run shows that every line a real
+``serve`` writes, uvicorn's too, is a JSON object.
+
 The gateway runs as its own process on the embedded ClickHouse, with a flush
 interval of an hour, so every event is still queued when the signal comes. The
 upstream holds one request until the gateway says it is shutting down, then
@@ -9,6 +12,7 @@ answers. Afterwards another process opens the data folder and reads the rows.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import signal
@@ -80,6 +84,7 @@ def gateway_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str
             "CG_FLUSH_INTERVAL": "3600",
             "CG_FLUSH_BATCH_SIZE": "1000000",
             "CG_QUEUE_MAX_EVENTS": "1000000",
+            "CG_LOG_FORMAT": "json",
         }
         command = [sys.executable, "-m", "gateway", "serve", "--env-file", ""]
         command += ["--host", "127.0.0.1", "--port", str(port), "--admin-port", str(admin_port)]
@@ -137,7 +142,8 @@ def test_sigterm_drains_the_request_in_flight_and_flushes_queued_events(
 ) -> None:
     process, url, upstream = gateway_process
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(process.stderr, lines), daemon=True).start()
+    reader = threading.Thread(target=_lines, args=(process.stderr, lines), daemon=True)
+    reader.start()
 
     with httpx.Client(base_url=url, headers=BROWSER) as client:
         token = client.get("/_consent/state").json()["csrf"]
@@ -170,6 +176,12 @@ def test_sigterm_drains_the_request_in_flight_and_flushes_queued_events(
 
     visit.join(60)
     assert process.wait(60) == 0, "".join(seen)
+    # Every line the gateway logged, uvicorn's included, is one JSON object.
+    reader.join(30)  # the process is gone: its stderr is at its end
+    while not lines.empty():
+        seen.append(lines.get())
+    records = [json.loads(line) for line in seen]
+    assert {"uvicorn.error", "gateway.storage"} <= {record["logger"] for record in records}
     assert len(answers) == 1
     assert answers[0].status_code == 200
     # The whole body, not cut off (the banner may have been added to its head).

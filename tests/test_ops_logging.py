@@ -103,3 +103,15 @@ def test_a_gateway_error_and_its_log_line_share_the_request_id(tmp_path: Path) -
     assert f"request_id={request_id}" in upstream[0]["message"]
     assert VISITOR_V4 not in stream.getvalue()
     assert SESSION_VALUE not in stream.getvalue()
+
+
+def test_log_format_and_public_health_settings(tmp_path: Path) -> None:
+    from gateway.exceptions import SettingsError
+
+    settings = make_settings("http://127.0.0.1:9", tmp_path)
+    assert (settings.log_format, settings.public_health) == ("text", False)
+    assert make_settings("http://127.0.0.1:9", tmp_path, log_format="JSON").log_format == "json"
+    with pytest.raises(SettingsError, match="CG_LOG_FORMAT must be one of text, json"):
+        make_settings("http://127.0.0.1:9", tmp_path, log_format="xml")
+    with pytest.raises(SettingsError, match="CG_PUBLIC_HEALTH must be on or off"):
+        make_settings("http://127.0.0.1:9", tmp_path, public_health="maybe")
