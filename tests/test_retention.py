@@ -205,3 +205,19 @@ def test_retention_and_notice_commands(tmp_path: Path, capsys: pytest.CaptureFix
     assert (
         "<h2>Cookies and analytics</h2>" in html_notice and "<code>cg_consent</code>" in html_notice
     )
+
+
+def test_an_erasure_waits_while_the_visitors_events_are_spooled(tmp_path: Path) -> None:
+    from gateway.analytics.spool import Spool
+    from gateway.analytics.writer import EventWriter
+    from gateway.exceptions import StorageError
+    from gateway.privacy.erasure import settle_writer
+    from tests.servers import free_port
+
+    away = Storage(f"http://default:x@127.0.0.1:{free_port()}/db", connect_timeout=0.5)
+    writer = EventWriter(away, Spool(tmp_path / "spool"), flush_interval=3600)
+    writer.put(b'["2026-11-22 10:00:00","s","pageview"]')
+    with pytest.raises(StorageError, match="still spooled"):
+        settle_writer(writer)  # the erasure job retries instead of deleting too early
+    assert writer.spool.pending
+    settle_writer(None)  # no writer (analytics not open): nothing to wait for

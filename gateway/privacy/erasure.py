@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.analytics.writer import EventWriter
 from gateway.clock import system_clock
 from gateway.consent.log import ConsentLog
 from gateway.consent.proof import COLUMNS, LogEntry
@@ -45,6 +46,19 @@ logger = logging.getLogger("gateway.privacy")
 CONSENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_JOBS = 1000  # finished jobs kept for their status page; the oldest go first
 ATTEMPTS = 6  # 1 + 2 + 4 + 8 + 16 s between them: about half a minute of ClickHouse away
+
+
+def settle_writer(writer: EventWriter | None) -> None:
+    """Write every queued and spooled event now; :class:`StorageError` if some stay spooled.
+
+    An erasure must not run while the visitor's events wait in the spool: replayed
+    after the delete, they would bring the visitor back.
+    """
+    if writer is None:
+        return
+    writer.flush()
+    if writer.spool.pending:
+        raise StorageError("analytics events are still spooled; ClickHouse is not taking them")
 
 
 def check_consent_id(value: object) -> str:
@@ -115,15 +129,12 @@ class ErasureJobs:
             try:
                 await storage.run(before)
                 job.deleted = await storage.run(lambda: erase_rows(storage, consent_id))
-            except StorageError as error:
+            except Exception as error:  # ClickHouse away or refusing: try again shortly
                 job.state = "retrying"
                 logger.warning("erasure %s: attempt %d failed (%s)", job.id, attempt + 1, error)
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
-            except Exception:
-                logger.exception("erasure %s failed", job.id)
-                break
             job.state, job.finished = "done", time.time()
             return
         job.state, job.finished = "failed", time.time()

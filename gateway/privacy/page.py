@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -33,7 +34,7 @@ from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
 from gateway.errors import error_response
 from gateway.privacy import store
-from gateway.privacy.erasure import ErasureJobs, erasure_entry
+from gateway.privacy.erasure import ErasureJobs, erasure_entry, settle_writer
 from gateway.privacy.retention import apply_analytics_retention, check_retention
 from gateway.privacy.texts import TEXTS, pick_language
 from gateway.session import SESSION_COOKIE
@@ -187,9 +188,8 @@ class PrivacyPages:
                 set_cookie_header(name, "", max_age=0, secure=context.secure)
             )
         analytics = request.app.state.analytics
-        writer = analytics.writer
         job = self.jobs.start(
-            analytics.storage, consent_id, writer.flush if writer is not None else lambda: None
+            analytics.storage, consent_id, partial(settle_writer, analytics.writer)
         )
         status_url = f"{self.prefix}privacy/erase/{job.id}"
         if as_form:
