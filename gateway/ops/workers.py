@@ -38,6 +38,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -116,7 +117,7 @@ def _worker(
 
 
 def serve_workers(settings: Settings, workers: int, log_level: str = "info") -> int:
-    """Supervise ``workers`` processes until SIGTERM or SIGINT; the exit status."""
+    """Migrate, bind both ports and supervise ``workers`` gateway processes; the exit status."""
     from gateway.storage import storage_from_settings
     from gateway.storage.migrator import migrate
 
@@ -128,22 +129,40 @@ def serve_workers(settings: Settings, workers: int, log_level: str = "info") -> 
         return 1
     sockets = (bind(settings.host, settings.port), bind(settings.admin_host, settings.admin_port))
     folder = Path(tempfile.mkdtemp(prefix="cg-metrics-"))
+    try:
+        return supervise(workers, lambda number: _worker(settings, sockets, folder, log_level))
+    finally:
+        for sock in sockets:
+            sock.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def supervise(workers: int, run_worker: Callable[[int], int]) -> int:
+    """Fork ``workers`` children that each return ``run_worker(number)`` as their exit status.
+
+    SIGTERM or SIGINT is passed on to every child, and this returns once all
+    have exited: 0, or 1 when a child failed its start-up (exit status
+    :data:`STARTUP_FAILED`), which stops the others. A child that exits for
+    any other reason while no stop was asked for is replaced. Sockets bound
+    before the call are inherited by every child.
+    """
     children: dict[int, int] = {}  # pid -> worker number
     stopping = False
 
-    def spawn(number: int) -> None:
+    def spawn(number: int) -> int:
         pid = os.fork()
         if pid == 0:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in _SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             code = 1
             try:
-                code = _worker(settings, sockets, folder, log_level)
+                code = run_worker(number)
             except BaseException:
                 logger.exception("worker %d failed", number)
             finally:
                 os._exit(code)
         children[pid] = number
+        return pid
 
     def stop(sig: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -152,19 +171,19 @@ def serve_workers(settings: Settings, workers: int, log_level: str = "info") -> 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, stop) for sig in _SIGNALS}
     status = 0
     try:
         for number in range(workers):
             spawn(number)
+        if stopping:  # a signal came while forking: make sure every child hears it
+            stop(signal.SIGTERM, None)
         logger.info("supervising %d workers: %s", workers, sorted(children))
         while children:
             try:
                 pid, raw = os.wait()
             except ChildProcessError:
                 break
-            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-                continue
             number = children.pop(pid)
             code = os.waitstatus_to_exitcode(raw)
             if stopping:
@@ -176,11 +195,11 @@ def serve_workers(settings: Settings, workers: int, log_level: str = "info") -> 
                 continue
             logger.warning("worker %d (pid %d) exited with %d; starting another", number, pid, code)
             time.sleep(0.5)  # no tight loop if something kills workers as they come
-            spawn(number)
+            logger.info("worker %d is now pid %d", number, spawn(number))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sock in sockets:
-            sock.close()
-        shutil.rmtree(folder, ignore_errors=True)
     return status
+
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
