@@ -1,7 +1,7 @@
 """A real headless Chromium for the browser tests: Debian's ``chromium``, driven by Playwright.
 
-Use it from a test module with ``pytest_plugins = ["tests.browser"]`` and the
-``browser`` marker; the fixtures are:
+``tests/conftest.py`` registers these fixtures for every test; mark browser tests
+with ``pytest.mark.browser``. The fixtures are:
 
     browser   one Chromium for the whole session (starting one costs about a second)
     page      a fresh context (no cookies, no storage) and page per test; console
