@@ -147,3 +147,43 @@ def test_merging_workers_keeps_exited_counters_but_not_their_gauges() -> None:
     assert total["spool_events"] == 1
     assert "in_flight" not in total
     assert total["processes"] == 2
+
+
+def test_with_workers_metrics_add_up_every_workers_file(demo_site: str, tmp_path: Path) -> None:
+    """Each worker publishes its counters to a file; any worker's /metrics adds them up."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from gateway.ops.metrics import publish
+
+    settings = make_settings(demo_site, tmp_path)
+    public_app = create_app(settings)
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    with (
+        run_server(public_app) as public,
+        run_server(create_admin_app(settings, public_app)) as admin,
+    ):
+        with httpx.Client(base_url=public, headers=BROWSER) as client:
+            for _ in range(3):
+                assert client.get("/").status_code == 200
+        publish(public_app.state, folder)
+        mine = json.loads((folder / f"{os.getpid()}.json").read_text())
+        assert mine["responses"]["proxy"] == {"200": 3}
+        # Two more workers: one alive (this test's parent process stands in for its pid),
+        # one that has exited (a finished child's pid), each with the same counters.
+        gone = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for pid in (os.getppid(), int(gone.stdout)):
+            (folder / f"{pid}.json").write_text(json.dumps({**mine, "pid": pid, "queued": 7}))
+        public_app.state.metrics_dir = folder
+        found = samples(httpx.get(f"{admin}/metrics").text)
+    assert found[("cg_http_responses_total", (("route", "proxy"), ("status", "200")))] == 9
+    assert found[("cg_processes", ())] == 2  # this one and the live one
+    assert found[("cg_writer_queue_events", ())] == 7 + mine.get("queued", 0)  # not the exited
