@@ -210,10 +210,14 @@ def test_the_entrypoint_is_the_console_script() -> None:
     (entrypoint,) = [rest for word, rest in runtime_stage() if word == "ENTRYPOINT"]
     assert yaml.safe_load(entrypoint) == ["consent-gateway"]
     assert "consent-gateway" in project["project"]["scripts"]
-    copied = [rest.split()[0] for word, rest in dockerfile_instructions() if word == "COPY"]
-    for source in copied:
-        if not source.startswith("--"):
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "*" in ignore  # only what is named below goes into the build context
+    for word, rest in dockerfile_instructions():
+        if word != "COPY" or rest.startswith("--from"):
+            continue
+        for source in rest.split()[:-1]:
             assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which is missing"
+            assert f"!{source}" in ignore or f"!{source}/" in ignore, f"{source} is ignored"
 
 
 @pytest.mark.parametrize("name", ["README.md", "Dockerfile", "compose.yaml", "env.example"])
