@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from gateway.app import create_app
 from gateway.exceptions import BadStatsQuery
 from gateway.stats import (
     DIRECT,
@@ -20,15 +22,18 @@ from gateway.stats import (
     StatsQuery,
     aggregate,
     breakdown,
+    consent_figures,
     next_pages,
     parse_filters,
     period_range,
     realtime,
     timeseries,
 )
-from gateway.storage import Storage
+from gateway.storage import Storage, storage_from_settings
 from tests.analytics_helpers import FIREFOX
 from tests.chdb import migrated_storage
+from tests.conftest import make_settings
+from tests.servers import run_server
 from tests.stats_visits import SITE, day_d, write_events, write_scripted_visits
 
 
@@ -272,3 +277,42 @@ def test_bad_questions_are_refused(storage: Storage) -> None:
         StatsQuery(SITE, day_d(), day_d() + timedelta(days=1), {"ip": "1.2.3.4"})
     with pytest.raises(BadStatsQuery):
         StatsQuery(SITE, day_d(), day_d())
+
+
+def test_consent_figures_from_real_banner_choices(demo_site: str, tmp_path: Path) -> None:
+    settings = make_settings(demo_site, tmp_path, site_id="consent-test")
+    browser = {"user-agent": FIREFOX, "sec-fetch-site": "same-origin"}
+    with run_server(create_app(settings)) as url:
+        for body, extra in [
+            ({"action": "accept_all"}, {}),
+            ({"action": "reject_all"}, {}),
+            ({"categories": {"analytics": True, "marketing": False}}, {"sec-gpc": "1"}),
+            (None, {}),  # saw the banner, chose nothing
+        ]:
+            with httpx.Client(base_url=url, headers={**browser, **extra}) as visitor:
+                state = visitor.get("/_consent/state").json()  # the banner shows: counted
+                assert state["must_show"] is True
+                if body is not None:
+                    answer = visitor.post(
+                        "/_consent/state", json=body, headers={"x-csrf-token": state["csrf"]}
+                    )
+                    assert answer.status_code == 200, answer.text
+    # The server has stopped: its writers flushed the counts.
+    now = datetime.now(UTC)
+    q = StatsQuery("consent-test", now - timedelta(days=1), now + timedelta(hours=1))
+    storage = storage_from_settings(settings)
+    figures = consent_figures(storage, q, settings.consent_categories)
+    assert figures == {
+        "shown": 4,
+        "accepted": 1,
+        "rejected": 1,
+        "custom": 1,
+        "withdrawn": 0,
+        "choices": 3,
+        "acceptance_rate": 33.3,
+        "rejection_rate": 33.3,
+        "custom_rate": 33.3,
+        "gpc_share": 25.0,  # one display of four went to a browser sending Sec-GPC
+        "opt_in": {"preferences": 33.3, "analytics": 66.7, "marketing": 33.3},
+    }
+    assert consent_figures(storage, q.previous(), ["analytics"])["shown"] == 0

@@ -1,31 +1,11 @@
-"""One ClickHouse client per worker thread, for the admin side's small queries.
+"""The admin side's per-thread ClickHouse clients: see :mod:`gateway.storage.threads`.
 
-A clickhouse-connect client is not meant to be shared between threads, and
-making one costs tens of milliseconds on the embedded engine, far more than a
-query on the ``users`` table. :meth:`gateway.storage.Storage.run` runs calls in
-the event loop's worker threads, which live as long as the loop, so each of
-them keeps one client per DSN here.
+They live with the storage code so that :mod:`gateway.stats`, which the admin
+pages import, does not import the admin package back.
 """
 
 from __future__ import annotations
 
-import threading
+from gateway.storage.threads import thread_client
 
-from clickhouse_connect.driver.client import Client
-
-from gateway.storage import Storage
-
-_local = threading.local()
-
-
-def thread_client(storage: Storage) -> Client:
-    """This thread's client on ``storage``, made on first use."""
-    # Keyed by the DSN (which names the database), not by the object: an id() is
-    # reused once its object is gone, and would hand out a client on another database.
-    clients: dict[str, Client] | None = getattr(_local, "clients", None)
-    if clients is None:
-        clients = _local.clients = {}
-    client = clients.get(storage.dsn)
-    if client is None:
-        client = clients[storage.dsn] = storage.connect()
-    return client
+__all__ = ["thread_client"]

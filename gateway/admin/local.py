@@ -59,7 +59,7 @@ Command = Callable[[Storage, Settings, Payload], Payload]
 # Every module that registers local commands; add yours here.
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.admin.users_cli",
-    "gateway.stats.tokens",
+    "gateway.stats.cli",
     "gateway.privacy.commands",
 )
 ANNOUNCEMENT = "admin.json"

@@ -2,7 +2,8 @@
 
 Each runs as a local command (:mod:`gateway.admin.local`): here, or inside the
 running gateway when that owns the embedded ClickHouse. ``create`` prints the
-token once; only its hash is stored.
+token once; only its hash is stored. Creating and revoking are audited, with
+the actor ``cli:<os user>``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,43 @@ import argparse
 import sys
 from typing import Any
 
-from gateway.admin.audit import cli_actor
-from gateway.admin.local import Payload, run_command
+from gateway.admin.audit import cli_actor, record_audit
+from gateway.admin.local import Payload, register_command, run_command
 from gateway.exceptions import CommandError
+from gateway.settings import Settings
+from gateway.stats.tokens import ApiToken, create_token, list_tokens, revoke_token
+from gateway.storage import Storage
+
+
+def _listed(token: ApiToken) -> Payload:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "created": token.created.isoformat(),
+        "created_by": token.created_by,
+        "revoked": token.revoked.isoformat() if token.revoked else None,
+    }
+
+
+@register_command("token.create")
+def create_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    actor = str(payload.get("actor", "cli"))
+    row, token = create_token(storage, str(payload.get("name", "")), actor)
+    record_audit(storage, actor, "token.create", row.id, detail=row.name)
+    return {**_listed(row), "token": token}
+
+
+@register_command("token.list")
+def list_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    return {"tokens": [_listed(token) for token in list_tokens(storage)]}
+
+
+@register_command("token.revoke")
+def revoke_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+    actor = str(payload.get("actor", "cli"))
+    row = revoke_token(storage, str(payload.get("id", "")))
+    record_audit(storage, actor, "token.revoke", row.id, detail=row.name)
+    return _listed(row)
 
 
 def _handle(args: argparse.Namespace) -> int:

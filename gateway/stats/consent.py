@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.admin.db import thread_client
 from gateway.stats.query import StatsQuery
 from gateway.storage import Storage
+from gateway.storage.threads import thread_client
 
 _CHOICES = "outcome IN ('accept_all', 'reject_all', 'custom')"
 

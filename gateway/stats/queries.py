@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.admin.db import thread_client
 from gateway.exceptions import BadStatsQuery
 from gateway.stats.query import FILTERS, StatsQuery
 from gateway.stats.sql import (
@@ -39,6 +38,7 @@ from gateway.stats.sql import (
     sessions,
 )
 from gateway.storage import Storage
+from gateway.storage.threads import thread_client
 
 METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration")
 SESSION_METRICS = ("bounce_rate", "visit_duration")

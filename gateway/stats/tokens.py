@@ -7,9 +7,9 @@ dictionary to guess from, so no slow hash is needed), and a short public
 ``id`` to list and revoke it by. Revoking writes the row again with
 ``revoked`` set; a revoked token is refused at its next request.
 
-The three operations are local commands (:mod:`gateway.admin.local`), so
-``token create|list|revoke`` work while a gateway owns the embedded engine;
-creating and revoking are written to the audit log.
+The commands ``token create|list|revoke`` (:mod:`gateway.stats.cli`) run
+these as local commands, so they work while a gateway owns the embedded
+engine, and write creating and revoking to the audit log.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.admin.audit import record_audit
-from gateway.admin.db import thread_client
-from gateway.admin.local import Payload, register_command
 from gateway.exceptions import CommandError
-from gateway.settings import Settings
 from gateway.storage import Storage
+from gateway.storage.threads import thread_client
 
 PREFIX = "cgt_"
 MAX_NAME = 100
@@ -124,34 +121,3 @@ def verify_token(storage: Storage, token: str) -> ApiToken | None:
     if not rows or rows[0][4] is not None:
         return None
     return _token(*rows[0])
-
-
-def _listed(token: ApiToken) -> Payload:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "created": token.created.isoformat(),
-        "created_by": token.created_by,
-        "revoked": token.revoked.isoformat() if token.revoked else None,
-    }
-
-
-@register_command("token.create")
-def create_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    actor = str(payload.get("actor", "cli"))
-    row, token = create_token(storage, str(payload.get("name", "")), actor)
-    record_audit(storage, actor, "token.create", row.id, detail=row.name)
-    return {**_listed(row), "token": token}
-
-
-@register_command("token.list")
-def list_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    return {"tokens": [_listed(token) for token in list_tokens(storage)]}
-
-
-@register_command("token.revoke")
-def revoke_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    actor = str(payload.get("actor", "cli"))
-    row = revoke_token(storage, str(payload.get("id", "")))
-    record_audit(storage, actor, "token.revoke", row.id, detail=row.name)
-    return _listed(row)

@@ -1,0 +1,30 @@
+"""One ClickHouse client per worker thread, for the small queries of the admin side.
+
+A clickhouse-connect client is not meant to be shared between threads, and
+making one costs tens of milliseconds on the embedded engine, more than most
+dashboard queries. :meth:`gateway.storage.Storage.run` runs calls in the event
+loop's worker threads, which live as long as the loop, so each of them keeps
+one client per storage target here. The dashboard pages, the stats queries,
+the accounts and the audit log all take their clients from here.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from clickhouse_connect.driver.client import Client
+
+from gateway.storage.client import Storage
+
+_local = threading.local()
+
+
+def thread_client(storage: Storage) -> Client:
+    """This thread's client on ``storage``, made on first use."""
+    clients: dict[int, Client] | None = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = {}
+    client = clients.get(id(storage))
+    if client is None:
+        client = clients[id(storage)] = storage.connect()
+    return client
