@@ -39,6 +39,7 @@ from gateway.consent.api import ConsentApi
 from gateway.consent.middleware import ConsentMiddleware
 from gateway.context import ContextMiddleware
 from gateway.errors import error_response, new_request_id, wants_json
+from gateway.exceptions import GatewayError
 from gateway.geo.lookup import open_geo
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import RequestMetrics
@@ -156,7 +157,12 @@ class GatewayApp:
             for hook in self.startup:
                 await hook()
         except Exception as error:
-            logger.exception("start-up failed")
+            if isinstance(error, GatewayError):
+                # Expected (a setting, ClickHouse, the geolocation file): the message says
+                # what to fix and uvicorn logs it; a traceback would only bury it.
+                logger.debug("start-up failed", exc_info=True)
+            else:
+                logger.exception("start-up failed")
             await send({"type": "lifespan.startup.failed", "message": str(error)})
             return
         await send({"type": "lifespan.startup.complete"})

@@ -77,7 +77,7 @@ async def serve_all(listeners: list[Listener], log_level: str = "info") -> bool:
     main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, stop_all) for sig in _SIGNALS} if main else {}
     tasks = [
-        asyncio.create_task(server.serve([item.sock] if item.sock else None))
+        asyncio.create_task(_serve_one(server, item))
         for server, item in zip(servers, listeners, strict=True)
     ]
     try:
@@ -92,6 +92,17 @@ async def serve_all(listeners: list[Listener], log_level: str = "info") -> bool:
 
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def _serve_one(server: uvicorn.Server, listener: Listener) -> None:
+    """One listener. uvicorn raises ``SystemExit`` when its app fails to start; let out
+    of the task it would tear the loop down under the other listener (a traceback that
+    buries the start-up message), so it ends this task instead: the caller sees a
+    server that never started and exits non-zero."""
+    try:
+        await server.serve([listener.sock] if listener.sock else None)
+    except SystemExit:
+        server.should_exit = True
 
 
 def gateway_listeners(
