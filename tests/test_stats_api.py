@@ -120,6 +120,18 @@ def test_timeseries(api: Api) -> None:
     ]
 
 
+def test_timeseries_interval(api: Api) -> None:
+    d = day_d().strftime("%Y-%m-%d")
+    daily = api.get("/api/v1/stats/timeseries", interval="date", **custom_day())
+    assert daily.json()["results"] == [{"date": d, "visitors": 4}]
+    hourly = api.get("/api/v1/stats/timeseries", interval="hour", period="7d").json()["results"]
+    assert len(hourly) == 7 * 24 and hourly[0]["date"].endswith(" 00:00:00")
+    assert api.get("/api/v1/stats/timeseries", interval="month").status_code == 400
+    too_long = api.get("/api/v1/stats/timeseries", interval="hour", period="custom",
+                       date="2026-01-01,2026-03-01")  # fmt: skip
+    assert too_long.status_code == 400 and "31 days" in too_long.json()["error"]["message"]
+
+
 def test_breakdown_folds_rows_under_k(api: Api) -> None:
     # k = 2 here: DE (B) and FR (D) have one visitor each and fold into one row of 2.
     answer = api.get(

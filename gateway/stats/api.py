@@ -41,7 +41,17 @@ from gateway.stats.tokens import verify_token
 from gateway.storage import Storage
 
 PREFIX = "/api/v1/stats"
-KNOWN = {"site_id", "period", "date", "metrics", "filters", "compare", "property", "limit"}
+KNOWN = {
+    "site_id",
+    "period",
+    "date",
+    "metrics",
+    "filters",
+    "compare",
+    "property",
+    "limit",
+    "interval",
+}
 _NO_STORE = {"cache-control": "no-store"}
 
 
@@ -129,7 +139,11 @@ class StatsApi:
 
     async def timeseries(self, request: Request, storage: Storage) -> Response:
         q, metrics = self._query(request), self._metrics(request)
-        rows = await storage.run(lambda: timeseries(storage, q, metrics))
+        interval = request.query_params.get("interval", "")
+        if interval not in ("", "date", "hour"):
+            raise BadStatsQuery("interval takes date or hour (by default: hour up to two days).")
+        hourly = {"": None, "date": False, "hour": True}[interval]
+        rows = await storage.run(lambda: timeseries(storage, q, metrics, hourly=hourly))
         return JSONResponse({"results": rows}, headers=_NO_STORE)
 
     async def breakdown(self, request: Request, storage: Storage) -> Response:

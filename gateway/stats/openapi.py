@@ -112,7 +112,16 @@ PATHS: dict[str, dict[str, Any]] = {
         "The metrics hour by hour (periods up to two days) or day by day",
         "Every bucket of the period, empty ones as zeros. "
         "`date` is `YYYY-MM-DD` or `YYYY-MM-DD HH:00:00`.",
-        [*_COMMON, _METRICS],
+        [
+            *_COMMON,
+            _METRICS,
+            _param(
+                "interval",
+                "`hour` or `date`; by default hours up to two days, days beyond. "
+                "Hours span at most 31 days.",
+                {"type": "string", "enum": ["date", "hour"]},
+            ),
+        ],
         _results(
             {
                 "type": "array",

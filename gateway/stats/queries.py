@@ -187,16 +187,20 @@ def aggregate(storage: Storage, q: StatsQuery, metrics: Sequence[str]) -> dict[s
     return {metric: row[metric] for metric in metrics}
 
 
-def timeseries(storage: Storage, q: StatsQuery, metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per hour (ranges up to two days) or day, gaps filled with zeros.
+def timeseries(
+    storage: Storage, q: StatsQuery, metrics: Sequence[str], *, hourly: bool | None = None
+) -> list[dict[str, Any]]:
+    """One row per hour (ranges up to two days, or ``hourly=True``) or day, gaps filled with zeros.
 
     Each row is ``{"date": "2026-11-22", ...metrics}``; hourly rows read
     ``"2026-11-22 14:00:00"``. Page views count in the bucket they happened
     in, visits (with their bounce rate and duration) in the bucket they
-    started in.
+    started in. Hourly series are limited to 31 days (744 rows).
     """
     metrics = check_metrics(metrics)
-    hourly = q.hourly
+    hourly = q.hourly if hourly is None else hourly
+    if hourly and q.length > timedelta(days=31):
+        raise BadStatsQuery("An hourly time series may span at most 31 days; ask for days.")
     unit, step = ("toStartOfHour", "HOUR") if hourly else ("toStartOfDay", "DAY")
     shape = "%Y-%m-%d %H:00:00" if hourly else "%Y-%m-%d"
     columns = ", ".join(_TOTALS[m] for m in metrics)
