@@ -163,17 +163,23 @@ class GatewayApp:
                 logger.debug("start-up failed", exc_info=True)
             else:
                 logger.exception("start-up failed")
+            # Close what did open (the upstream's connection pool); every shutdown hook
+            # is safe on a part that never opened.
+            await self._shut_down()
             await send({"type": "lifespan.startup.failed", "message": str(error)})
             return
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         assert message["type"] == "lifespan.shutdown"
+        await self._shut_down()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _shut_down(self) -> None:
         for hook in reversed(self.shutdown):
             try:
                 await hook()
             except Exception:
                 logger.exception("shutdown step failed")
-        await send({"type": "lifespan.shutdown.complete"})
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp:
