@@ -56,6 +56,8 @@ def test_log_in_change_range_and_filter_compare_and_download_a_csv(
     # realtime.js (an external file: no inline script) has refreshed the live numbers.
     expect(page.locator("#realtime")).to_have_attribute("data-refreshed", re.compile(".+"))
     screenshot(page, "dashboard-7d")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-7d-full.png"), full_page=True)
 
     page.locator('a[data-range="30d"]').click()
     expect(page).to_have_url(f"{admin_url}/sites/test?period=30d")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.admin.audit import audit_entries
+from gateway.admin.charts import line_chart
 from gateway.admin.dashboard import EXPORTABLE, PANELS
 from gateway.admin.exports import csv_response
 from gateway.storage import Storage, storage_from_settings
@@ -146,3 +148,12 @@ def test_the_realtime_numbers_come_as_json(k1: tuple[httpx.Client, Storage]) -> 
     client, _ = k1
     answer = client.get(f"/sites/{SITE}/realtime")
     assert answer.json() == {"last_5_minutes": 0, "last_30_minutes": 0}
+
+
+def test_the_chart_is_svg_with_whole_gridlines_and_escaped_labels() -> None:
+    svg = line_chart(["2026-11-21", "<b>"], [5, 3], [1, 2], title='a "title"')
+    assert svg.startswith("<svg") and 'class="current"' in svg and 'class="previous"' in svg
+    assert "<b>" not in svg and "&lt;b&gt;" in svg and "a &quot;title&quot;" in svg
+    gridlines = [int(x) for x in re.findall(r'fill="#5b6470">(\d+)</text>', svg)]
+    assert gridlines == [8, 6, 4, 2, 0]
+    assert "style=" not in svg  # the CSP forbids inline styles

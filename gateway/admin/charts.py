@@ -18,15 +18,16 @@ WIDTH, HEIGHT = 800, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
 
 
-def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 5 x 10^n at or above ``value`` (at least 1)."""
-    if value <= 1:
-        return 1
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+def _nice_top(value: float) -> float:
+    """The chart's top: four gridline steps of 1, 2, 2.5 or 5 x 10^n, whole numbers.
+
+    ``_nice_top(5)`` is 8 (steps of 2), ``_nice_top(1251)`` is 2000 (steps of 500).
+    """
+    wanted = max(value, 1) / 4
+    magnitude = 10 ** max(len(str(int(wanted))) - 1, 0)
+    steps = (1, 2, 2.5, 5, 10) if magnitude >= 10 else (1, 2, 5, 10)
+    step = next(s * magnitude for s in steps if s * magnitude >= wanted)
+    return float(step * 4)
 
 
 def _points(values: Sequence[float], top: float) -> str:
@@ -46,7 +47,7 @@ def line_chart(
     title: str,
 ) -> str:
     """An SVG line chart of ``values`` (and ``previous``, dashed) under ``labels``."""
-    top = _nice_ceiling(max([*values, *(previous or []), 0]))
+    top = _nice_top(max([*values, *(previous or []), 0]))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'class="chart" role="img" aria-label="{html.escape(title)}">',
@@ -70,8 +71,9 @@ def line_chart(
     for i, label in enumerate(labels):
         if i % shown == 0:
             x = LEFT + inner_w * i / count
+            anchor = "end" if i == len(labels) - 1 else "start" if i == 0 else "middle"
             parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle" font-size="11" '
+                f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" font-size="11" '
                 f'fill="#5b6470">{html.escape(_short(label))}</text>'
             )
     if previous:
