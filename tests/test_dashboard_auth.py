@@ -15,7 +15,7 @@ from gateway.admin.headers import CSP
 from gateway.admin.passwords import hash_password
 from gateway.storage import Storage, storage_from_settings
 from tests.admin_helpers import PASSWORD, ManualClock, add_account, csrf_of, login
-from tests.conftest import make_settings
+from tests.conftest import TEST_KEY, make_settings
 from tests.servers import run_gateway
 
 ADMIN, VIEWER = "admin@example.org", "viewer@example.org"
@@ -90,7 +90,7 @@ def test_a_viewer_sees_statistics_but_no_admin_page(admin_site: tuple[str, Stora
     assert page.status_code == 200
     assert 'href="/users"' not in page.text and 'href="/audit"' not in page.text
     assert "export/" not in page.text  # exports are an admin right
-    for path in ("/users", "/audit", "/audit.csv", "/sites/example/export/pages.csv"):
+    for path in ("/users", "/audit", "/audit.csv", "/settings", "/sites/example/export/pages.csv"):
         assert client.get(path).status_code == 403, path
     token = csrf_of(page.text)
     forbidden = client.post(
@@ -211,3 +211,12 @@ def test_admins_manage_accounts_from_the_users_page(admin_site: tuple[str, Stora
         ("user.remove", "mia@example.org", "ok"),
         ("user.add", "not an address", "failed"),
     ]
+
+
+def test_admins_read_the_settings_without_secrets(admin_site: tuple[str, Storage]) -> None:
+    admin, _ = admin_site
+    client, _ = login(admin, ADMIN)
+    page = client.get("/settings")
+    assert page.status_code == 200
+    assert "CG_UPSTREAM" in page.text and "CG_STATS_MIN_VISITORS" in page.text
+    assert TEST_KEY not in page.text and "(1 key, hidden)" in page.text

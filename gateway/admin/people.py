@@ -1,4 +1,4 @@
-"""Admin-only pages: the accounts and the audit log.
+"""Admin-only pages: the accounts, the audit log and the effective settings.
 
 Account changes made here go through the same functions as
 ``consent-gateway user`` and are audited the same way, with the admin's
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +23,7 @@ from gateway.admin.exports import csv_response
 from gateway.admin.passwords import generate_password, hash_password
 from gateway.admin.rendering import render
 from gateway.exceptions import CommandError
+from gateway.settings import FIELDS, Settings
 from gateway.storage import Storage
 
 AUDIT_PAGE = 100
@@ -147,6 +149,35 @@ async def audit_csv(request: Request) -> Response:
         for e in entries
     ]
     return csv_response("audit_log.csv", header, rows)
+
+
+def _shown(attribute: str, value: Any) -> str:
+    """A setting as the settings page shows it: secrets hidden, tuples joined."""
+    if attribute == "secret_key":
+        return f"({len(value)} key{'s' if len(value) != 1 else ''}, hidden)"
+    if attribute == "clickhouse_dsn" and value:
+        parts = urlsplit(str(value))
+        return str(value).replace(f":{parts.password}@", ":***@", 1) if parts.password else value
+    if isinstance(value, tuple):
+        return ", ".join(str(item) if not isinstance(item, tuple) else "=".join(item)
+                         for item in value)  # fmt: skip
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items())
+    return str(value)
+
+
+def settings_routes(settings: Settings) -> list[BaseRoute]:
+    """The effective configuration, read-only, for admins (secrets never shown)."""
+
+    async def settings_page(request: Request) -> Response:
+        rows = [
+            (item.env_name, _shown(item.attribute, getattr(settings, item.attribute, "")), item.doc)
+            for item in FIELDS
+            if hasattr(settings, item.attribute)
+        ]
+        return render(request, "settings.html", rows=rows)
+
+    return [Route("/settings", requires("admin")(settings_page), methods=["GET"])]
 
 
 def people_routes() -> list[BaseRoute]:
