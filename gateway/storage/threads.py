@@ -4,7 +4,7 @@ A clickhouse-connect client is not meant to be shared between threads, and
 making one costs tens of milliseconds on the embedded engine, more than most
 dashboard queries. :meth:`gateway.storage.Storage.run` runs calls in the event
 loop's worker threads, which live as long as the loop, so each of them keeps
-one client per storage target here. The dashboard pages, the stats queries,
+one client per DSN here. The dashboard pages, the stats queries,
 the accounts and the audit log all take their clients from here.
 """
 
@@ -21,10 +21,12 @@ _local = threading.local()
 
 def thread_client(storage: Storage) -> Client:
     """This thread's client on ``storage``, made on first use."""
-    clients: dict[int, Client] | None = getattr(_local, "clients", None)
+    # Keyed by the DSN (which names the database), not by the object: an id() is
+    # reused once its object is gone, and would hand out a client on another database.
+    clients: dict[str, Client] | None = getattr(_local, "clients", None)
     if clients is None:
         clients = _local.clients = {}
-    client = clients.get(id(storage))
+    client = clients.get(storage.dsn)
     if client is None:
-        client = clients[id(storage)] = storage.connect()
+        client = clients[storage.dsn] = storage.connect()
     return client
