@@ -3,7 +3,10 @@
 ``tests/conftest.py`` registers these fixtures for every test; mark browser tests
 with ``pytest.mark.browser``. The fixtures are:
 
-    browser   one Chromium for the whole session (starting one costs about a second)
+    browser   one Chromium per test module (starting one costs about a second). Not
+              per session: Playwright's sync API keeps its event loop marked running
+              in the main thread while it is open, and asyncio.run() in any later
+              test would then fail
     page      a fresh context (no cookies, no storage) and page per test; console
               errors, uncaught exceptions and 4xx/5xx responses (but the favicon's)
               are collected in ``page_errors``
@@ -40,9 +43,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session, from Debian's package."""
+    """One headless Chromium for the test module, from Debian's package."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium).")
     with sync_playwright() as playwright:
