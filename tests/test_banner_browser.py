@@ -254,6 +254,17 @@ def test_reopen_shows_the_choice_and_withdrawing_reloads(page: Page, site: str) 
     )
 
 
+def test_withdraw_from_site_code_deletes_the_consent(page: Page, site: str) -> None:
+    open_demo(page, site)
+    button(page, "Accept all").click()
+    expect(page.locator("#tracker-status")).to_have_text("The tracker ran.")
+    with page.expect_navigation():  # DELETE /_consent/state, then the reload it needs
+        page.evaluate("consentGateway.withdraw()")
+    expect(page.locator(".cg-open")).to_be_visible()
+    expect(page.locator("#tracker-status")).to_have_text("The tracker has not run.")
+    assert page.evaluate("consentGateway.get()")["marketing"] is False
+
+
 @pytest.mark.parametrize(
     ("query", "locale", "title", "accept"),
     [
