@@ -100,10 +100,11 @@ def gateway_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    if (
-                        httpx.get(f"http://127.0.0.1:{admin_port}/_consent/readyz").status_code
-                        == 200
-                    ):
+                    # Ready on the admin port, and the public port listening (it binds
+                    # just after the start-up that readyz waits for).
+                    ready = httpx.get(f"http://127.0.0.1:{admin_port}/_consent/readyz")
+                    if ready.status_code == 200:
+                        httpx.get(f"http://127.0.0.1:{port}/_consent/state")
                         break
                 except httpx.TransportError:
                     pass
@@ -180,7 +181,12 @@ def test_sigterm_drains_the_request_in_flight_and_flushes_queued_events(
     reader.join(30)  # the process is gone: its stderr is at its end
     while not lines.empty():
         seen.append(lines.get())
-    records = [json.loads(line) for line in seen]
+    records = []
+    for line in seen:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}") from None
     assert {"uvicorn.error", "gateway.storage"} <= {record["logger"] for record in records}
     assert len(answers) == 1
     assert answers[0].status_code == 200
