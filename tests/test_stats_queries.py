@@ -316,3 +316,24 @@ def test_consent_figures_from_real_banner_choices(demo_site: str, tmp_path: Path
         "opt_in": {"preferences": 33.3, "analytics": 66.7, "marketing": 33.3},
     }
     assert consent_figures(storage, q.previous(), ["analytics"])["shown"] == 0
+
+
+def test_a_visit_written_in_two_batches_is_one_visit(tmp_path: Path) -> None:
+    storage = migrated_storage()
+    d = day_d()
+    first, second = (d + timedelta(hours=9)).timestamp(), (d + timedelta(hours=9, minutes=5))
+    for path, at in [("/a", first), ("/b", second.timestamp())]:  # two writers, two inserts
+        write_events(
+            storage, tmp_path, [("x", "Z", FIREFOX, {"path": path, "at": at, "site": "split"})]
+        )
+    assert storage.connect().query("SELECT count() FROM sessions_agg").result_rows[0][0] == 2
+    q = StatsQuery("split", d, d + timedelta(days=1))
+    assert aggregate(storage, q, ["visits", "bounce_rate", "visit_duration"]) == {
+        "visits": 1,
+        "bounce_rate": 0,
+        "visit_duration": 300,
+    }
+    assert breakdown(storage, q, "entry_page", ["visits"], k=1) == [
+        {"entry_page": "/a", "visits": 1}
+    ]
+    assert breakdown(storage, q, "exit_page", ["visits"], k=1) == [{"exit_page": "/b", "visits": 1}]

@@ -8,14 +8,18 @@ Two sources answer every question:
     whole session (country, region, city, browser, OS, device) on every row.
 
 ``sessions_agg``
-    partial per-session aggregate states (``0002_sessions.sql``), finalised
-    here by one ``GROUP BY session_id`` into entry and exit page, source, page
-    count, bounce and duration. It is read directly rather than through the
-    ``sessions`` view so that its ``start_date`` key skips every day outside
-    the range (the view groups a site's whole month first). A session belongs
-    to the range its first event falls in; partial rows of a session that
-    crossed midnight carry the later day, so the day before the range is read
-    too and the ``HAVING`` keeps the sessions that started in range.
+    partial per-session aggregate states (``0002_sessions.sql``), merged
+    here with ``FINAL`` into entry and exit page, source, page count, bounce
+    and duration. It is read directly rather than through the ``sessions``
+    view, whose ``GROUP BY session_id`` over the site's whole month costs 2 to
+    4 times more on 10 million events (bench/dashboard.py): ``FINAL`` merges
+    only within a day's partition and reads merged parts as they are. A
+    session belongs to the range its first event falls in. One difference
+    from the view: a session still running at midnight whose events reached
+    ClickHouse in two batches, one each side of midnight, has a partial row
+    under each day (the materialized view dates each batch's part by its
+    first event), and ``FINAL`` does not merge across days, so it counts as
+    two visits, the second entering at its first page after midnight.
 
 A filter on something a source does not carry becomes a ``session_id IN
 (...)`` over the other source, so every filter means the same in every panel:
@@ -72,28 +76,25 @@ RANGE = (
 SESSIONS = """
 SELECT
     session_id,
-    any(visitor_any) AS visitor_key,
-    min(first_time) AS start_time,
-    max(last_time) AS end_time,
-    toUInt32(dateDiff('second', start_time, end_time)) AS duration,
-    argMinMerge(entry_state) AS entry_page,
-    argMaxMerge(exit_state) AS exit_page,
-    sum(pageviews) AS page_count,
-    sum(interactions) AS custom_events,
-    page_count <= 1 AND custom_events = 0 AS bounce,
-    argMinMerge(referrer_state) AS referrer,
+    visitor_any AS visitor_key,
+    first_time AS start_time,
+    toUInt32(dateDiff('second', first_time, last_time)) AS duration,
+    finalizeAggregation(entry_state) AS entry_page,
+    finalizeAggregation(exit_state) AS exit_page,
+    pageviews AS page_count,
+    page_count <= 1 AND interactions = 0 AS bounce,
+    finalizeAggregation(referrer_state) AS referrer,
     if(referrer = '', '{direct}', referrer) AS source,
-    argMinMerge(utm_source_state) AS utm_source,
-    any(country_any) AS country,
-    any(device_any) AS device,
-    any(browser_any) AS browser,
-    any(os_any) AS os
-FROM sessions_agg
+    finalizeAggregation(utm_source_state) AS utm_source,
+    country_any AS country,
+    device_any AS device,
+    browser_any AS browser,
+    os_any AS os
+FROM sessions_agg FINAL
 WHERE site = {{site:String}}
-  AND start_date >= toDate({{start:DateTime64(3, 'UTC')}}) - 1
+  AND start_date >= toDate({{start:DateTime64(3, 'UTC')}})
   AND start_date <= toDate({{end:DateTime64(3, 'UTC')}})
-GROUP BY session_id
-HAVING start_time >= {{start:DateTime64(3, 'UTC')}} AND start_time < {{end:DateTime64(3, 'UTC')}}
+  AND first_time >= {{start:DateTime64(3, 'UTC')}} AND first_time < {{end:DateTime64(3, 'UTC')}}
 """
 
 
@@ -138,13 +139,13 @@ def event_where(q: StatsQuery) -> str:
 
 def sessions(q: StatsQuery) -> str:
     """A subquery of the sessions that started in ``q``'s range and pass its filters."""
-    having: list[str] = []
+    conditions: list[str] = []
     for name in q.filters:
         if name in SESSION_COLUMNS:
-            having.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")
+            conditions.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")
         elif name == "page":
-            having.append(_events_with(f"kind = 'pageview' AND path = {_bound(name)}"))
+            conditions.append(_events_with(f"kind = 'pageview' AND path = {_bound(name)}"))
         else:
-            having.append(_events_with(f"{name} = {_bound(name)}"))
+            conditions.append(_events_with(f"{name} = {_bound(name)}"))
     text = SESSIONS.format(direct=DIRECT)
-    return text + "".join(f"  AND {condition}\n" for condition in having)
+    return text + "".join(f"  AND {condition}\n" for condition in conditions)
