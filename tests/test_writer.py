@@ -140,3 +140,32 @@ def test_two_writers_never_share_a_spool_file(tmp_path: Path) -> None:
     assert first.path != second.path
     first.close()
     second.close()
+
+
+def test_a_writer_that_died_leaves_a_journal_the_next_one_writes_once(tmp_path: Path) -> None:
+    storage = migrated_storage()
+    dead = writer(storage, tmp_path, flush_interval=3600)
+    for line in lines(40, "/journalled"):
+        dead.put(line)  # acknowledged, never inserted: the process dies here
+    dead.spool.close()  # what the kernel does to a dead process's lock
+    journal = tmp_path / "spool" / "events-0.journal"
+    assert journal.read_bytes().count(b"\n") == 40
+
+    second = writer(storage, tmp_path, flush_interval=3600)
+    second.put(lines(1, "/new")[0])
+    second.close()
+    assert count(storage) == 41
+    assert not list((tmp_path / "spool").glob("events-0.journal*")), "journal files left"
+
+
+def test_a_journal_cut_short_mid_line_keeps_its_complete_lines(tmp_path: Path) -> None:
+    storage = migrated_storage()
+    dead = writer(storage, tmp_path, flush_interval=3600)
+    for line in lines(5, "/whole"):
+        dead.put(line)
+    dead.spool.close()
+    with open(tmp_path / "spool" / "events-0.journal", "ab") as journal:
+        journal.write(lines(1, "/torn")[0][:20])  # a power cut mid-write
+
+    writer(storage, tmp_path, flush_interval=3600).close()
+    assert count(storage) == 5

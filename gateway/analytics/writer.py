@@ -23,7 +23,9 @@ sessions view deduplicates with them).
 Memory is bounded by ``max_queue`` lines: when ``put`` finds the queue full
 (the thread stuck in a slow insert), it moves the queue to the spool itself.
 ``close`` flushes what is queued, or spools it when ClickHouse is away, so a
-SIGTERM loses nothing that was accepted.
+SIGTERM loses nothing that was accepted; and every queued line is first
+written to the :class:`~gateway.analytics.journal.Journal`, so neither does a
+SIGKILL or a crash: the next start writes what the journal holds.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from gateway.analytics.events import COLUMNS
+from gateway.analytics.journal import Journal, Sealed
 from gateway.analytics.spool import Spool
 from gateway.ops.buckets import BATCH_BOUNDS, Buckets
 from gateway.storage import Storage
@@ -91,6 +93,10 @@ class EventWriter:
         self._backoff = MIN_BACKOFF
         self._draining = threading.Lock()  # one drain at a time: thread, flush or close
         self._overflow = threading.Lock()
+        # Held while a line goes into the journal and the queue, and while both are
+        # cut, so the queue always holds exactly the current journal file's lines.
+        self._cutting = threading.Lock()
+        self._journal = Journal(spool)
 
     @property
     def queued(self) -> int:
@@ -98,10 +104,12 @@ class EventWriter:
         return len(self._queue)
 
     def put(self, line: bytes) -> None:
-        """Queue one encoded event; never blocks on ClickHouse."""
+        """Journal and queue one encoded event; never blocks on ClickHouse."""
         queue = self._queue
-        queue.append(line)
-        size = len(queue)
+        with self._cutting:
+            self._journal.append(line)
+            queue.append(line)
+            size = len(queue)
         if size >= self.batch_size:
             if size >= self.max_queue:
                 self._spool_overflow()
@@ -123,6 +131,7 @@ class EventWriter:
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._journal.close()
         self.spool.close()
 
     def flush(self) -> None:
@@ -144,23 +153,21 @@ class EventWriter:
             available = ignore_backoff or time.monotonic() >= self._retry_at
             if available and self.spool.pending:
                 available = self._replay()
+            # Left by a process that died: older than anything queued now.
+            while self._journal.leftovers:
+                sealed = self._journal.leftovers[0]
+                available = self._write(sealed.lines(), sealed, available)
+                self._journal.leftovers.pop(0)
             # Only what is queued now, except at the end: events arriving during the
             # inserts wait for the next cycle, so a busy site gets one insert per
             # interval rather than a stream of small ones back to back (each insert
             # costs the engine tens of milliseconds of CPU, whatever its size).
-            due = len(self._queue)
-            while self._queue and (final or due > 0):
-                lines = self._take(max(self.batch_size, MAX_INSERT))
-                if not lines:
+            while True:
+                lines, journal_file = self._cut()
+                if journal_file is not None:
+                    available = self._write(lines, journal_file, available)
+                if not final or not self._queue:
                     break
-                due -= len(lines)
-                token = uuid.uuid4().hex
-                if available and not self.spool.pending and self._insert(token, lines):
-                    self.written += len(lines)
-                    continue
-                available = False
-                self.spool.append(token, lines)
-                self.spooled += len(lines)
             if final and self.spool.pending:
                 logger.warning(
                     "event writer stopped with %d events spooled in %s; they are replayed "
@@ -169,28 +176,39 @@ class EventWriter:
                     self.spool.path,
                 )
 
-    def _take(self, limit: int | None = None) -> list[bytes]:
-        queue = self._queue
-        limit = limit or self.batch_size
-        lines: list[bytes] = []
-        try:
-            while len(lines) < limit:
-                lines.append(queue.popleft())
-        except IndexError:  # emptied, perhaps by the other thread: a short batch
-            pass
-        return lines
+    def _cut(self) -> tuple[list[bytes], Sealed | None]:
+        """Everything queued, and the journal file that holds exactly those lines."""
+        with self._cutting:
+            if not self._queue:
+                return [], None
+            lines = list(self._queue)
+            self._queue.clear()
+            return lines, self._journal.seal()
+
+    def _write(self, lines: list[bytes], sealed: Sealed, available: bool) -> bool:
+        """Insert ``lines`` in batches, or spool them once an insert fails; then forget
+        their journal file. Returns whether ClickHouse is still taking inserts."""
+        size = max(self.batch_size, MAX_INSERT)
+        for chunk, start in enumerate(range(0, len(lines), size)):
+            batch = lines[start : start + size]
+            token = sealed.token(chunk)
+            if available and not self.spool.pending and self._insert(token, batch):
+                self.written += len(batch)
+                continue
+            available = False
+            self.spool.append(token, batch)
+            self.spooled += len(batch)
+        self._journal.discard(sealed)
+        return available
 
     def _spool_overflow(self) -> None:
         """The queue is full: move it to the spool from the caller's thread."""
         if not self._overflow.acquire(blocking=False):
             return  # another caller is moving the queue to the spool right now
         try:
-            while len(self._queue) >= self.batch_size:
-                lines = self._take()
-                if not lines:
-                    break
-                self.spool.append(uuid.uuid4().hex, lines)
-                self.spooled += len(lines)
+            lines, sealed = self._cut()
+            if sealed is not None:
+                self._write(lines, sealed, available=False)
         finally:
             self._overflow.release()
 
