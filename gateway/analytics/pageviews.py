@@ -23,7 +23,7 @@ import logging
 import time
 
 from gateway.analytics.events import Kind, event_for
-from gateway.analytics.steps import Pipeline
+from gateway.analytics.steps import DropReason, Pipeline
 from gateway.asgi import RawHeaders, Scope
 from gateway.context import RequestContext
 
@@ -75,6 +75,10 @@ class PageViewRecorder:
         self, scope: Scope, context: RequestContext, status: int, headers: RawHeaders
     ) -> None:
         if scope["method"] != "GET" or not is_html_success(status, headers):
+            return
+        if not context.consent.allows("analytics"):
+            # The consent step would drop it: count it the same, without building it.
+            self.pipeline.dropped[DropReason.NO_CONSENT] += 1
             return
         try:
             wanted, user_agent, referrer = is_document_navigation(scope["headers"])
