@@ -140,13 +140,8 @@ def main() -> None:
         work = Path(folder)
         with nginx_origin(work, html_page(10 * 1024)) as origin:
             # One client address sends everything here: the per-network rate limits
-            # would measure themselves, so they are off; the writer flushes often so
-            # the final count does not wait on it.
-            env = {
-                "CG_FLUSH_INTERVAL": "0.5",
-                "CG_RATE_LIMIT_BEACON": "off",
-                "CG_RATE_LIMIT_CONSENT": "off",
-            }
+            # would measure themselves, so they are off. Everything else is default.
+            env = {"CG_RATE_LIMIT_BEACON": "off", "CG_RATE_LIMIT_CONSENT": "off"}
             with gateway_process(origin.url, work / "data", env) as gateway:
                 runs, accepted = measure(gateway, work, args)
         stored = count_rows(work / "data")
