@@ -28,11 +28,25 @@ DEFAULTS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class OwnSecurityHeaders:
-    """Adds :data:`DEFAULTS` and a Content-Security-Policy where a response has none."""
+class ResponseHeaders:
+    """Plain ASGI middleware that sets headers on every HTTP answer's start message.
+
+    Subclasses say which headers in :meth:`headers_for`, given the request and the
+    headers the answer already has; with ``replace`` they win over the answer's
+    own, otherwise an answer's own header of the same name is kept. The public
+    reserved prefix and the admin listener each have one (``OwnSecurityHeaders``
+    here, ``gateway.admin.headers.SecurityHeadersMiddleware``).
+    """
+
+    replace = False
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    def headers_for(
+        self, scope: Scope, headers: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,15 +56,27 @@ class OwnSecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(pair for pair in DEFAULTS if pair[0] not in present)
-                if b"content-security-policy" not in present:
-                    html = any(
-                        name.lower() == b"content-type" and value.startswith(b"text/html")
-                        for name, value in headers
-                    )
-                    headers.append((b"content-security-policy", PAGE_CSP if html else DATA_CSP))
-                message["headers"] = headers
+                extra = self.headers_for(scope, headers)
+                names = {name for name, _ in extra}
+                if self.replace:
+                    headers = [pair for pair in headers if pair[0].lower() not in names]
+                else:
+                    present = {name.lower() for name, _ in headers}
+                    extra = [pair for pair in extra if pair[0] not in present]
+                message = {**message, "headers": headers + extra}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class OwnSecurityHeaders(ResponseHeaders):
+    """Adds :data:`DEFAULTS` and a Content-Security-Policy where a response has none."""
+
+    def headers_for(
+        self, scope: Scope, headers: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        html = any(
+            name.lower() == b"content-type" and value.startswith(b"text/html")
+            for name, value in headers
+        )
+        return [*DEFAULTS, (b"content-security-policy", PAGE_CSP if html else DATA_CSP)]

@@ -11,7 +11,8 @@ Dashboard pages are never cached (``no-store``); static files may be.
 
 from __future__ import annotations
 
-from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
+from gateway.asgi import Scope
+from gateway.own_headers import ResponseHeaders
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -29,29 +30,15 @@ HEADERS = [
 ]
 
 
-class SecurityHeadersMiddleware:
-    """Adds :data:`HEADERS` (and ``Cache-Control: no-store`` off ``/static/``) to every answer."""
+class SecurityHeadersMiddleware(ResponseHeaders):
+    """Sets :data:`HEADERS` (and ``Cache-Control: no-store`` off ``/static/``) on every answer."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    replace = True
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        static = scope["path"].startswith("/static/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() not in {name for name, _ in HEADERS}
-                ]
-                headers.extend(HEADERS)
-                if not static and not any(name.lower() == b"cache-control" for name, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def headers_for(
+        self, scope: Scope, headers: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        cached = scope["path"].startswith("/static/") or any(
+            name.lower() == b"cache-control" for name, _ in headers
+        )
+        return HEADERS if cached else [*HEADERS, (b"cache-control", b"no-store")]
