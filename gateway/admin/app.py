@@ -25,6 +25,7 @@ from gateway.admin.local import lifespan_hooks, local_routes
 from gateway.admin.login import login_routes
 from gateway.admin.pages import page_routes
 from gateway.admin.people import people_routes, settings_routes
+from gateway.admin.privacy_pages import privacy_routes
 from gateway.admin.rendering import STATIC
 from gateway.app import GatewayApp, error_handlers
 from gateway.clock import Clock, system_clock
@@ -43,6 +44,7 @@ def admin_routes(settings: Settings) -> list[BaseRoute]:
         *login_routes(),
         *page_routes(settings),
         *people_routes(),
+        *privacy_routes(settings),
         *settings_routes(settings),
         *stats_routes(settings),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -7,7 +7,9 @@ dict``, see :mod:`gateway.admin.local`): run in this process when the data
 folder is free, or by the running gateway through its admin listener when it
 owns the embedded engine, so they work while the gateway runs. Erasures and
 exports are written to the audit log under the visitor key, never the
-consent id itself.
+consent id itself. The dashboard's "Visitor requests" and "Retention" pages
+(:mod:`gateway.admin.privacy_pages`) call these same commands, adding the
+admin's address (``ip``) to the payload.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def erase(storage: Storage, settings: Settings, payload: Payload) -> Payload:
         str(payload.get("actor", "cli")),
         "privacy.erase",
         visitor_key(result["consent_id"]),
+        ip=str(payload.get("ip", "")),
         detail=json.dumps(result["deleted"]),
     )
     return result
@@ -68,6 +71,7 @@ def export(storage: Storage, settings: Settings, payload: Payload) -> Payload:
         str(payload.get("actor", "cli")),
         "privacy.export",
         visitor_key(consent_id),
+        ip=str(payload.get("ip", "")),
         detail=f"{form} {part}",
     )
     return {"content": content}

@@ -1,0 +1,118 @@
+"""Admin-only privacy pages: visitor requests (export, erase) and the retention report.
+
+A request that arrives by email quotes the consent id from the visitor's
+privacy page. The "Visitor requests" page does what ``consent-gateway export``
+and ``consent-gateway erase`` do, by calling the very same local commands
+(:mod:`gateway.privacy.commands`), so the work and its audit entries
+(``privacy.export``, ``privacy.erase``, target the visitor key, never the
+consent id) are one piece of code; the page only adds the admin's e-mail as the
+actor and their address. Erasing asks for a confirmation first, showing how
+many rows it will delete. Every POST carries the session's CSRF token.
+
+The "Retention" page renders the report of ``consent-gateway retention``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.admin.auth import Auth, requires
+from gateway.admin.rendering import render
+from gateway.exceptions import CommandError, StorageError
+from gateway.privacy import commands
+from gateway.privacy.erasure import check_consent_id
+from gateway.privacy.store import consent_history, held_rows
+from gateway.settings import Settings
+from gateway.storage import Storage
+
+ACTIONS = ("export", "confirm", "erase")
+
+
+def holdings(storage: Storage, consent_id: str) -> dict[str, int]:
+    """Rows held for the visitor in each visitor table, and their consent log entries.
+
+    All zero means this gateway has never seen the id (or its rows have expired).
+    """
+    client = storage.connect()
+    try:
+        counts = held_rows(client, consent_id)
+        counts["consent_log"] = len(consent_history(client, consent_id))
+    finally:
+        client.close()
+    return counts
+
+
+def _known(storage: Storage, value: str) -> tuple[str, dict[str, int]]:
+    """The checked consent id and what is held for it; :class:`CommandError` if nothing."""
+    consent_id = check_consent_id(value.strip())
+    counts = holdings(storage, consent_id)
+    if not any(counts.values()):
+        raise CommandError(
+            f"Nothing is held for the consent id {consent_id}: no visits and no consent log "
+            "entry. Check the id against the visitor's privacy page; rows older than the "
+            "retention period are already gone."
+        )
+    return consent_id, counts
+
+
+def privacy_routes(settings: Settings) -> list[BaseRoute]:
+    """``/privacy`` (visitor requests) and ``/retention``, for admins only."""
+
+    def page(request: Request, status: int = 200, **context: Any) -> Response:
+        context.setdefault("consent_id", "")
+        return render(request, "visitor_requests.html", status_code=status, **context)
+
+    async def requests_get(request: Request) -> Response:
+        return page(request)
+
+    async def requests_post(request: Request) -> Response:
+        auth: Auth = request.app.state.admin_auth
+        storage: Storage = request.app.state.analytics.storage
+        form = await request.form()
+        given = str(form.get("consent_id", ""))[:200]
+        if not auth.form_is_genuine(request, request.state.session, str(form.get("csrf", ""))):
+            return page(request, 403, error="The form had expired; try again.")
+        action = str(form.get("action", ""))
+        if action not in ACTIONS:
+            return page(request, 400, error=f"Unknown action {action[:40]!r}.")
+        payload = {"actor": request.state.user.email, "ip": auth.client_ip(request)}
+        try:
+            consent_id, counts = await storage.run(lambda: _known(storage, given))
+            payload |= {"consent_id": consent_id, "format": "json"}
+            if action == "export":
+                result = await storage.run(lambda: commands.export(storage, settings, payload))
+                return Response(
+                    result["content"],
+                    media_type="application/json; charset=utf-8",
+                    headers={
+                        "Content-Disposition": f'attachment; filename="visitor-{consent_id}.json"'
+                    },
+                )
+            if action == "confirm":
+                return page(request, consent_id=consent_id, confirm=counts)
+            erased = await storage.run(lambda: commands.erase(storage, settings, payload))
+        except (CommandError, StorageError) as failure:
+            return page(request, 400, consent_id=given, error=str(failure))
+        rows = ", ".join(f"{table} {count}" for table, count in erased["deleted"].items())
+        return page(
+            request,
+            message=f"Erased the visitor with consent id {consent_id} (rows deleted: {rows}). "
+            f"Logged as consent log entry seq {erased['logged']['seq']}.",
+            deleted=erased["deleted"],
+        )
+
+    async def retention_page(request: Request) -> Response:
+        storage: Storage = request.app.state.analytics.storage
+        report = await storage.run(lambda: commands.retention(storage, settings, {}))
+        return render(request, "retention.html", report=report)
+
+    admin = requires("admin")
+    return [
+        Route("/privacy", admin(requests_get), methods=["GET"]),
+        Route("/privacy", admin(requests_post), methods=["POST"]),
+        Route("/retention", admin(retention_page), methods=["GET"]),
+    ]
