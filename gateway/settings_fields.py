@@ -1,0 +1,392 @@
+"""Every setting of the gateway, declared once: name, parser, default and documentation.
+
+``docs/configuration.md`` is generated from this table
+(``python -m gateway.settings_reference``), and a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+from gateway.banner.options import (
+    DEFAULT_CONSENT_MODE,
+    parse_banner_texts,
+    parse_consent_mode,
+    parse_path_patterns,
+)
+from gateway.settings_parsers import (
+    MAX_CONSENT_DAYS,
+    Field,
+    parse_categories,
+    parse_clickhouse_dsn,
+    parse_cookie_rules,
+    parse_int,
+    parse_keys,
+    parse_networks,
+    parse_one_of,
+    parse_prefix,
+    parse_rate,
+    parse_regimes,
+    parse_revision,
+    parse_seconds,
+    parse_switch,
+    parse_text,
+    parse_url,
+)
+
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "upstream",
+        parse_url,
+        None,
+        "The site the gateway protects, as an http(s) URL: every request outside the "
+        "reserved prefix is forwarded there, and nowhere else.",
+    ),
+    Field(
+        "secret_key",
+        parse_keys,
+        None,
+        "One or more keys of at least 32 bytes, comma separated, newest first. Cookies are "
+        "signed with the first and accepted when signed with any, so keys can be rotated.",
+    ),
+    Field("host", parse_text, "0.0.0.0", "The address the public listener binds to."),
+    Field("port", parse_int(1, 65535), "8080", "The port of the public listener."),
+    Field(
+        "admin_host",
+        parse_text,
+        "127.0.0.1",
+        "The address the admin listener (dashboard, stats API, health, metrics) binds to. "
+        "Keep it on loopback or a private network: it is never reachable through the "
+        "public port.",
+    ),
+    Field("admin_port", parse_int(1, 65535), "8081", "The port of the admin listener."),
+    Field(
+        "workers",
+        parse_int(1, 64),
+        "1",
+        "Gateway processes sharing the public and admin ports (`serve --workers` overrides "
+        "it). More than 1 needs a ClickHouse server in CG_CLICKHOUSE_DSN: the embedded engine's "
+        "folder can be opened by one process only.",
+    ),
+    Field(
+        "public_health",
+        parse_switch,
+        "off",
+        "on or off. When on, <prefix>healthz and <prefix>readyz also answer on the public "
+        "listener, for a load balancer that only reaches the public port; they always answer "
+        "on the admin listener.",
+    ),
+    Field(
+        "log_format",
+        parse_one_of("text", "json"),
+        "text",
+        "text or json: one readable line, or one JSON object, per log record, each with the "
+        "request id. Either way, IPs are truncated and cookie values redacted.",
+    ),
+    Field(
+        "trusted_proxies",
+        parse_networks,
+        "",
+        "Comma-separated IPs or CIDR networks of proxies in front of the gateway (a load "
+        "balancer, nginx). Only from these peers are X-Forwarded-For and X-Forwarded-Proto "
+        "believed; empty trusts no one.",
+    ),
+    Field(
+        "prefix",
+        parse_prefix,
+        "/_consent/",
+        "The path prefix the gateway keeps for its own routes (banner, consent API, beacon, "
+        "privacy page); requests under it never reach the upstream.",
+    ),
+    Field(
+        "connect_timeout",
+        parse_seconds,
+        "5",
+        "Seconds to wait for a connection to the upstream before answering 502.",
+    ),
+    Field(
+        "read_timeout",
+        parse_seconds,
+        "60",
+        "Seconds to wait for each read from the upstream before answering 504.",
+    ),
+    Field(
+        "max_body_bytes",
+        parse_int(0, 1 << 40),
+        str(100 * 1024 * 1024),
+        "The largest request body accepted, in bytes; a larger one is answered 413.",
+    ),
+    Field(
+        "max_header_bytes",
+        parse_int(1024, 1024 * 1024),
+        "32768",
+        "The largest request line plus headers accepted, in bytes; more is answered 431. "
+        "Leave room for the site's own cookies.",
+    ),
+    Field(
+        "max_headers",
+        parse_int(10, 1000),
+        "100",
+        "The most header lines a request may carry; more is answered 431.",
+    ),
+    Field(
+        "header_timeout",
+        parse_seconds,
+        "15",
+        "Seconds a client has to send a request's headers, counted from the connection or "
+        "from the first byte of the request; past it, 408 and the connection closes. This is "
+        "what stops slowloris clients that trickle bytes to hold connections open.",
+    ),
+    Field(
+        "body_timeout",
+        parse_seconds,
+        "60",
+        "Seconds a client may pause in the middle of sending a request body before the "
+        "gateway gives up on it (408, or a cut connection once the answer has started).",
+    ),
+    Field(
+        "max_connections",
+        parse_int(1, 1_000_000),
+        "2048",
+        "The most client connections the public listener serves at once; past it, new "
+        "requests are answered 503 (uvicorn's limit_concurrency). Keep it under the "
+        "process's open-file limit.",
+    ),
+    Field(
+        "session_idle_minutes",
+        parse_int(1, 24 * 60),
+        "30",
+        "Minutes of inactivity after which the essential session cookie expires.",
+    ),
+    Field(
+        "data_dir",
+        parse_text,
+        "./data",
+        "The folder for local state: the embedded ClickHouse data and the event spool.",
+    ),
+    Field(
+        "clickhouse_dsn",
+        parse_clickhouse_dsn,
+        "",
+        "Where analytics go: empty for the embedded engine in <data_dir>/clickhouse, "
+        "chdb:///absolute/path?database=name for another embedded folder, or "
+        "http(s)://user:password@host:8123/database for a ClickHouse server.",
+    ),
+    Field(
+        "clickhouse_cluster",
+        parse_text,
+        "",
+        "The name of a ClickHouse cluster: when set, migrations run ON CLUSTER with "
+        "Replicated engines and Distributed tables; empty means a single node.",
+    ),
+    Field(
+        "flush_interval",
+        parse_seconds,
+        "1",
+        "Seconds between writes of queued analytics events to ClickHouse.",
+    ),
+    Field(
+        "flush_batch_size",
+        parse_int(1, 1_000_000),
+        "5000",
+        "Queued analytics events that trigger a write before the flush interval is up.",
+    ),
+    Field(
+        "queue_max_events",
+        parse_int(1, 10_000_000),
+        "50000",
+        "The most analytics events held in memory; past it, events go to the spool file, "
+        "so memory stays bounded however long ClickHouse is away.",
+    ),
+    Field(
+        "spool_dir",
+        parse_text,
+        "",
+        "The folder of the append-only spool that keeps events while ClickHouse is down; "
+        "empty means <data_dir>/spool.",
+    ),
+    Field(
+        "beacon_max_bytes",
+        parse_int(256, 1024 * 1024),
+        "16384",
+        "The largest body, in bytes, that the analytics beacon POST /_consent/collect accepts.",
+    ),
+    Field(
+        "beacon_max_events",
+        parse_int(1, 1000),
+        "50",
+        "The most events one beacon request may carry.",
+    ),
+    Field(
+        "rate_limit_consent",
+        parse_rate,
+        "600/minute",
+        "Requests per client network (its /24 or /48) to the consent API /_consent/state, "
+        "as count/second, count/minute or count/hour, with bursts up to the count; more are "
+        "answered 429 with Retry-After. `off` disables it. Generous by default because a "
+        "school or office puts many visitors behind one address.",
+    ),
+    Field(
+        "rate_limit_beacon",
+        parse_rate,
+        "1200/minute",
+        "Requests per client network to the analytics beacon POST /_consent/collect, in the "
+        "same form as CG_RATE_LIMIT_CONSENT; `off` disables it.",
+    ),
+    Field(
+        "site_id",
+        parse_text,
+        "",
+        "The name analytics rows carry in their site column; empty means the upstream's host name.",
+    ),
+    Field(
+        "geolocation",
+        parse_switch,
+        "on",
+        "on or off. When on, page views carry the country, region and city of the truncated "
+        "IP, and start-up stops if the database in CG_GEOIP_DB is missing; when off, no "
+        "database is needed and the location columns stay empty.",
+    ),
+    Field(
+        "geoip_db",
+        parse_text,
+        "",
+        "A MaxMind-format .mmdb file (GeoLite2/GeoIP2 City or Country, or one DB-IP file), or "
+        "a folder holding the DB-IP IPv4 and IPv6 files or MaxMind files as geoipupdate names "
+        "them. Empty means `<CG_DATA_DIR>/geo`, where `consent-gateway geo fetch` puts the free "
+        "DB-IP database. A file replaced on disk is picked up within seconds.",
+    ),
+    Field(
+        "policy_revision",
+        parse_revision,
+        "1",
+        "The revision of your privacy policy. Raise it when the policy changes: every choice "
+        "made under an older revision counts as no choice, and the banner shows again.",
+    ),
+    Field(
+        "consent_categories",
+        parse_categories,
+        "preferences,analytics,marketing",
+        "The consent categories besides `necessary` (always on), comma separated.",
+    ),
+    Field(
+        "consent_lifetime_days",
+        parse_int(1, MAX_CONSENT_DAYS),
+        "183",
+        "Days a consent choice is kept before the banner asks again: six months by default "
+        "(CNIL's recommendation); more than 13 months (395 days) is refused.",
+    ),
+    Field(
+        "consent_log_days",
+        parse_int(0, 3650),
+        "0",
+        "Days each entry of the consent log (the proof of every consent choice) is kept. "
+        "0, the default, means the consent lifetime plus 31 days: the proof outlives the "
+        "cookie it proves by a month, for questions that come after. Less than "
+        "CG_CONSENT_LIFETIME_DAYS is refused.",
+    ),
+    Field(
+        "analytics_retention_days",
+        parse_int(0, 3650),
+        "0",
+        "Days analytics rows (events and sessions) are kept. 0, the default, means one month, "
+        "the promise the schema makes; 1 to 28 shortens it (the gateway sets the tables' TTL "
+        "at start-up). More than 28 lengthens it beyond a month and is refused unless "
+        "CG_ANALYTICS_RETENTION_OVERRIDE gives the reason (see docs/privacy.md).",
+    ),
+    Field(
+        "analytics_retention_override",
+        parse_text,
+        "",
+        "The explicit override that lets CG_ANALYTICS_RETENTION_DAYS exceed one month: the "
+        "reason, in words (for example a legal hold), which the retention report and the "
+        "generated privacy notice then show. Empty, the default, allows no lengthening.",
+    ),
+    Field(
+        "cookie_rules",
+        parse_cookie_rules,
+        "",
+        "Your own cookie classification, comma-separated `name=category` pairs; a name may end "
+        "in `*` to match a prefix (`_myapp_*=analytics`). Checked before the built-in list.",
+    ),
+    Field(
+        "cookie_default_category",
+        parse_text,
+        "marketing",
+        "The category of a cookie no rule knows. `marketing` (the strictest) unless you say "
+        "otherwise; `necessary` lets unknown cookies through without consent.",
+    ),
+    Field(
+        "gpc_denies_analytics",
+        parse_switch,
+        "false",
+        "Whether a `Sec-GPC: 1` signal also denies `analytics` (it always denies `marketing`) "
+        "until the visitor explicitly opts in.",
+    ),
+    Field(
+        "consent_regimes",
+        parse_regimes,
+        "",
+        "Where the law asks for what, as comma-separated `COUNTRY=regime` pairs with regimes "
+        "`opt-in`, `opt-out` or `none` (for example `US=opt-out`). Every country not listed, "
+        "and any unknown one, is `opt-in`: the strictest.",
+    ),
+    Field(
+        "honour_dnt",
+        parse_switch,
+        "false",
+        "Whether `DNT: 1` counts like a GPC signal. Off by default: Do Not Track has no legal "
+        "standing and was sent by default by some browsers, so it says little about the "
+        "visitor's own wish; GPC does, and is always honoured.",
+    ),
+    Field(
+        "banner",
+        parse_switch,
+        "on",
+        "on or off. When on, the gateway adds the consent banner's stylesheet and script at the "
+        "start of every HTML page's <head> (see static/consent-banner/README.md); off when the "
+        "site embeds /_consent/banner.js itself.",
+    ),
+    Field(
+        "banner_policy_url",
+        parse_text,
+        "",
+        "The address of your privacy policy, linked from the banner; empty links the "
+        "visitor's privacy page under the reserved prefix.",
+    ),
+    Field(
+        "banner_exclude",
+        parse_path_patterns,
+        "",
+        "Comma-separated path patterns of pages that never get the banner, `*` matching "
+        "anything (such as `/admin/*,/embed/*`).",
+    ),
+    Field(
+        "banner_texts",
+        parse_banner_texts,
+        "",
+        "The banner's texts, replacing or adding to the built-in English, French, German, "
+        "Spanish and Welsh: a JSON object of languages, or the path of a JSON file, such as "
+        '`{"en": {"title": "Your privacy"}}`. The keys are listed in the banner\'s README.',
+    ),
+    Field(
+        "banner_consent_mode",
+        parse_consent_mode,
+        DEFAULT_CONSENT_MODE,
+        "Which consent category grants each Google Consent Mode signal, as comma-separated "
+        "`signal=category` pairs. Every listed signal starts `denied` before any tag runs.",
+    ),
+    Field(
+        "banner_max_html_bytes",
+        parse_int(64 * 1024, 256 * 1024 * 1024),
+        str(8 * 1024 * 1024),
+        "The largest HTML page, in bytes (compressed as sent, and once decompressed), that gets "
+        "the banner; a larger one passes unchanged, streamed.",
+    ),
+    Field(
+        "stats_min_visitors",
+        parse_int(1, 1_000_000),
+        "5",
+        "The k of k-anonymity in the dashboard and the stats API: a breakdown row (a page, a "
+        "city, a browser...) counting fewer visitors than this is folded into `other`, so no "
+        "row describes one identifiable person.",
+    ),
+)
