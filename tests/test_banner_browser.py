@@ -324,6 +324,8 @@ def test_axe_finds_no_contrast_or_aria_problem(page: Page, site: str) -> None:
     button(page, "Choose").click()
     assert axe_violations(page, ".cg") == []
     button(page, "Reject all").click()
+    # The reopen button appears once the consent API has answered: wait for it.
+    expect(page.locator(".cg-open")).to_be_visible()
     assert axe_violations(page, ".cg-open") == []
 
 
