@@ -47,6 +47,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.errors import error_response
 from gateway.exceptions import CommandError, SettingsError, StorageError
+from gateway.processes import process_alive
 from gateway.settings import Settings
 from gateway.storage import Storage, storage_from_settings
 from gateway.storage.migrator import migrate
@@ -166,16 +167,6 @@ def read_announcement(settings: Settings) -> Announcement | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run_command(settings: Settings, name: str, payload: Payload) -> Payload:
     """Run the local command ``name``: through the running gateway, or here.
 
@@ -185,7 +176,7 @@ def run_command(settings: Settings, name: str, payload: Payload) -> Payload:
     if storage.embedded:
         found = read_announcement(settings)
         if found is not None and found.pid != os.getpid():
-            if _alive(found.pid):
+            if process_alive(found.pid):
                 return _post(found, name, payload, settings)
             announcement_path(settings).unlink(missing_ok=True)  # left by a crashed gateway
     return _run_here(storage, settings, name, payload)

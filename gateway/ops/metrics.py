@@ -42,6 +42,7 @@ from gateway.analytics.steps import DropReason
 from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.ops.buckets import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets, cumulative
 from gateway.ops.request_id import bind_request
+from gateway.processes import process_alive
 
 # Consent outcomes always exported, at zero too: the banner shown, and each choice.
 CONSENT_OUTCOMES = ("shown", "accept_all", "reject_all", "custom", "withdraw")
@@ -253,16 +254,6 @@ def publish(state: Any, folder: Path) -> None:
     os.replace(temporary, path)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def gather(state: Any, folder: Path | None) -> dict[str, Any]:
     """This process's live counters plus, with workers, every other worker's last file."""
     own = snapshot(state)
@@ -276,7 +267,7 @@ def gather(state: Any, folder: Path | None) -> dict[str, Any]:
                 continue  # being replaced just now: the next scrape reads it
             if item.get("pid") == own["pid"]:
                 continue
-            (live if _alive(int(item.get("pid", 0))) else exited).append(item)
+            (live if process_alive(int(item.get("pid", 0))) else exited).append(item)
     return merge(live, exited)
 
 
