@@ -27,6 +27,7 @@ from gateway.analytics.events import MAX_PATH, MAX_TITLE, Kind, event_for
 from gateway.asgi import Receive, Scope, Send, header_value
 from gateway.context import RequestContext
 from gateway.errors import send_error
+from gateway.request_body import BodyAborted, BodyReader
 
 MAX_NAME = 120
 MAX_PROPS = 20
@@ -130,32 +131,23 @@ def parse_beacon(body: bytes, max_events: int) -> list[dict[str, Any]]:
     return checked
 
 
-class _VisitorLeft(Exception):
-    """The visitor went away before the body arrived: nobody is left to answer."""
-
-
 async def _invalid(send: Send, message: str) -> None:
     await send_error(send, 400, "invalid_beacon", message, request_id=None, as_json=True)
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The body, or ``None`` once it passes ``limit`` bytes (read no further)."""
+    """The body, or ``None`` once it passes ``limit`` bytes (read no further); raises
+    :class:`BodyAborted` when the visitor leaves first."""
     declared = header_value(scope["headers"], b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _VisitorLeft
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
+    reader = BodyReader(receive, limit)
+    try:
+        return await reader.read()
+    except BodyAborted:
+        if reader.too_large:
             return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        raise
 
 
 async def _empty(send: Send, status: int) -> None:
@@ -176,7 +168,7 @@ class Collect:
         analytics = scope["app"].state.analytics
         try:
             body = await _read_body(scope, receive, analytics.beacon_max_bytes)
-        except _VisitorLeft:
+        except BodyAborted:  # the visitor went away: nobody is left to answer
             return
         if body is None:
             await _invalid(send, f"body: must be at most {analytics.beacon_max_bytes} bytes.")

@@ -19,7 +19,7 @@ upstream's origin plus the request's path, whatever the request target or the
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from yarl import URL
@@ -36,6 +36,7 @@ from gateway.proxy.headers import (
     upstream_request_headers,
 )
 from gateway.proxy.upstream import Upstream
+from gateway.request_body import BodyAborted, BodyReader
 
 logger = logging.getLogger("gateway.proxy")
 
@@ -44,11 +45,7 @@ logger = logging.getLogger("gateway.proxy")
 _RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class _UploadAborted(Exception):
-    """The request body could not be passed on: too large, or the visitor left."""
-
-
-def _classify(error: BaseException, reader: _BodyReader | None) -> str | None:
+def _classify(error: BaseException, reader: BodyReader | None) -> str | None:
     """Name what went wrong: ``too_large``, ``timeout``, ``stale``, ``unreachable``, or
     ``None`` when the visitor left. aiohttp wraps errors raised by the body generator,
     so the reader's own flags are asked first."""
@@ -146,13 +143,13 @@ class HttpProxy:
             + ("?" + query.decode("latin-1") if query else ""),
             encoded=True,
         )
-        reader = _BodyReader(receive, self.max_body_bytes) if has_body else None
+        reader = BodyReader(receive, self.max_body_bytes) if has_body else None
         attempts = 2 if reader is None and method in _RETRYABLE else 1
         for attempt in range(attempts):
             try:
                 await self._exchange(scope, method, url, out_headers, reader, context, send)
                 return
-            except (aiohttp.ClientError, TimeoutError, _UploadAborted) as caught:
+            except (aiohttp.ClientError, TimeoutError, BodyAborted) as caught:
                 error = caught
                 failure = _classify(error, reader)
             if failure is None:
@@ -176,7 +173,7 @@ class HttpProxy:
         method: str,
         url: URL,
         headers: list[tuple[str, str]],
-        reader: _BodyReader | None,
+        reader: BodyReader | None,
         context: RequestContext,
         send: Send,
     ) -> None:
@@ -254,30 +251,3 @@ class HttpProxy:
         await send_error(
             send, error.status_code, error.code, message, request_id=request_id, as_json=as_json
         )
-
-
-class _BodyReader:
-    """Feeds the visitor's request body to aiohttp chunk by chunk, counting as it goes."""
-
-    def __init__(self, receive: Receive, limit: int) -> None:
-        self.receive = receive
-        self.limit = limit
-        self.received = 0
-        self.too_large = False
-        self.client_gone = False
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                self.client_gone = True
-                raise _UploadAborted("the visitor went away mid-upload")
-            body: bytes = message.get("body", b"")
-            self.received += len(body)
-            if self.received > self.limit:
-                self.too_large = True
-                raise _UploadAborted("the request body is too large")
-            if body:
-                yield body
-            if not message.get("more_body", False):
-                return
