@@ -66,12 +66,12 @@ class CookieSigner:
 
         Never raises: every bad cookie is simply treated as absent.
         """
+        if not signed or len(signed) > MAX_SIGNED_LENGTH:
+            return None  # before the cache: hashing a hostile 8 KB value costs too
         known = self._verified.get(signed)
         if known is not None:
             age = int(self._clock()) - known[1]
             return known if 0 <= age <= max_age else None
-        if not signed or len(signed) > MAX_SIGNED_LENGTH:
-            return None
         try:
             value, timestamp = self._signer.unsign(signed, max_age=max_age, return_timestamp=True)
         except (BadSignature, SignatureExpired, UnicodeError, ValueError):
