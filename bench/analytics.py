@@ -139,10 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cg-bench-analytics-") as folder:
         work = Path(folder)
         with nginx_origin(work, html_page(10 * 1024)) as origin:
-            # One client address sends everything here: the per-network rate limits
-            # would measure themselves, so they are off. Everything else is default.
-            env = {"CG_RATE_LIMIT_BEACON": "off", "CG_RATE_LIMIT_CONSENT": "off"}
-            with gateway_process(origin.url, work / "data", env) as gateway:
+            with gateway_process(origin.url, work / "data") as gateway:
                 runs, accepted = measure(gateway, work, args)
         stored = count_rows(work / "data")
     report(runs)
