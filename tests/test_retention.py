@@ -147,16 +147,16 @@ def test_operator_export_and_erase_while_the_gateway_runs(
         consent_id = page.split("<code id=consent-id>")[1].split("<")[0]
 
         capsys.readouterr()
-        assert main(["export", "--consent-id", consent_id, "--env-file", env]) == 0
+        assert main(["export", f"--consent-id={consent_id}", "--env-file", env]) == 0
         exported = json.loads(capsys.readouterr().out)
         assert sorted(v["path"] for v in exported["visits"]) == ["/", "/courses"]
         assert [e["action"] for e in exported["consent_history"]] == ["accept_all"]
         out = tmp_path / "visits.csv"
-        args = ["export", "--consent-id", consent_id, "--format", "csv", "--output", str(out)]
+        args = ["export", f"--consent-id={consent_id}", "--format", "csv", "--output", str(out)]
         assert main([*args, "--env-file", env]) == 0
         assert out.read_text().splitlines()[0].startswith("time,kind,path")
 
-        assert main(["erase", "--consent-id", consent_id, "--env-file", env]) == 0
+        assert main(["erase", f"--consent-id={consent_id}", "--env-file", env]) == 0
         said = capsys.readouterr().out
         assert "events 2" in said and "seq 1" in said
         assert "/courses" not in browser.get("/_consent/privacy").text

@@ -133,6 +133,11 @@ def _notice(args: argparse.Namespace) -> int:
     return 0
 
 
+# Consent ids are URL-safe base64 and one in 64 starts with "-", which argparse
+# takes for an option after a space: "--consent-id=ID" always works.
+CONSENT_ID_HELP = "the visitor's consent id; write --consent-id=ID (an id may start with '-')"
+
+
 def register(commands: Any) -> None:
     """Add ``erase``, ``export``, ``retention`` and ``notice``."""
     env: dict[str, Any] = {"default": ".env", "help": "a .env file to read (default .env)"}
@@ -144,7 +149,7 @@ def register(commands: Any) -> None:
         "privacy page shows it), append an erasure entry to the consent log and audit it. "
         "Works while the gateway runs.",
     )
-    erase_parser.add_argument("--consent-id", required=True, help="the visitor's consent id")
+    erase_parser.add_argument("--consent-id", required=True, help=CONSENT_ID_HELP)
     erase_parser.add_argument("--env-file", **env)
     erase_parser.set_defaults(handler=_erase)
 
@@ -154,7 +159,7 @@ def register(commands: Any) -> None:
         description="Print (or write to --output) the visitor's analytics rows and consent "
         "history. JSON holds both; CSV holds one part at a time (--part).",
     )
-    export_parser.add_argument("--consent-id", required=True, help="the visitor's consent id")
+    export_parser.add_argument("--consent-id", required=True, help=CONSENT_ID_HELP)
     export_parser.add_argument("--format", choices=FORMATS, default="json")
     export_parser.add_argument("--part", choices=PARTS, default="visits", help="for CSV")
     export_parser.add_argument("--output", help="a file to write instead of standard output")
