@@ -1,13 +1,13 @@
 """The public application, assembled in one place from explicit parts.
 
-    ContextMiddleware      client address, scheme and cookies, once; Set-Cookie out
-    └── SessionMiddleware  the essential session cookie
-        └── ConsentMiddleware  what the visitor granted, into the context
-            └── Dispatcher
-                ├── the gateway's own routes (Starlette): the reserved prefix and
-                │   /.well-known/gpc.json
-                └── the proxy (plain ASGI): HTTP and websockets to the upstream,
-                    with the consent's cookie filter both ways
+    FrontDoor       request id, context (client address, scheme, cookies), the
+    │               essential session cookie, the visitor's consent; on the way
+    │               out the response metrics and the gateway's Set-Cookie headers
+    └── Dispatcher
+        ├── the gateway's own routes (Starlette): the reserved prefix and
+        │   /.well-known/gpc.json
+        └── the proxy (plain ASGI): HTTP and websockets to the upstream,
+            with the consent's cookie filter both ways
 
 Long-lived things (the upstream client) open in the lifespan and live on
 ``app.state``, never in module globals, so several apps can live in one
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.analytics.beacon import collect
+from gateway.analytics.beacon import Collect
 from gateway.analytics.service import Analytics
 from gateway.asgi import ASGIApp, Receive, Scope, Send
 from gateway.banner.service import Banner
@@ -36,10 +36,10 @@ from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
 from gateway.consent import build_consent
 from gateway.consent.api import ConsentApi
-from gateway.consent.middleware import ConsentMiddleware
-from gateway.context import ContextMiddleware
+from gateway.consent.reader import ConsentReader
 from gateway.errors import error_response, new_request_id, wants_json
 from gateway.exceptions import GatewayError
+from gateway.front_door import FrontDoor
 from gateway.geo.lookup import open_geo
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import RequestMetrics
@@ -49,7 +49,7 @@ from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware
-from gateway.session import SessionMiddleware
+from gateway.session import Sessions
 from gateway.settings import Settings
 
 logger = logging.getLogger("gateway")
@@ -57,7 +57,9 @@ logger = logging.getLogger("gateway")
 GPC_WELL_KNOWN = "/.well-known/gpc.json"
 
 
-def _own_routes(settings: Settings, consent: ConsentApi, banner: Banner) -> list[BaseRoute]:
+def _own_routes(
+    settings: Settings, consent: ConsentApi, banner: Banner, collect: ASGIApp
+) -> list[BaseRoute]:
     """The gateway's own routes under the reserved prefix; later features add theirs here."""
     return [
         *consent.routes(settings.prefix),
@@ -108,21 +110,35 @@ def own_rate_limits(settings: Settings, clock: Clock) -> dict[str, RateLimiter]:
 
 
 class Dispatcher:
-    """Sends the reserved prefix to the gateway's own routes and everything else upstream."""
+    """Sends the reserved prefix to the gateway's own routes and everything else upstream.
 
-    def __init__(self, prefix: str, own: ASGIApp, http: ASGIApp, websocket: ASGIApp) -> None:
+    ``direct`` maps a method and an exact own path to an app that takes it without
+    the own routes' router (the beacon: the busiest own route); it must carry the
+    same middleware as ``own``. Other methods on that path still reach ``own``.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        own: ASGIApp,
+        http: ASGIApp,
+        websocket: ASGIApp,
+        direct: dict[tuple[str, str], ASGIApp] | None = None,
+    ) -> None:
         self.prefix = prefix
         self.bare_prefix = prefix.rstrip("/")
         self.own = own
         self.http = http
         self.websocket = websocket
+        self.direct = direct or {}
 
     def is_own(self, path: str) -> bool:
         return path.startswith(self.prefix) or path in (self.bare_prefix, GPC_WELL_KNOWN)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.is_own(scope["path"]):
-            await self.own(scope, receive, send)
+            direct = self.direct.get((scope.get("method", ""), scope["path"]))
+            await (direct or self.own)(scope, receive, send)
         elif scope["type"] == "http":
             await self.http(scope, receive, send)
         else:
@@ -189,14 +205,21 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
     consent = build_consent(settings, clock)
     banner = Banner(settings)
     privacy = PrivacyPages(settings, consent.api, banner.tags)
-    own = build_own_app(settings, [*_own_routes(settings, consent.api, banner), *privacy.routes()])
     # Reads the geolocation database at start-up, once whoever opens it has put it there.
     analytics = Analytics(settings, geo=lambda: getattr(app.state, "geo", None))
+    collect = Collect(analytics)
+    own = build_own_app(
+        settings, [*_own_routes(settings, consent.api, banner, collect), *privacy.routes()]
+    )
     limits = own_rate_limits(settings, clock)
+
+    def own_middleware(inner: ASGIApp) -> ASGIApp:
+        # Only the reserved prefix pays for rate limiting; the proxy never sees it.
+        return OwnSecurityHeaders(RateLimitMiddleware(inner, limits))
+
     dispatcher = Dispatcher(
         settings.prefix,
-        # Only the reserved prefix pays for rate limiting; the proxy never sees it.
-        own=OwnSecurityHeaders(RateLimitMiddleware(own, limits)),
+        own=own_middleware(own),
         http=HttpProxy(
             upstream,
             trusted,
@@ -206,15 +229,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
             page_rewriter=banner.injector,
         ),
         websocket=WebSocketProxy(upstream, trusted, consent.enforcer),
+        direct={("POST", f"{settings.prefix}collect"): own_middleware(collect)},
     )
-    stack: ASGIApp = ConsentMiddleware(dispatcher, consent.policy, settings.honour_dnt)
-    stack = SessionMiddleware(
-        stack, settings.secret_keys, settings.session_idle_minutes * 60, clock=clock
+    request_metrics = RequestMetrics()
+    stack = FrontDoor(
+        dispatcher,
+        trusted,
+        Sessions(settings.secret_keys, settings.session_idle_minutes * 60, clock=clock),
+        ConsentReader(consent.policy, settings.honour_dnt),
+        request_metrics,
+        dispatcher.is_own,
     )
-    stack = ContextMiddleware(stack, trusted)
-    # Outermost: counts every response by status and binds the request id for logs.
-    request_metrics = RequestMetrics(stack, dispatcher.is_own)
-    stack = request_metrics
     app = GatewayApp(
         settings,
         stack,

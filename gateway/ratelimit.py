@@ -155,7 +155,7 @@ def too_many_requests(wait: float) -> Response:
 class RateLimitMiddleware:
     """Limits the listed paths (exact match) per client network; every other path is free.
 
-    It sits inside ``ContextMiddleware`` (the client address comes from
+    It sits inside the front door (the client address comes from
     ``scope["gateway"]``) and around the gateway's own routes only.
     """
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 
-from gateway.asgi import ASGIApp, Receive, Scope, Send
 from gateway.clock import Clock, system_clock
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
@@ -31,26 +30,16 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-class SessionMiddleware:
+class Sessions:
     """Read, check and renew the session cookie; put its id in the request context."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        keys: list[str],
-        idle_seconds: int,
-        clock: Clock = system_clock,
-    ) -> None:
-        self.app = app
+    def __init__(self, keys: list[str], idle_seconds: int, clock: Clock = system_clock) -> None:
         self.idle_seconds = idle_seconds
         self.clock = clock
         self.signer = CookieSigner(keys, salt="cg.session", clock=clock)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        context: RequestContext | None = scope.get("gateway")
-        if context is None:
-            await self.app(scope, receive, send)
-            return
+    def attach(self, context: RequestContext) -> None:
+        """Give ``context`` its session id, issuing or re-issuing the cookie when due."""
         raw = context.cookie(SESSION_COOKIE)
         checked = self.signer.unsign(raw, max_age=self.idle_seconds) if raw else None
         if checked is None:
@@ -69,4 +58,3 @@ class SessionMiddleware:
                     secure=context.secure,
                 )
             )
-        await self.app(scope, receive, send)

@@ -1,7 +1,7 @@
 """Prometheus metrics: plain counters on the hot path, text exposition at scrape time.
 
 The proxy must stay fast, so nothing here calls ``prometheus_client`` per
-request. :class:`RequestMetrics`, the outermost middleware of the public app,
+request. :class:`RequestMetrics`, which the public app's front door fills,
 adds to plain dicts and a :class:`~gateway.ops.buckets.Buckets`; the ingest
 pipeline, the event writer and the consent log already keep plain counters of
 their own. At scrape time :func:`snapshot` reads them all into one JSON-able
@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -39,9 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.analytics.steps import DropReason
-from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.ops.buckets import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets, cumulative
-from gateway.ops.request_id import bind_request
 from gateway.processes import process_alive
 
 # Consent outcomes always exported, at zero too: the banner shown, and each choice.
@@ -51,44 +47,25 @@ GAUGES = ("in_flight", "queued", "spool_events")
 
 
 class RequestMetrics:
-    """ASGI middleware: counts responses by status and times the proxied ones.
+    """Responses counted by status, and the proxied ones timed.
 
-    It also binds the request for :mod:`gateway.ops.request_id`. Its cost per
-    request is one context-variable set, two clock reads, a closure and a dict
-    increment.
+    The front door (``gateway/front_door.py``) calls :meth:`count` as each
+    response starts and keeps ``in_flight``; the cost per request is a dict
+    increment and a bucket search.
     """
 
-    def __init__(self, app: ASGIApp, is_own: Callable[[str], bool]) -> None:
-        self.app = app
-        self.is_own = is_own
+    def __init__(self) -> None:
         self.proxied: dict[int, int] = {}
         self.own: dict[int, int] = {}
         self.latency = Buckets(LATENCY_BOUNDS)
         self.in_flight = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        bind_request(scope)
-        own = self.is_own(scope["path"])
+    def count(self, own: bool, status: int, seconds: float) -> None:
+        """One response of ``status``, started ``seconds`` after its request arrived."""
         counts = self.own if own else self.proxied
-        latency = None if own else self.latency
-        start = perf_counter()
-
-        async def send_counted(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                counts[status] = counts.get(status, 0) + 1
-                if latency is not None:
-                    latency.observe(perf_counter() - start)
-            await send(message)
-
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send_counted)
-        finally:
-            self.in_flight -= 1
+        counts[status] = counts.get(status, 0) + 1
+        if not own:
+            self.latency.observe(seconds)
 
 
 def snapshot(state: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The current request's id: made on first use, shared by its log lines and error page.
 
-The outermost middleware binds each HTTP request's ASGI scope to a context
+The front door binds each HTTP request's ASGI scope to a context
 variable (one ``ContextVar.set`` per request, no allocation); the id itself is
 only made when something asks for it, a log line or an error page, so requests
 that log nothing pay nothing more. uvicorn runs each request in a task of its
