@@ -112,17 +112,26 @@ def test_consented_batches_are_accepted_and_stored(demo_site: str, tmp_path: Pat
             }
             response = client.post("/_consent/collect", json=batch)
             assert response.status_code == 202
+            # An empty answer of declared length, not a chunked one, and the own
+            # routes' security headers although the beacon skips their router.
+            assert response.headers["content-length"] == "0"
+            assert "transfer-encoding" not in response.headers
+            assert response.headers["x-content-type-options"] == "nosniff"
+            # JSON may escape a lone surrogate, which UTF-8 cannot hold: stored as "?".
+            broken = b'{"events": [{"type": "pageview", "path": "/odd\\ud800"}]}'
+            assert client.post("/_consent/collect", content=broken).status_code == 202
     # The server has stopped, so the writer has flushed.
     result = (
         Storage(settings.clickhouse_dsn)
         .connect()
         .query(
             "SELECT kind, path, title, prev_path, engagement_ms, name, props, ip "
-            "FROM events ORDER BY kind"
+            "FROM events ORDER BY kind, path"
         )
     )
     assert [tuple(row) for row in result.result_rows] == [
         ("pageview", "/app/two", "Two", "/app/one", 0, "", {}, "2001:db8:1::"),
+        ("pageview", "/odd?", "", "", 0, "", {}, "2001:db8:1::"),
         ("engagement", "/app/two", "", "", 1234, "", {}, "2001:db8:1::"),
         ("custom", "/app/two", "", "", 0, "signup", {"plan": "3"}, "2001:db8:1::"),
     ]

@@ -178,37 +178,28 @@ def split_referrer(referrer: str, host: str) -> tuple[str, str, str]:
     return (parts.hostname or "")[:255], path, ""
 
 
+_string = json.encoder.encode_basestring  # the C encoder json.dumps uses, ensure_ascii=False
+_props = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def encode(event: Event) -> bytes:
-    """The event as one ``JSONCompactEachRow`` line in :data:`COLUMNS` order."""
+    """The event as one ``JSONCompactEachRow`` line in :data:`COLUMNS` order.
+
+    Written out field by field rather than through ``json.dumps`` of a tuple: the
+    same JSON in about half the time (it runs for every event on the event loop).
+    A lone surrogate (a beacon may send ``"\\ud800"``) cannot be UTF-8: it becomes ``?``.
+    """
     query, source, medium, campaign = utm_only(event.query)
     referrer_host, referrer_path, prev_path = split_referrer(event.referrer, event.host)
-    row = (
-        round(event.time, 3),
-        event.site,
-        event.kind.value,
-        event.session_id,
-        event.visitor_key,
-        event.path[:MAX_PATH],
-        query,
-        event.title[:MAX_TITLE],
-        referrer_host,
-        referrer_path,
-        prev_path,
-        source,
-        medium,
-        campaign,
-        event.ip,
-        event.country,
-        event.region,
-        event.city,
-        event.browser,
-        event.browser_version,
-        event.os,
-        event.os_version,
-        event.device,
-        event.status,
-        event.engagement_ms,
-        event.name,
-        event.props,
+    s = _string
+    line = (
+        f"[{round(event.time, 3)!r},{s(event.site)},{s(event.kind.value)},{event.session_id:d},"
+        f"{s(event.visitor_key)},{s(event.path[:MAX_PATH])},{s(query)},"
+        f"{s(event.title[:MAX_TITLE])},{s(referrer_host)},{s(referrer_path)},{s(prev_path)},"
+        f"{s(source)},{s(medium)},{s(campaign)},{s(event.ip)},"
+        f"{s(event.country)},{s(event.region)},{s(event.city)},"
+        f"{s(event.browser)},{s(event.browser_version)},{s(event.os)},{s(event.os_version)},"
+        f"{s(event.device)},{event.status:d},{event.engagement_ms:d},{s(event.name)},"
+        f"{_props(event.props) if event.props else '{}'}]"
     )
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+    return line.encode("utf-8", "replace")
