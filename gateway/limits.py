@@ -65,6 +65,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal: tuple[int, str, str] | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._awaiting_body = False
+        self._body_active_at = 0.0
 
     # -- connection ------------------------------------------------------------------
 
@@ -81,13 +83,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             return
         super().data_received(data)
-        if self._in_head and self._refusal is None and not self.transport.is_closing():
+        if self._refusal is not None or self.transport.is_closing():
+            return
+        if self._in_head:
             # Counted after parsing, so a head and body in one chunk are never mistaken
             # for a large head; what the parser may buffer stays under the limit plus
             # one read.
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(431, "headers_too_large", self._too_large_message())
+            elif self._head_timer is None:
+                self._arm_head_timer()
+        elif self._awaiting_body and self._body_timer is None:
+            self._arm_body_timer()
+        # Timers are armed here, once the bytes of this read are parsed, and only for
+        # what is still incomplete: a whole request in one read (most GETs) arms none.
 
     # -- parser callbacks -----------------------------------------------------------
 
@@ -95,8 +105,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_size = self._header_count = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
@@ -121,13 +129,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         super().on_headers_complete()
         if not self.parser.should_upgrade():
-            self._arm_body_timer()
+            self._awaiting_body = True
+            self._body_active_at = self.loop.time()
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self._arm_body_timer()
+        self._body_active_at = self.loop.time()
 
     def on_message_complete(self) -> None:
+        self._awaiting_body = False
         self._cancel(self._body_timer)
         self._body_timer = None
         super().on_message_complete()
@@ -156,7 +166,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _arm_body_timer(self) -> None:
         self._cancel(self._body_timer)
-        self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
+        deadline = self._body_active_at + self.limits.body_timeout
+        self._body_timer = self.loop.call_at(deadline, self._body_timed_out)
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
@@ -176,7 +187,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self.cycle is None or not self.cycle.more_body:
             return
         if self.flow.read_paused:  # we are the slow side: wait for the app
+            self._body_active_at = self.loop.time()
             self._arm_body_timer()
+            return
+        if self.loop.time() < self._body_active_at + self.limits.body_timeout:
+            self._arm_body_timer()  # bytes came since it was armed: the deadline moved on
             return
         if self.cycle.response_started:
             self.transport.close()  # too late for a status: cut, as for any broken upload
