@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.analytics.events import Event, encode
+from gateway.analytics.journal import GROW
 from gateway.analytics.spool import Spool
 from gateway.analytics.steps import default_pipeline
 from gateway.analytics.writer import EventWriter
@@ -155,6 +156,30 @@ def test_a_writer_that_died_leaves_a_journal_the_next_one_writes_once(tmp_path: 
     second.put(lines(1, "/new")[0])
     second.close()
     assert count(storage) == 41
+    assert not list((tmp_path / "spool").glob("events-0.journal*")), "journal files left"
+
+
+def test_a_journal_grown_past_its_first_map_reads_back_whole_after_a_death(
+    tmp_path: Path,
+) -> None:
+    # More than GROW bytes: the file is grown and remapped while lines go in, and a
+    # death leaves it with zero bytes after the last line, which are no line.
+    storage = migrated_storage()
+    dead = writer(storage, tmp_path, flush_interval=3600, batch_size=10_000)
+    journalled = lines(6000, "/grown")
+    assert sum(len(line) + 1 for line in journalled) > GROW
+    for line in journalled:
+        dead.put(line)
+    dead.spool.close()
+    data = (tmp_path / "spool" / "events-0.journal").read_bytes()
+    assert data.rstrip(b"\0").split(b"\n")[:-1] == journalled
+
+    # Sealed files are cut to their lines; the next writer stores each line once.
+    live = writer(storage, tmp_path, flush_interval=3600)
+    live.put(lines(1, "/after")[0])
+    live.flush()
+    live.close()
+    assert count(storage) == 6001
     assert not list((tmp_path / "spool").glob("events-0.journal*")), "journal files left"
 
 

@@ -3,11 +3,22 @@
 The writer answers a beacon with 202 (and lets a page view go) before
 ClickHouse has the event, so the event must survive the process being
 killed before the next insert. Every line the writer queues is first
-appended here, with one unbuffered ``write`` (a few microseconds: it goes to
-the page cache, not the disk), so once ``put`` returns the line outlives the
-process: SIGKILL, an out-of-memory kill or a crash lose nothing. Only a power
-cut can take the last seconds, as it can from any file the OS has not yet
-written out; the spool, which holds batches for longer, syncs every record.
+copied here, into a shared memory map of the file: the copy lands in the
+kernel's page cache, the same place an unbuffered ``write`` would put it, so
+once ``put`` returns the line outlives the process: SIGKILL, an out-of-memory
+kill or a crash lose nothing. Only a power cut can take the last seconds, as
+it can from any file the OS has not yet written out; the spool, which holds
+batches for longer, syncs every record.
+
+The map costs a memory copy per line where ``write`` cost a system call (a
+few microseconds on every page view and beacon event, a fifth of recording
+one). The file grows by :data:`GROW` bytes at a time, reserved on disk with
+``posix_fallocate`` before they are mapped, so a full disk shows as an error
+while growing, never as a SIGBUS while copying; then, and wherever mapping is
+not possible, the journal falls back to one ``pwrite`` per line. A grown file
+ends in zero bytes after its last line until it is sealed (cut to its lines);
+readers only ever take the complete lines, so a file left by a crash reads
+the same either way.
 
 The queue and the journal always hold the same lines: whenever the writer
 takes lines out of the queue it takes all of them and *seals* the journal in
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import os
 import uuid
 from collections.abc import Iterator
@@ -36,6 +48,8 @@ from pathlib import Path
 from gateway.analytics.spool import Spool
 
 logger = logging.getLogger("gateway.analytics")
+
+GROW = 1 << 20  # bytes added to the current file when it is full: about 4,000 events
 
 
 @dataclass(frozen=True)
@@ -52,14 +66,24 @@ class Sealed:
 
     def lines(self) -> list[bytes]:
         """The complete lines in the file; a last line cut short by a crash is left out
-        (it was never acknowledged: ``write`` had not returned)."""
+        (it was never acknowledged: ``append`` had not returned), and so are the
+        zero bytes a crash leaves after the last line of a grown file."""
         data = self.path.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]
         return [line for line in complete.split(b"\n") if line]
 
 
 class Journal:
-    """The append-only file beside ``spool`` that mirrors the writer's memory queue."""
+    """The append-only file beside ``spool`` that mirrors the writer's memory queue.
+
+    Not thread-safe: the writer calls it under its own lock.
+    """
+
+    _fd: int
+    _map: mmap.mmap | None  # the current file, shared with the page cache
+    _mapped: int  # bytes of the file reserved and mapped
+    _used: int  # bytes of lines written
+    _can_map: bool
 
     def __init__(self, spool: Spool) -> None:
         self.folder = spool.folder
@@ -70,20 +94,31 @@ class Journal:
         self.leftovers: list[Sealed] = sorted(
             self._sealed_files(), key=lambda sealed: sealed.path.stat().st_mtime_ns
         )
-        self._fd = self._open()
+        self._open()
 
     def append(self, line: bytes) -> None:
-        """Write one line through to the OS; never raises into the request path."""
+        """Put one line in the page cache; never raises into the request path."""
+        start = self._used
+        end = start + len(line) + 1
+        if end <= self._mapped or self._grow(end):
+            view = self._map
+            assert view is not None
+            view[start : end - 1] = line
+            view[end - 1] = 10  # b"\n"
+            self._used = end
+            return
         try:
-            os.write(self._fd, line + b"\n")
+            written = os.pwrite(self._fd, line + b"\n", start)
         except OSError as error:  # a full disk: the line is still queued in memory
             logger.warning("journal write failed (%s); the event is only in memory", error)
+            return
+        self._used = start + written
 
     def seal(self) -> Sealed:
         """Close the current file to new lines and start the next one."""
-        os.close(self._fd)
+        self._finish()
         sealed = self._seal_file()
-        self._fd = self._open()
+        self._open()
         return sealed
 
     def discard(self, sealed: Sealed) -> None:
@@ -92,12 +127,51 @@ class Journal:
 
     def close(self) -> None:
         """At shutdown, after the last drain: the current file is empty, remove it."""
-        os.close(self._fd)
+        self._finish()
         if self.path.stat().st_size == 0:
             self.path.unlink()
 
-    def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._map = None
+        self._mapped = 0
+        self._used = 0
+        self._can_map = True
+
+    def _grow(self, needed: int) -> bool:
+        """Reserve and map at least ``needed`` bytes; ``False`` to fall back to ``pwrite``."""
+        if not self._can_map:
+            return False
+        size = max(needed, self._mapped + GROW)
+        try:
+            os.posix_fallocate(self._fd, self._mapped, size - self._mapped)
+            if self._map is None:
+                self._map = mmap.mmap(self._fd, size)
+            else:
+                self._map.resize(size)
+        except (OSError, ValueError) as error:
+            # A full disk or a file system without shared maps: write line by line
+            # after the lines already mapped (pwrite goes past the zero bytes).
+            logger.warning("journal map failed (%s); writing it line by line", error)
+            self._unmap()
+            self._can_map = False
+            return False
+        self._mapped = size
+        return True
+
+    def _unmap(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self._mapped = 0
+
+    def _finish(self) -> None:
+        """Unmap and cut the current file to its lines, then close it."""
+        self._unmap()
+        try:
+            os.ftruncate(self._fd, self._used)
+        finally:
+            os.close(self._fd)
 
     def _seal_file(self) -> Sealed:
         sealed_id = uuid.uuid4().hex
