@@ -1,13 +1,13 @@
 """The public application, assembled in one place from explicit parts.
 
-    ContextMiddleware      client address, scheme and cookies, once; Set-Cookie out
-    └── SessionMiddleware  the essential session cookie
-        └── ConsentMiddleware  what the visitor granted, into the context
-            └── Dispatcher
-                ├── the gateway's own routes (Starlette): the reserved prefix and
-                │   /.well-known/gpc.json
-                └── the proxy (plain ASGI): HTTP and websockets to the upstream,
-                    with the consent's cookie filter both ways
+    FrontDoor       request id, context (client address, scheme, cookies), the
+    │               essential session cookie, the visitor's consent; on the way
+    │               out the response metrics and the gateway's Set-Cookie headers
+    └── Dispatcher
+        ├── the gateway's own routes (Starlette): the reserved prefix and
+        │   /.well-known/gpc.json
+        └── the proxy (plain ASGI): HTTP and websockets to the upstream,
+            with the consent's cookie filter both ways
 
 Long-lived things (the upstream client) open in the lifespan and live on
 ``app.state``, never in module globals, so several apps can live in one
@@ -36,10 +36,10 @@ from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
 from gateway.consent import build_consent
 from gateway.consent.api import ConsentApi
-from gateway.consent.middleware import ConsentMiddleware
-from gateway.context import ContextMiddleware
+from gateway.consent.reader import ConsentReader
 from gateway.errors import error_response, new_request_id, wants_json
 from gateway.exceptions import GatewayError
+from gateway.front_door import FrontDoor
 from gateway.geo.lookup import open_geo
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import RequestMetrics
@@ -49,7 +49,7 @@ from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware
-from gateway.session import SessionMiddleware
+from gateway.session import Sessions
 from gateway.settings import Settings
 
 logger = logging.getLogger("gateway")
@@ -231,14 +231,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
         websocket=WebSocketProxy(upstream, trusted, consent.enforcer),
         direct={("POST", f"{settings.prefix}collect"): own_middleware(collect)},
     )
-    stack: ASGIApp = ConsentMiddleware(dispatcher, consent.policy, settings.honour_dnt)
-    stack = SessionMiddleware(
-        stack, settings.secret_keys, settings.session_idle_minutes * 60, clock=clock
+    request_metrics = RequestMetrics()
+    stack = FrontDoor(
+        dispatcher,
+        trusted,
+        Sessions(settings.secret_keys, settings.session_idle_minutes * 60, clock=clock),
+        ConsentReader(consent.policy, settings.honour_dnt),
+        request_metrics,
+        dispatcher.is_own,
     )
-    stack = ContextMiddleware(stack, trusted)
-    # Outermost: counts every response by status and binds the request id for logs.
-    request_metrics = RequestMetrics(stack, dispatcher.is_own)
-    stack = request_metrics
     app = GatewayApp(
         settings,
         stack,
