@@ -36,6 +36,7 @@ def count(dsn: str, sql: str = "SELECT count() FROM events") -> int:
         ),
         ({"events": [{"type": "pageview", "path": "nope"}]}, "events[0].path:"),
         ({"events": [{"type": "sale", "path": "/"}]}, "events[0].type:"),
+        ({"events": [{"type": ["pageview"], "path": "/"}]}, "events[0].type:"),
         (
             {"events": [{"type": "custom", "path": "/", "name": "a", "props": {"k": [1]}}]},
             "events[0].props.k:",

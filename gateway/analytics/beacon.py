@@ -41,6 +41,7 @@ MAX_PROP_KEY = 64
 MAX_PROP_VALUE = 256
 MAX_ENGAGEMENT_MS = 86_400_000  # a day: anything longer is a broken timer
 
+_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind}
 _FIELDS: dict[str, frozenset[str]] = {
     "pageview": frozenset({"type", "path", "title", "referrer"}),
     "engagement": frozenset({"type", "path", "engagement_ms"}),
@@ -107,7 +108,7 @@ def parse_beacon(body: bytes, max_events: int) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise BeaconError(f"{where}: must be an object.")
         kind = item.get("type")
-        if kind not in _FIELDS:
+        if not isinstance(kind, str) or kind not in _FIELDS:  # a list is not even hashable
             raise BeaconError(f"{where}.type: must be one of {', '.join(_FIELDS)}.")
         for key in item:
             if key not in _FIELDS[kind]:
@@ -115,7 +116,7 @@ def parse_beacon(body: bytes, max_events: int) -> list[dict[str, Any]]:
         path = _text(item, "path", where, MAX_PATH, required=True)
         if not path.startswith("/"):
             raise BeaconError(f"{where}.path: must start with /.")
-        event: dict[str, Any] = {"kind": Kind(kind), "path": path}
+        event: dict[str, Any] = {"kind": _KINDS[kind], "path": path}
         if kind == "pageview":
             event["title"] = _text(item, "title", where, MAX_TITLE, required=False)
             event["referrer"] = _text(item, "referrer", where, MAX_PATH, required=False)
