@@ -82,14 +82,18 @@ def test_a_shorter_analytics_retention_is_applied_to_the_tables() -> None:
     shorter = make_settings(
         "http://127.0.0.1:1", clickhouse_dsn=storage.dsn, analytics_retention_days="7"
     )
-    assert apply_analytics_retention(storage, shorter) == ["events", "sessions_agg"]
+    assert apply_analytics_retention(storage, shorter) == ["events", "sessions_agg", "stats_daily"]
     assert apply_analytics_retention(storage, shorter) == []  # already so
     client.command("ALTER TABLE events MATERIALIZE TTL SETTINGS mutations_sync = 2")
     assert client.query("SELECT path FROM events").result_rows == [("/today",)]
     found = tables(retention_report(storage, shorter))
     assert found["events"]["ttl"] == "toDateTime(time) + 7 days"
     assert found["sessions_agg"]["ttl"] == "start_date + 7 days"
-    assert apply_analytics_retention(storage, settings) == ["events", "sessions_agg"]  # back
+    assert apply_analytics_retention(storage, settings) == [
+        "events",
+        "sessions_agg",
+        "stats_daily",
+    ]  # back
     assert tables(retention_report(storage, settings))["events"]["limit_days"] == 32
 
 

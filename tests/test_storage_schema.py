@@ -20,7 +20,14 @@ KEPT_TABLES = ("users", "api_tokens")
 # Tables that are not analytics and carry their own documented TTL (0003_consent.sql):
 # the consent log keeps each entry until the date it records, CG_CONSENT_LOG_DAYS after
 # the choice; the consent counts hold no identifier and are kept 13 months.
-OWN_TTL = {"consent_log": "TTL expires", "consent_counts": "+ toIntervalMonth(13)"}
+OWN_TTL = {
+    "consent_log": "TTL expires",
+    "consent_counts": "+ toIntervalMonth(13)",
+    # The merged windows of the daily rollup (0007_stats_daily.sql) go two days after
+    # their last day: a newer window has replaced them, and none starts before the
+    # oldest day stats_daily still holds.
+    "stats_window": "TTL last_day + toIntervalDay(2)",
+}
 
 
 @pytest.fixture

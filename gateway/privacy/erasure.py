@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.analytics.events import visitor_key
 from gateway.analytics.writer import EventWriter
 from gateway.clock import system_clock
 from gateway.consent.log import ConsentLog
@@ -39,6 +40,7 @@ from gateway.consent.state import Choice
 from gateway.exceptions import CommandError, StorageError
 from gateway.privacy.store import erase_rows, last_entry
 from gateway.settings import Settings
+from gateway.stats.rollup import rebuild_from, visitor_first_day
 from gateway.storage import Storage
 
 logger = logging.getLogger("gateway.privacy")
@@ -81,6 +83,21 @@ def choice_of(entry: LogEntry | None) -> Choice | None:
     if entry is None:
         return None
     return Choice(entry.consent_id, entry.revision, frozenset(), entry.time, entry.seq, entry.hash)
+
+
+def erase_everywhere(storage: Storage, consent_id: str) -> dict[str, int]:
+    """Delete the visitor's rows (:func:`erase_rows`) and roll up again the days they were in.
+
+    The daily rollups (``stats_daily``, ``stats_window``) hold no visitor key but
+    uniq sketches of visitor keys, which could confirm that a known visitor was
+    counted; so every rolled day from the visitor's first one on is rolled up
+    again from the cleaned events.
+    """
+    first = visitor_first_day(storage, visitor_key(consent_id))
+    deleted = erase_rows(storage, consent_id)
+    if first is not None:
+        rebuild_from(storage, first)
+    return deleted
 
 
 @dataclass
@@ -128,7 +145,7 @@ class ErasureJobs:
         for attempt in range(ATTEMPTS):
             try:
                 await storage.run(before)
-                job.deleted = await storage.run(lambda: erase_rows(storage, consent_id))
+                job.deleted = await storage.run(lambda: erase_everywhere(storage, consent_id))
             except Exception as error:  # ClickHouse away or refusing: try again shortly
                 job.state = "retrying"
                 logger.warning("erasure %s: attempt %d failed (%s)", job.id, attempt + 1, error)
@@ -166,7 +183,7 @@ def operator_erase(storage: Storage, settings: Settings, payload: dict[str, Any]
         )
     finally:
         client.close()
-    deleted = erase_rows(storage, consent_id)
+    deleted = erase_everywhere(storage, consent_id)
     time.sleep(settings.flush_interval + 0.5)
     late = erase_rows(storage, consent_id)
     return {

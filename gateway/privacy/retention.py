@@ -32,7 +32,11 @@ from gateway.storage import Storage
 logger = logging.getLogger("gateway.privacy")
 
 MAX_SHORTER_DAYS = 28  # the shortest month: any longer is beyond "one month"
-ANALYTICS_TTL = {"events": "toDateTime(time)", "sessions_agg": "start_date"}
+ANALYTICS_TTL = {
+    "events": "toDateTime(time)",
+    "sessions_agg": "start_date",
+    "stats_daily": "day",
+}
 """The analytics tables and the time their TTL counts from (as in the migrations)."""
 
 _TTL = re.compile(r"\bTTL (.+?) \+ toInterval(Day|Month)\((\d+)\)")

@@ -28,14 +28,14 @@ from typing import Any
 
 from gateway.exceptions import BadStatsQuery
 from gateway.stats.query import FILTERS, StatsQuery
+from gateway.stats.rollup import event_rows, markers, session_rows
 from gateway.stats.sql import (
+    DIRECT,
     EVENT_COLUMNS,
     OTHER,
     SESSION_COLUMNS,
     UNKNOWN,
-    event_where,
     parameters,
-    sessions,
 )
 from gateway.storage import Storage
 from gateway.storage.threads import thread_client
@@ -68,28 +68,34 @@ _TOTALS = {
     "AS visit_duration",
 }
 
-# Breakdowns: per value a partial (mergeable) form, and the final form after
-# rows under k are folded into OTHER.
+
+# Breakdowns: per value a partial (mergeable) form over the rows of gateway.stats.rollup,
+# and the final form after rows under k (`small`) are folded into OTHER. Only the small
+# rows' states are merged again: a row of its own is read as it is.
+def _merged(state: str) -> str:
+    return f"if(max(small), uniqMergeIf({state}, small), finalizeAggregation(any({state})))"
+
+
 _EVENT_PARTIAL = {
-    "visitors": "uniqState(visitor_key) AS visitors_state",
-    "visits": "uniqState(session_id) AS visits_state",
-    "pageviews": "countIf(kind = 'pageview') AS pageviews_sum",
+    "visitors": "uniqMergeState(visitors) AS visitors_state",
+    "visits": "uniqMergeState(visits) AS visits_state",
+    "pageviews": "sum(pageviews) AS pageviews_sum",
 }
 _EVENT_FINAL = {
-    "visitors": "uniqMerge(visitors_state) AS visitors",
-    "visits": "uniqMerge(visits_state) AS visits",
+    "visitors": f"{_merged('visitors_state')} AS visitors",
+    "visits": f"{_merged('visits_state')} AS visits",
     "pageviews": "sum(pageviews_sum) AS pageviews",
     "views_per_visit": "round(if(visits = 0, 0, pageviews / visits), 2) AS views_per_visit",
 }
 _SESSION_PARTIAL = {
-    "visitors": "uniqState(visitor_key) AS visitors_state",
-    "visits": "count() AS visits_sum",
-    "pageviews": "sum(page_count) AS pageviews_sum",
-    "bounce_rate": "countIf(bounce) AS bounces_sum",
+    "visitors": "uniqMergeState(visitors) AS visitors_state",
+    "visits": "sum(sessions) AS visits_sum",
+    "pageviews": "sum(pageviews) AS pageviews_sum",
+    "bounce_rate": "sum(bounces) AS bounces_sum",
     "visit_duration": "sum(duration) AS duration_sum",
 }
 _SESSION_FINAL = {
-    "visitors": "uniqMerge(visitors_state) AS visitors",
+    "visitors": f"{_merged('visitors_state')} AS visitors",
     "visits": "sum(visits_sum) AS visits",
     "pageviews": "sum(pageviews_sum) AS pageviews",
     "views_per_visit": "round(if(visits = 0, 0, pageviews / visits), 2) AS views_per_visit",
@@ -104,21 +110,21 @@ _NEEDS = {
     "visit_duration": ("visits", "visit_duration"),
 }
 
-# The breakdown value of each property: a column of S or E, with empty values labelled.
-_LABELS = {
+# The column each property is grouped by (in the events or the sessions), and its label.
+_COLUMNS = {
     "page": "path",
-    "entry_page": "entry_page",
-    "exit_page": "exit_page",
-    "source": "source",
-    "utm_source": "utm_source",
-    "utm_medium": "utm_medium",
-    "utm_campaign": "utm_campaign",
-    "country": f"if(country = '', '{UNKNOWN}', country)",
-    "region": f"if(region = '', '{UNKNOWN}', region)",
-    "city": f"if(city = '', '{UNKNOWN}', city)",
-    "browser": f"if(browser = '', '{UNKNOWN}', browser)",
-    "os": f"if(os = '', '{UNKNOWN}', os)",
-    "device": f"if(device = '', '{UNKNOWN}', device)",
+    "source": "referrer",
+}
+_UNKNOWN_IF_EMPTY = ("country", "region", "city", "browser", "os", "device")
+_LABELS = {
+    name: (
+        f"if(key = '', '{DIRECT}', key)"
+        if name == "source"
+        else f"if(key = '', '{UNKNOWN}', key)"
+        if name in _UNKNOWN_IF_EMPTY
+        else "key"
+    )
+    for name in FILTERS.values()
 }
 _SKIP_EMPTY = ("utm_source", "utm_medium", "utm_campaign")
 
@@ -164,16 +170,20 @@ def _sources(q: StatsQuery, metrics: Sequence[str], bucket: str = "") -> str:
     two are joined on it; without, each side is one row.
     """
     parts = []
+    key = "key AS bucket, " if bucket else ""
+    group = " GROUP BY bucket" if bucket else ""
     if any(m not in SESSION_METRICS for m in metrics):
-        key = f"{bucket}(time) AS bucket, " if bucket else ""
-        group = " GROUP BY bucket" if bucket else ""
+        rows = event_rows(q, "", f"{bucket}(time)" if bucket else "")
         parts.append(
-            f"(SELECT {key}{_EVENT_COUNTS} FROM events WHERE {event_where(q)}{group}) AS e"  # noqa: S608
+            f"(SELECT {key}uniqMerge(visitors) AS visitors, uniqMerge(visits) AS visits, "  # noqa: S608
+            f"sum(pageviews) AS pageviews FROM ({rows}){group}) AS e"
         )
     if any(m in SESSION_METRICS for m in metrics):
-        key = f"{bucket}(start_time) AS bucket, " if bucket else ""
-        group = " GROUP BY bucket" if bucket else ""
-        parts.append(f"(SELECT {key}{_SESSION_COUNTS} FROM ({sessions(q)}){group}) AS s")  # noqa: S608
+        rows = session_rows(q, "visit", f"{bucket}(start_time)" if bucket else "")
+        parts.append(
+            f"(SELECT {key}sum(sessions) AS s_visits, sum(bounces) AS s_bounces, "  # noqa: S608
+            f"sum(duration) AS s_duration FROM ({rows}){group}) AS s"
+        )
     join = " FULL OUTER JOIN " if bucket else " CROSS JOIN "
     using = " USING bucket" if bucket and len(parts) == 2 else ""
     return join.join(parts) + using
@@ -183,7 +193,8 @@ def aggregate(storage: Storage, q: StatsQuery, metrics: Sequence[str]) -> dict[s
     """Each metric over the whole range, e.g. ``{"visitors": 12, "bounce_rate": 40}``."""
     metrics = check_metrics(metrics)
     columns = ", ".join(_TOTALS[m] for m in metrics)
-    row = _rows(storage, f"SELECT {columns} FROM {_sources(q, metrics)}", parameters(q))[0]  # noqa: S608
+    sql = f"{markers(q)}SELECT {columns} FROM {_sources(q, metrics)}"  # noqa: S608
+    row = _rows(storage, sql, parameters(q))[0]
     return {metric: row[metric] for metric in metrics}
 
 
@@ -207,7 +218,8 @@ def timeseries(
     fill_start = f"{unit}(toDateTime({{start:DateTime64(3, 'UTC')}}, 'UTC'))"
     fill_end = "toDateTime({end:DateTime64(3, 'UTC')}, 'UTC')"
     sql = (
-        f"SELECT formatDateTime(at, '{shape}') AS date, * EXCEPT at FROM ("  # noqa: S608
+        f"{markers(q, hourly=hourly)}"  # noqa: S608
+        f"SELECT formatDateTime(at, '{shape}') AS date, * EXCEPT at FROM ("
         f"SELECT toDateTime(bucket, 'UTC') AS at, {columns} FROM {_sources(q, metrics, unit)} "
         f"ORDER BY at WITH FILL FROM {fill_start} TO {fill_end} STEP INTERVAL 1 {step}"
         ") ORDER BY at"
@@ -249,22 +261,21 @@ def breakdown(
             "source, country, browser, os, device)."
         )
     needed = _with_needed([*metrics, "visitors"])
-    label = _LABELS[name]
+    column = _COLUMNS.get(name, name)
     if per_session:
         partial = [_SESSION_PARTIAL[m] for m in needed if m in _SESSION_PARTIAL]
-        source = f"({sessions(q)})"
-        where = f"WHERE {name} != ''" if name in _SKIP_EMPTY else ""
+        where = f"{name} != ''" if name in _SKIP_EMPTY else ""
+        rows = session_rows(q, name, column, where=where)
         finals = _SESSION_FINAL
     else:
         partial = [_EVENT_PARTIAL[m] for m in needed if m in _EVENT_PARTIAL]
-        source = "events"
-        only = " AND kind = 'pageview'" if name == "page" else ""
-        only += f" AND {name} != ''" if name in _SKIP_EMPTY else ""
-        where = f"WHERE {event_where(q)}{only}"
+        where = " AND kind = 'pageview'" if name == "page" else ""
+        where += f" AND {name} != ''" if name in _SKIP_EMPTY else ""
+        rows = event_rows(q, name, column, where=where)
         finals = _EVENT_FINAL
-    return _folded(
-        storage, q, name, label, partial, source, where, finals, needed, metrics, limit, k
-    )
+    columns = ", ".join(finals[m] for m in _ordered(needed, finals))
+    params = parameters(q, k=k, limit=limit)
+    return _folded(storage, q, name, _LABELS[name], partial, rows, columns, metrics, params)
 
 
 def _folded(
@@ -273,25 +284,22 @@ def _folded(
     name: str,
     label: str,
     partial: Sequence[str],
-    source: str,
-    where: str,
-    finals: dict[str, str],
-    needed: Sequence[str],
+    rows: str,
+    columns: str,
     metrics: Sequence[str],
-    limit: int,
-    k: int,
+    params: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Group by ``label``, fold rows under ``k`` visitors into OTHER, best first."""
-    columns = ", ".join(finals[m] for m in _ordered(needed, finals))
+    """Group ``rows`` by ``label``, fold rows under ``k`` visitors into OTHER, best first."""
     sql = (
-        f"SELECT if(finalizeAggregation(visitors_state) >= {{k:UInt32}}, value, '{OTHER}') "  # noqa: S608
-        f"AS {name}, {columns} FROM ("
-        f"SELECT {label} AS value, {', '.join(partial)} FROM {source} {where} GROUP BY value"
+        f"{markers(q)}"  # noqa: S608
+        f"SELECT if(small, '{OTHER}', value) AS {name}, {columns} FROM ("
+        f"SELECT {label} AS value, {', '.join(partial)}, "
+        "finalizeAggregation(visitors_state) < {k:UInt32} AS small "
+        f"FROM ({rows}) GROUP BY value"
         f") GROUP BY {name} ORDER BY {name} = '{OTHER}', visitors DESC, {name} "
         "LIMIT {limit:UInt32}"
     )
-    rows = _rows(storage, sql, parameters(q, k=k, limit=limit))
-    return [_pick(row, metrics, name) for row in rows]
+    return [_pick(row, metrics, name) for row in _rows(storage, sql, params)]
 
 
 def next_pages(
@@ -302,19 +310,13 @@ def next_pages(
     Read from each page view's ``prev_path`` (the same-origin referrer), with
     the same filters and the same k rule as a breakdown.
     """
+    where = " AND kind = 'pageview' AND prev_path = {from_page:String}"
+    rows = event_rows(q, "next", "path", where=where, from_page=True)
     partial = [_EVENT_PARTIAL["visitors"], _EVENT_PARTIAL["pageviews"]]
-    where = f"WHERE {event_where(q)} AND kind = 'pageview' AND prev_path = {{from_page:String}}"
-    finals = _EVENT_FINAL
     metrics = ["visitors", "pageviews"]
-    columns = ", ".join(finals[m] for m in metrics)
-    sql = (
-        f"SELECT if(finalizeAggregation(visitors_state) >= {{k:UInt32}}, value, '{OTHER}') "  # noqa: S608
-        f"AS page, {columns} FROM ("
-        f"SELECT path AS value, {', '.join(partial)} FROM events {where} GROUP BY value"
-        f") GROUP BY page ORDER BY page = '{OTHER}', visitors DESC, page LIMIT {{limit:UInt32}}"
-    )
+    columns = ", ".join(_EVENT_FINAL[m] for m in metrics)
     params = parameters(q, k=k, limit=_limit(limit), from_page=page)
-    return [_pick(row, metrics, "page") for row in _rows(storage, sql, params)]
+    return _folded(storage, q, "page", "key", partial, rows, columns, metrics, params)
 
 
 def realtime(storage: Storage, site: str, now: datetime) -> dict[str, int]:

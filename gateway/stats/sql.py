@@ -137,9 +137,13 @@ def event_where(q: StatsQuery) -> str:
     return " AND ".join(conditions)
 
 
-def sessions(q: StatsQuery) -> str:
-    """A subquery of the sessions that started in ``q``'s range and pass its filters."""
-    conditions: list[str] = []
+def sessions(q: StatsQuery, *, after: str = "") -> str:
+    """A subquery of the sessions that started in ``q``'s range and pass its filters.
+
+    ``after`` (a date expression) keeps only the sessions that started after
+    that day: the rest of the range is read from the rollup.
+    """
+    conditions: list[str] = [f"start_date > {after}"] if after else []
     for name in q.filters:
         if name in SESSION_COLUMNS:
             conditions.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")

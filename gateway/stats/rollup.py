@@ -1,0 +1,268 @@
+"""Where a statistics query reads its rows: the daily rollup for finished days, raw for the rest.
+
+``stats_daily`` (migration ``0007_stats_daily.sql``) holds, per site, day,
+dimension and value, mergeable counts: ``uniq`` states of visitor keys and
+session ids, page views, and per visit dimension the visits, bounces and
+seconds of the visits that started that day. A refreshable view appends each
+day once it is over (by 03:00 UTC the next day). Every query here builds the
+same rows two ways and merges them:
+
+* the days the rollup already holds (up to ``max(day)`` of the table), from
+  ``stats_daily``;
+* every later moment (today, and yesterday until it is rolled up), live from
+  ``events`` or ``sessions_agg``, aggregated into the same states.
+
+``uniqMerge`` of the day states counts a visitor of several days once, as
+``uniq`` over the raw rows does, so the answer does not depend on which days
+were rolled up; tests/test_stats_rollup.py checks each panel both ways. The
+rollup serves a question only when it has no filter and starts and ends at
+midnight UTC (every dashboard range does); a filtered or part-day question
+reads everything live, as before.
+
+Each builder returns the text of a subquery with the columns ``key`` (the
+breakdown value, the time bucket, or none), ``visitors``, ``visits``,
+``pageviews``, ``sessions``, ``bounces`` and ``duration``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+
+from gateway.exceptions import StorageError
+from gateway.stats.query import StatsQuery
+from gateway.stats.sql import event_where, sessions
+from gateway.storage import Storage
+
+ROLLED = "(SELECT max(day) FROM stats_daily SETTINGS optimize_use_implicit_projections = 1)"
+"""The last day the rollup holds: every day up to it is read from there (the partition
+key's min-max index answers this without reading a row)."""
+
+WINDOW = (
+    "(SELECT max(last_day) FROM stats_window WHERE site = {site:String} "
+    "AND first_day = toDate({start:DateTime64(3, 'UTC')}) "
+    "AND last_day = (SELECT max(last_day) FROM stats_window) "
+    "AND last_day < toDate({end:DateTime64(3, 'UTC')}))"
+)
+"""The last day of the newest merged window that starts with the range, or 1970-01-01."""
+
+EVENT_DIMS = ("page", "next", "region", "city", "utm_medium", "utm_campaign")
+"""Dimensions rolled up from the events (``''`` is the whole site)."""
+
+SESSION_DIMS = (
+    "entry_page",
+    "exit_page",
+    "source",
+    "utm_source",
+    "country",
+    "browser",
+    "os",
+    "device",
+)
+"""Dimensions rolled up from the sessions (``visit`` is the whole site)."""
+
+_ROLLUP_RANGE = (
+    "site = {site:String} AND day >= toDate({start:DateTime64(3, 'UTC')}) "
+    "AND day < toDate({end:DateTime64(3, 'UTC')})"
+)
+_EVENT_STATES = (
+    "uniq(visitor_key) AS visitor_count, uniqState(visitor_key) AS visitors, "
+    "uniqState(session_id) AS visits, "
+    "countIf(kind = 'pageview') AS pageviews, toUInt64(0) AS sessions, "
+    "toUInt64(0) AS bounces, toUInt64(0) AS duration"
+)
+_SESSION_STATES = (
+    "uniq(visitor_key) AS visitor_count, uniqState(visitor_key) AS visitors, "
+    "uniqState(session_id) AS visits, "
+    "toUInt64(sum(page_count)) AS pageviews, count() AS sessions, "
+    "countIf(bounce) AS bounces, toUInt64(sum(duration)) AS duration"
+)
+_COLUMNS = "toUInt64(visitor_count) AS visitor_count, visitors, visits, " + (
+    "toUInt64(pageviews) AS pageviews, toUInt64(sessions) AS sessions, "
+    "toUInt64(bounces) AS bounces, toUInt64(duration) AS duration"
+)
+
+
+def served(q: StatsQuery, *, hourly: bool = False) -> bool:
+    """Whether the rollup can serve ``q``: no filter, whole UTC days, not by the hour."""
+    whole_days = all(
+        moment.hour == moment.minute == moment.second == moment.microsecond == 0
+        for moment in (q.start, q.end)
+    )
+    return whole_days and not q.filters and not hourly
+
+
+def markers(q: StatsQuery, *, hourly: bool = False) -> str:
+    """The ``WITH`` that a query over these rows starts with: both markers, computed once."""
+    return (
+        f"WITH {ROLLED} AS rolled_day, {WINDOW} AS window_day " if served(q, hourly=hourly) else ""
+    )
+
+
+def event_rows(
+    q: StatsQuery, dim: str, key: str = "", *, where: str = "", from_page: bool = False
+) -> str:
+    """The rows of ``dim`` from the events, grouped by ``key`` (an events expression).
+
+    ``dim`` is ``''`` (the whole site), ``page``, ``next`` (``from_page``: the
+    page the views came from), ``region``, ``city``, ``utm_medium`` or
+    ``utm_campaign``; ``where`` narrows the live rows the same way the rollup
+    narrowed its rows of ``dim`` when it was built. A ``key`` of
+    ``toStartOfDay(time)`` is read as ``day`` from the rollup.
+    """
+    live = f"WHERE {event_where(q)}{where}"
+    return _rows(q, dim, key, f"{_EVENT_STATES} FROM events {live}", "time", from_page)
+
+
+def session_rows(q: StatsQuery, dim: str, key: str = "", *, where: str = "") -> str:
+    """The rows of ``dim`` from the sessions that started in ``q``, grouped by ``key``.
+
+    ``dim`` is ``visit`` (the whole site) or one of :data:`SESSION_DIMS`; the
+    key is an expression over the columns of :func:`~gateway.stats.sql.sessions`
+    (``referrer`` for the source, ``toStartOfDay(start_time)`` for days).
+    """
+    rolled = served(q, hourly=key.startswith("toStartOfHour"))
+    source = f"({sessions(q, after='rolled_day' if rolled else '')})"
+    live = f"{_SESSION_STATES} FROM {source} AS s {'WHERE ' + where if where else ''}"
+    return _rows(q, dim, key, live, "start_time", False, rolled_already=rolled)
+
+
+def _rows(
+    q: StatsQuery,
+    dim: str,
+    key: str,
+    live: str,
+    time_column: str,
+    from_page: bool,
+    *,
+    rolled_already: bool | None = None,
+) -> str:
+    """``live`` (rows from the raw tables) after the rollup's: window, days, then raw."""
+    hourly = key.startswith("toStartOfHour")
+    rolled = served(q, hourly=hourly) if rolled_already is None else rolled_already
+    if _bucket(key):
+        key_live, key_rolled = (
+            f"toDateTime({key}, 'UTC') AS key, ",
+            "toDateTime(day, 'UTC') AS key, ",
+        )
+    elif key:
+        key_live, key_rolled = f"toString({key}) AS key, ", "value AS key, "
+    else:
+        key_live = key_rolled = ""
+    group = " GROUP BY key" if key else ""
+    if rolled and time_column == "time":
+        live = f"{live} AND toDate(time) > rolled_day"
+    text = f"SELECT {key_live}{live}{group}"
+    if not rolled:
+        return text
+    page = "{from_page:String}" if from_page else "''"
+    of_dim = f"site = {{site:String}} AND dim = '{dim}' AND from_page = {page}"
+    days = (
+        f"SELECT {key_rolled}{_COLUMNS} FROM stats_daily "  # noqa: S608 (constant names only)
+        f"WHERE {of_dim} AND day >= toDate({{start:DateTime64(3, 'UTC')}}) "
+        "AND day < toDate({end:DateTime64(3, 'UTC')})"
+    )
+    if dim == "next" or _bucket(key):
+        return f"{days} UNION ALL {text}"
+    window = (
+        f"SELECT {key_rolled}{_COLUMNS} FROM stats_window "  # noqa: S608 (constant names only)
+        f"WHERE {of_dim} AND span = toUInt8(window_day - toDate({{start:DateTime64(3, 'UTC')}})) "
+        f"AND first_day = toDate({{start:DateTime64(3, 'UTC')}}) AND last_day = window_day"
+    )
+    return f"{window} UNION ALL {days} AND day > window_day UNION ALL {text}"
+
+
+def _bucket(key: str) -> bool:
+    return key.startswith(("toStartOfDay", "toStartOfHour"))
+
+
+def refresh(storage: Storage, timeout: float = 3600) -> None:
+    """Roll up every finished day not yet in ``stats_daily``, merge the windows, and wait.
+
+    The hourly refreshes do the same on their own; the benchmark, the tests and
+    an erasure call this to have it at once. ``SYSTEM WAIT VIEW`` returns at once
+    when the refresh asked for has not started yet, so this watches
+    ``system.view_refreshes`` for a finished attempt newer than the last one.
+    On a cluster the refresh is asked of every node, and this node is watched.
+    """
+    on_cluster = f" ON CLUSTER {storage.cluster}" if storage.cluster else ""
+    client = storage.connect()
+    try:
+        for view in ("stats_daily_refresh", "stats_window_refresh"):
+            # Twice: a refresh already running (the hourly one, or the first one after
+            # the migration) may have started before the latest rows; the second
+            # finds only what the first missed, if anything.
+            for _ in range(2):
+                before = _last_attempt(client, view)[1]
+                if before is not None and before >= _now(client):
+                    time.sleep(1)  # attempts are stamped to the second: be a second later
+                client.command(f"SYSTEM REFRESH VIEW {view}{on_cluster}")
+                deadline = time.monotonic() + timeout
+                while True:
+                    status, last, error = _last_attempt(client, view)
+                    if status == "Scheduled" and last is not None and last != before:
+                        break
+                    if time.monotonic() > deadline:
+                        raise StorageError(f"The {view} refresh did not finish in {timeout} s.")
+                    time.sleep(0.05)
+                if error:
+                    raise StorageError(f"The {view} refresh failed: {error.splitlines()[0]}")
+    finally:
+        client.close()
+
+
+def _last_attempt(client: Client, view: str) -> tuple[str, datetime | None, str]:
+    rows = client.query(
+        "SELECT status, last_refresh_time, exception FROM system.view_refreshes "
+        "WHERE database = currentDatabase() AND view = {view:String}",
+        parameters={"view": view},
+    ).result_rows
+    if not rows:
+        raise StorageError(f"There is no {view} view; run `consent-gateway migrate`.")
+    status, last, error = rows[0]
+    return str(status), last, str(error)
+
+
+def _now(client: Client) -> datetime:
+    return client.query("SELECT now()").result_rows[0][0]  # type: ignore[no-any-return]
+
+
+def visitor_first_day(storage: Storage, key: str) -> date | None:
+    """The first day the visitor with ``key`` (a visitor key) has events on, if any."""
+    client = storage.connect()
+    try:
+        rows = client.query(
+            "SELECT min(toDate(time)) FROM events WHERE visitor_key = {key:UUID} "
+            "HAVING count() > 0",
+            parameters={"key": key},
+        ).result_rows
+    finally:
+        client.close()
+    return rows[0][0] if rows else None
+
+
+def rebuild_from(storage: Storage, first: date) -> None:
+    """Roll up again every day from ``first`` on, after an erasure cleaned the raw tables.
+
+    The rolled rows hold sketches of the erased visitor's key, so they go: the
+    merged windows first, then each day's partition from ``first`` on (until
+    then a query reads those days from the raw tables, which are already
+    clean), and the refreshes roll the days up again from the cleaned rows.
+    """
+    suffix = "_local" if storage.cluster else ""
+    on_cluster = f" ON CLUSTER {storage.cluster}" if storage.cluster else ""
+    client = storage.connect()
+    try:
+        client.command(f"TRUNCATE TABLE IF EXISTS stats_window{suffix}{on_cluster}")
+        last = client.query("SELECT max(day) FROM stats_daily").result_rows[0][0]
+        day = first
+        while day <= last:  # a partition per day; a day without one is skipped
+            client.command(
+                f"ALTER TABLE stats_daily{suffix}{on_cluster} DROP PARTITION '{day.isoformat()}'"
+            )
+            day += timedelta(days=1)
+    finally:
+        client.close()
+    refresh(storage)

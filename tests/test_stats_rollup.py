@@ -1,0 +1,206 @@
+"""The daily rollups (stats_daily, stats_window) answer exactly what the raw tables answer.
+
+Every panel is asked on the scripted visits of tests/stats_visits.py (plus a
+visit across midnight and one today) twice: before the roll-up, when the
+rollup tables are empty and everything is read raw, and after
+``rollup.refresh``, when the finished days come from ``stats_daily`` and the
+merged windows, and only today from the raw tables. The answers must be the
+same, with and without filters, for whole days, several days and part days.
+An erasure rolls the visitor's days up again, so the counts drop by the visitor.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.analytics.events import visitor_key
+from gateway.privacy.erasure import erase_everywhere
+from gateway.stats import (
+    BREAKDOWN_PROPERTIES,
+    METRICS,
+    StatsQuery,
+    aggregate,
+    breakdown,
+    next_pages,
+    period_range,
+    timeseries,
+)
+from gateway.stats.rollup import refresh, served
+from gateway.storage import Storage
+from tests.analytics_helpers import FIREFOX, IPHONE
+from tests.chdb import migrated_storage
+from tests.stats_visits import LONDON, PARIS, SITE, _e, day_d, write_events, write_scripted_visits
+
+VISIT_PROPERTIES = (
+    "visit:entry_page",
+    "visit:exit_page",
+    "visit:source",
+    "visit:utm_source",
+    "visit:country",
+    "visit:browser",
+    "visit:os",
+    "visit:device",
+)
+
+
+def _today() -> datetime:
+    return day_d() + timedelta(days=1)
+
+
+def _more_visits(storage: Storage, spool: Path) -> None:
+    """A visit from the evening before day D into day D, one today (never rolled up), and
+    visits 5 and 28 days before D, so that the 7-day and 30-day windows are merged."""
+    d, today = day_d(), _today()
+    before = d - timedelta(days=1)
+    write_events(
+        storage,
+        spool,
+        [
+            _e("s8", "A", FIREFOX, "/blog", d - timedelta(days=28), "09:00", LONDON),
+            _e("s9", "H", FIREFOX, "/", d - timedelta(days=5), "09:00", PARIS),
+            _e("s6", "F", IPHONE, "/", before, "23:50", PARIS),
+            _e("s6", "F", IPHONE, "/blog", before, "23:58", PARIS, referrer="http://gateway.test/"),
+            _e("s6", "F", IPHONE, "/pricing", d, "00:10", PARIS, referrer="http://gateway.test/b"),
+            _e("s7", "G", FIREFOX, "/blog", today, "00:00:01", LONDON),
+        ],
+    )
+
+
+def _questions() -> list[StatsQuery]:
+    d, now = day_d(), datetime.now(UTC)
+    seven, thirty = period_range("7d", now), period_range("30d", now)
+    return [
+        StatsQuery(SITE, d, d + timedelta(days=1)),  # day D, all rolled up
+        StatsQuery(SITE, d - timedelta(days=1), d + timedelta(days=1)),  # across midnight
+        StatsQuery(SITE, *seven),  # a window (after 03:00 UTC) and today, raw
+        StatsQuery(SITE, *thirty),
+        StatsQuery(SITE, d - timedelta(days=3), d + timedelta(days=2)),  # days and today
+        StatsQuery(SITE, d + timedelta(hours=10), d + timedelta(hours=13)),  # part day: raw
+        StatsQuery(SITE, d, d + timedelta(days=1), {"country": "GB"}),  # filtered: raw
+    ]
+
+
+def _answers(storage: Storage) -> dict[str, Any]:
+    """Every panel for every question, keyed by a readable name."""
+    out: dict[str, Any] = {}
+    for q in _questions():
+        name = f"{q.start:%m-%d %H}..{q.end:%m-%d %H} {dict(q.filters)}"
+        out[f"{name} aggregate"] = aggregate(storage, q, METRICS)
+        out[f"{name} daily"] = timeseries(storage, q, METRICS, hourly=False)
+        out[f"{name} hourly"] = timeseries(storage, q, ["visitors", "pageviews"], hourly=True)
+        for page in ("/", "/blog"):
+            out[f"{name} next {page}"] = next_pages(storage, q, page, k=1)
+        for prop in BREAKDOWN_PROPERTIES:
+            metrics = ["visitors", "visits", "pageviews", "views_per_visit"]
+            if prop in VISIT_PROPERTIES:
+                metrics += ["bounce_rate", "visit_duration"]
+            for k in (1, 2):
+                out[f"{name} {prop} k={k}"] = breakdown(storage, q, prop, metrics, k=k)
+    return out
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Storage:
+    storage = migrated_storage()
+    write_scripted_visits(storage, tmp_path_factory.mktemp("spool"))
+    _more_visits(storage, tmp_path_factory.mktemp("spool"))
+    return storage
+
+
+def _count(storage: Storage, sql: str) -> int:
+    client = storage.connect()
+    try:
+        return int(client.query(sql).result_rows[0][0])
+    finally:
+        client.close()
+
+
+def test_rolled_up_answers_equal_the_raw_answers(storage: Storage) -> None:
+    refresh(storage)  # rolls up nothing: the migration's first refresh saw no events
+    client = storage.connect()
+    client.command("TRUNCATE TABLE stats_daily")
+    client.command("TRUNCATE TABLE stats_window")
+    raw = _answers(storage)
+    refresh(storage)
+    rolled_days = _count(storage, "SELECT uniqExact(day) FROM stats_daily")
+    # D-1 is always over; D is once 03:00 UTC has passed today. Today never is.
+    assert rolled_days >= 2
+    assert _count(storage, "SELECT countIf(day >= today()) FROM stats_daily") == 0
+    assert _count(storage, "SELECT uniqExact(span) FROM stats_window") >= 2
+    assert _answers(storage) == raw
+    # Day D read through the rollup still gives the hand-worked figures.
+    d = day_d()
+    assert aggregate(storage, StatsQuery(SITE, d, d + timedelta(days=1)), ["visitors"]) == {
+        "visitors": 5  # A, B, C, D, and F, whose visit began the evening before
+    }
+
+
+def test_only_whole_unfiltered_days_are_served_by_the_rollup() -> None:
+    d = day_d()
+    assert served(StatsQuery(SITE, d, d + timedelta(days=2)))
+    assert not served(StatsQuery(SITE, d, d + timedelta(days=2)), hourly=True)
+    assert not served(StatsQuery(SITE, d + timedelta(hours=1), d + timedelta(days=2)))
+    assert not served(StatsQuery(SITE, d, d + timedelta(days=2), {"page": "/"}))
+
+
+def test_a_second_refresh_adds_nothing(storage: Storage) -> None:
+    refresh(storage)
+    before = _count(storage, "SELECT count() FROM stats_daily")
+    windows = _count(storage, "SELECT count() FROM stats_window")
+    refresh(storage)
+    assert _count(storage, "SELECT count() FROM stats_daily") == before
+    assert _count(storage, "SELECT count() FROM stats_window") == windows
+
+
+def test_erasure_rolls_the_visitors_days_up_again(storage: Storage) -> None:
+    refresh(storage)
+    d = day_d()
+    two_days = StatsQuery(SITE, d - timedelta(days=1), d + timedelta(days=1))
+    assert aggregate(storage, two_days, ["visitors", "pageviews"]) == {
+        "visitors": 6,  # A B C D E F
+        "pageviews": 12,  # 8 on D, 1 by E, 3 by F
+    }
+    f_id = "F" * 8 + "0" * 24  # tests/stats_visits.py's consent id of visitor F
+    erase_everywhere(storage, f_id)
+    assert aggregate(storage, two_days, ["visitors", "pageviews"]) == {
+        "visitors": 5,
+        "pageviews": 9,
+    }
+    # The rebuilt days are rolled up again, and no rolled row counts F any more.
+    assert _count(storage, "SELECT uniqExact(day) FROM stats_daily") >= 2
+    rolled = _count(
+        storage,
+        "SELECT uniqMerge(visitors) FROM stats_daily WHERE dim = 'page' AND value = '/'",
+    )
+    raw = _count(
+        storage,
+        "SELECT uniq(visitor_key) FROM events WHERE path = '/' AND kind = 'pageview' "
+        "AND toDate(time) <= (SELECT max(day) FROM stats_daily)",
+    )
+    assert rolled == raw  # F viewed / on D-1: not counted any more
+    assert (
+        _count(
+            storage,
+            f"SELECT count() FROM events WHERE visitor_key = '{visitor_key(f_id)}'",
+        )
+        == 0
+    )
+
+
+def test_whole_days_are_read_from_the_rollup_not_the_events(storage: Storage) -> None:
+    refresh(storage)
+    d = day_d() - timedelta(days=1)
+    client = storage.connect()
+    client.command(
+        "INSERT INTO stats_daily (site, day, dim, from_page, value, pageviews) "
+        "VALUES ('no-events.example', {day:Date}, '', '', '', 1000)",
+        parameters={"day": d.date()},
+    )
+    whole_day = StatsQuery("no-events.example", d, d + timedelta(days=1))
+    assert aggregate(storage, whole_day, ["pageviews"]) == {"pageviews": 1000}
+    part_day = StatsQuery("no-events.example", d, d + timedelta(hours=23))
+    assert aggregate(storage, part_day, ["pageviews"]) == {"pageviews": 0}
