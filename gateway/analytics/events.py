@@ -193,7 +193,7 @@ def encode(event: Event) -> bytes:
     referrer_host, referrer_path, prev_path = split_referrer(event.referrer, event.host)
     s = _string
     line = (
-        f"[{round(event.time, 3)!r},{s(event.site)},{s(event.kind.value)},{event.session_id:d},"
+        f"[{event.time:.3f},{s(event.site)},{s(event.kind.value)},{event.session_id:d},"
         f"{s(event.visitor_key)},{s(event.path[:MAX_PATH])},{s(query)},"
         f"{s(event.title[:MAX_TITLE])},{s(referrer_host)},{s(referrer_path)},{s(prev_path)},"
         f"{s(source)},{s(medium)},{s(campaign)},{s(event.ip)},"
