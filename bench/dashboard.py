@@ -17,7 +17,10 @@ applies the real migrations, and generates the events with one
   cities each; browsers, operating systems and devices in web-like shares.
 
 Then ``OPTIMIZE ... FINAL`` merges the parts, as a month of background merges
-would, and every panel the dashboard shows for a 30-day range runs
+would, the daily rollups are brought up to date (``stats_daily`` and the merged
+windows of ``stats_window``, as their hourly refreshes would; with ``--keep`` on
+a folder made before migration 0007, this is the migration's backfill), and
+every panel the dashboard shows for a 30-day range runs
 ``--rounds`` times in turn (after one warm-up round); the table gives each
 panel's p50 and p95, and the same for the whole dashboard (all panels one
 after another, and the dashboard page's own ``load``, which gathers them).

@@ -94,12 +94,15 @@ def _answers(storage: Storage) -> dict[str, Any]:
         out[f"{name} hourly"] = timeseries(storage, q, ["visitors", "pageviews"], hourly=True)
         for page in ("/", "/blog"):
             out[f"{name} next {page}"] = next_pages(storage, q, page, k=1)
+            out[f"{name} next {page} limit=1"] = next_pages(storage, q, page, 1, k=1)
         for prop in BREAKDOWN_PROPERTIES:
             metrics = ["visitors", "visits", "pageviews", "views_per_visit"]
             if prop in VISIT_PROPERTIES:
                 metrics += ["bounce_rate", "visit_duration"]
-            for k in (1, 2):
-                out[f"{name} {prop} k={k}"] = breakdown(storage, q, prop, metrics, k=k)
+            # limit 2 with k 1: the rollup merges only the values that can make the top 2
+            for k, limit in ((1, 100), (2, 100), (1, 2)):
+                rows = breakdown(storage, q, prop, metrics, limit, k=k)
+                out[f"{name} {prop} k={k} limit={limit}"] = rows
     return out
 
 
@@ -174,11 +177,11 @@ def test_erasure_rolls_the_visitors_days_up_again(storage: Storage) -> None:
     assert _count(storage, "SELECT uniqExact(day) FROM stats_daily") >= 2
     rolled = _count(
         storage,
-        "SELECT uniqMerge(visitors) FROM stats_daily WHERE dim = 'page' AND value = '/'",
+        "SELECT uniqCombined64Merge(visitors) FROM stats_daily WHERE dim = 'page' AND value = '/'",
     )
     raw = _count(
         storage,
-        "SELECT uniq(visitor_key) FROM events WHERE path = '/' AND kind = 'pageview' "
+        "SELECT uniqCombined64(visitor_key) FROM events WHERE path = '/' AND kind = 'pageview' "
         "AND toDate(time) <= (SELECT max(day) FROM stats_daily)",
     )
     assert rolled == raw  # F viewed / on D-1: not counted any more

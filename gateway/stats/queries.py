@@ -7,7 +7,8 @@ ClickHouse; Python only names the columns of the few rows that come back.
 
 Metrics, as Plausible defines them:
 
-    visitors         unique visitor keys (a hash of the consent id)
+    visitors         unique visitor keys (a hash of the consent id); like visits, a
+                     uniqCombined64 estimate, exact up to 8,192 in a row
     visits           sessions (30 minutes idle ends one)
     pageviews        page-view events
     views_per_visit  pageviews / visits, two decimals
@@ -16,13 +17,14 @@ Metrics, as Plausible defines them:
 
 The k rule: in :func:`breakdown` and :func:`next_pages`, every row counting
 fewer than ``k`` visitors is folded into one row labelled :data:`OTHER`,
-inside the query (``uniqState`` per row, merged again after folding, so the
-other row's visitors are counted once each, not summed).
+inside the query (a ``uniqCombined64`` state per row, merged again after
+folding, so the other row's visitors are counted once each, not summed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,7 +55,7 @@ MAX_LIMIT = 1000
 # Whole-range (or per-bucket) counts from the events (e) and the sessions (s);
 # ClickHouse drops the columns a query does not select, so listing all is free.
 _EVENT_COUNTS = (
-    "uniq(visitor_key) AS visitors, uniq(session_id) AS visits, "
+    "uniqCombined64(visitor_key) AS visitors, uniqCombined64(session_id) AS visits, "
     "countIf(kind = 'pageview') AS pageviews"
 )
 _SESSION_COUNTS = "count() AS s_visits, countIf(bounce) AS s_bounces, sum(duration) AS s_duration"
@@ -73,12 +75,14 @@ _TOTALS = {
 # and the final form after rows under k (`small`) are folded into OTHER. Only the small
 # rows' states are merged again: a row of its own is read as it is.
 def _merged(state: str) -> str:
-    return f"if(max(small), uniqMergeIf({state}, small), finalizeAggregation(any({state})))"
+    return (
+        f"if(max(small), uniqCombined64MergeIf({state}, small), finalizeAggregation(any({state})))"
+    )
 
 
 _EVENT_PARTIAL = {
-    "visitors": "uniqMergeState(visitors) AS visitors_state",
-    "visits": "uniqMergeState(visits) AS visits_state",
+    "visitors": "uniqCombined64MergeState(visitors) AS visitors_state",
+    "visits": "uniqCombined64MergeState(visits) AS visits_state",
     "pageviews": "sum(pageviews) AS pageviews_sum",
 }
 _EVENT_FINAL = {
@@ -88,7 +92,7 @@ _EVENT_FINAL = {
     "views_per_visit": "round(if(visits = 0, 0, pageviews / visits), 2) AS views_per_visit",
 }
 _SESSION_PARTIAL = {
-    "visitors": "uniqMergeState(visitors) AS visitors_state",
+    "visitors": "uniqCombined64MergeState(visitors) AS visitors_state",
     "visits": "sum(sessions) AS visits_sum",
     "pageviews": "sum(pageviews) AS pageviews_sum",
     "bounce_rate": "sum(bounces) AS bounces_sum",
@@ -175,7 +179,8 @@ def _sources(q: StatsQuery, metrics: Sequence[str], bucket: str = "") -> str:
     if any(m not in SESSION_METRICS for m in metrics):
         rows = event_rows(q, "", f"{bucket}(time)" if bucket else "")
         parts.append(
-            f"(SELECT {key}uniqMerge(visitors) AS visitors, uniqMerge(visits) AS visits, "  # noqa: S608
+            f"(SELECT {key}uniqCombined64Merge(visitors) AS visitors, "  # noqa: S608
+            "uniqCombined64Merge(visits) AS visits, "
             f"sum(pageviews) AS pageviews FROM ({rows}){group}) AS e"
         )
     if any(m in SESSION_METRICS for m in metrics):
@@ -265,13 +270,13 @@ def breakdown(
     if per_session:
         partial = [_SESSION_PARTIAL[m] for m in needed if m in _SESSION_PARTIAL]
         where = f"{name} != ''" if name in _SKIP_EMPTY else ""
-        rows = session_rows(q, name, column, where=where)
+        rows = functools.partial(session_rows, q, name, column, where=where)
         finals = _SESSION_FINAL
     else:
         partial = [_EVENT_PARTIAL[m] for m in needed if m in _EVENT_PARTIAL]
         where = " AND kind = 'pageview'" if name == "page" else ""
         where += f" AND {name} != ''" if name in _SKIP_EMPTY else ""
-        rows = event_rows(q, name, column, where=where)
+        rows = functools.partial(event_rows, q, name, column, where=where)
         finals = _EVENT_FINAL
     columns = ", ".join(finals[m] for m in _ordered(needed, finals))
     params = parameters(q, k=k, limit=limit)
@@ -284,22 +289,57 @@ def _folded(
     name: str,
     label: str,
     partial: Sequence[str],
-    rows: str,
+    rows: Callable[..., str],
     columns: str,
     metrics: Sequence[str],
     params: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Group ``rows`` by ``label``, fold rows under ``k`` visitors into OTHER, best first."""
+    """Group ``rows`` by ``label``, fold rows under ``k`` visitors into OTHER, best first.
+
+    From the rollup, only the values that can reach the top ``limit`` have their
+    states merged (:func:`_contenders`); the answer is the same as merging all.
+    """
+    with_ = markers(q)
+    keep = ""
+    if with_ and name in _MANY_VALUES:
+        with_ += f", {_contenders(label, rows(counts=True))} AS contenders "
+        keep = f"WHERE NOT contenders.2 OR has(contenders.1, {label}) "
     sql = (
-        f"{markers(q)}"  # noqa: S608
+        f"{with_}"  # noqa: S608
         f"SELECT if(small, '{OTHER}', value) AS {name}, {columns} FROM ("
         f"SELECT {label} AS value, {', '.join(partial)}, "
         "finalizeAggregation(visitors_state) < {k:UInt32} AS small "
-        f"FROM ({rows}) GROUP BY value"
+        f"FROM ({rows()}) {keep}GROUP BY value"
         f") GROUP BY {name} ORDER BY {name} = '{OTHER}', visitors DESC, {name} "
         "LIMIT {limit:UInt32}"
     )
     return [_pick(row, metrics, name) for row in _rows(storage, sql, params)]
+
+
+_MANY_VALUES = ("page", "entry_page", "exit_page", "source", "city", "region")
+"""Properties with hundreds to thousands of values, where narrowing pays for its pass."""
+
+
+def _contenders(label: str, rows: str) -> str:
+    """The values that may be among the top ``limit``, and whether that list is enough.
+
+    Every part of ``rows`` (the merged window, each later day, the raw rest)
+    carries its own ``visitor_count``, so a value has between the largest part
+    (``lower``) and the sum of its parts (``upper``) visitors, read without
+    touching a state. When at least ``limit`` values have ``lower >= k``, the
+    top ``limit`` rows all have at least ``t`` visitors, ``t`` being the
+    ``limit``-th largest ``lower``, and no row of OTHER can make the cut; so only
+    the values whose ``upper`` reaches ``t`` need their states merged (a dozen
+    or two of 20,000 pages). Otherwise (``enough`` is false) every value is kept.
+    """
+    return (
+        "(SELECT (arrayFilter((v, u) -> u >= t, values, uppers), enough) FROM ("  # noqa: S608
+        "SELECT countIf(lower >= {k:UInt32}) >= {limit:UInt32} AS enough, "
+        "arrayReverseSort(groupArray(lower))[{limit:UInt32}] AS t, "
+        "groupArray(value) AS values, groupArray(upper) AS uppers FROM ("
+        f"SELECT {label} AS value, sum(visitor_count) AS upper, max(visitor_count) AS lower "
+        f"FROM ({rows}) GROUP BY value)))"
+    )
 
 
 def next_pages(
@@ -311,7 +351,7 @@ def next_pages(
     the same filters and the same k rule as a breakdown.
     """
     where = " AND kind = 'pageview' AND prev_path = {from_page:String}"
-    rows = event_rows(q, "next", "path", where=where, from_page=True)
+    rows = functools.partial(event_rows, q, "next", "path", where=where, from_page=True)
     partial = [_EVENT_PARTIAL["visitors"], _EVENT_PARTIAL["pageviews"]]
     metrics = ["visitors", "pageviews"]
     columns = ", ".join(_EVENT_FINAL[m] for m in metrics)
@@ -322,8 +362,9 @@ def next_pages(
 def realtime(storage: Storage, site: str, now: datetime) -> dict[str, int]:
     """Visitors seen in the last 5 and the last 30 minutes before ``now``."""
     sql = (
-        "SELECT uniqIf(visitor_key, time >= {recent:DateTime64(3, 'UTC')}) AS last_5_minutes, "
-        "uniq(visitor_key) AS last_30_minutes FROM events "
+        "SELECT uniqCombined64If(visitor_key, time >= {recent:DateTime64(3, 'UTC')}) "
+        "AS last_5_minutes, "
+        "uniqCombined64(visitor_key) AS last_30_minutes FROM events "
         "WHERE site = {site:String} AND time >= {start:DateTime64(3, 'UTC')} "
         "AND time <= {end:DateTime64(3, 'UTC')}"
     )

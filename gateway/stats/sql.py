@@ -3,8 +3,8 @@
 Two sources answer every question:
 
 ``events``
-    one row per event; counts visitors (``uniq(visitor_key)``), visits
-    (``uniq(session_id)``) and page views, and carries what is the same for a
+    one row per event; counts visitors (``uniqCombined64(visitor_key)``), visits
+    (``uniqCombined64(session_id)``) and page views, and carries what is the same for a
     whole session (country, region, city, browser, OS, device) on every row.
 
 ``sessions_agg``

@@ -24,7 +24,7 @@
 -- The first refresh, when this migration runs, rolls up every finished day
 -- already stored.
 --
--- Privacy: the uniq states are sketches of visitor keys and session ids (their
+-- Privacy: the uniqCombined64 states are sketches of visitor keys and session ids (their
 -- 64-bit hashes), so a row can tell whether a known visitor was counted; rows
 -- expire after one month like the events (and follow CG_ANALYTICS_RETENTION_DAYS),
 -- and an erasure drops the rolled days from the visitor's first one on and rolls
@@ -37,8 +37,8 @@ CREATE TABLE IF NOT EXISTS stats_daily${local} ${on_cluster}
     from_page String,
     value String,
     visitor_count SimpleAggregateFunction(max, UInt64),
-    visitors AggregateFunction(uniq, UUID),
-    visits AggregateFunction(uniq, UInt64),
+    visitors AggregateFunction(uniqCombined64, UUID),
+    visits AggregateFunction(uniqCombined64, UInt64),
     pageviews SimpleAggregateFunction(sum, UInt64),
     sessions SimpleAggregateFunction(sum, UInt64),
     bounces SimpleAggregateFunction(sum, UInt64),
@@ -66,9 +66,9 @@ SELECT
     row.1 AS dim,
     row.2 AS from_page,
     row.3 AS value,
-    uniq(visitor_key) AS visitor_count,
-    uniqState(visitor_key) AS visitors,
-    uniqState(session_id) AS visits,
+    uniqCombined64(visitor_key) AS visitor_count,
+    uniqCombined64State(visitor_key) AS visitors,
+    uniqCombined64State(session_id) AS visits,
     countIf(kind = 'pageview') AS pageviews,
     toUInt64(0) AS sessions,
     toUInt64(0) AS bounces,
@@ -95,9 +95,9 @@ SELECT
     row.1 AS dim,
     '' AS from_page,
     row.2 AS value,
-    uniq(visitor_any) AS visitor_count,
-    uniqState(visitor_any) AS visitors,
-    uniqState(session_id) AS visits,
+    uniqCombined64(visitor_any) AS visitor_count,
+    uniqCombined64State(visitor_any) AS visitors,
+    uniqCombined64State(session_id) AS visits,
     sum(page_count) AS pageviews,
     count() AS sessions,
     countIf(bounce) AS bounces,
@@ -130,7 +130,7 @@ ARRAY JOIN arrayFilter(row -> row.1 != '-', rows) AS row
 GROUP BY site, day, dim, from_page, value;
 
 -- The dashboard's usual ranges, merged ahead: a 30-day page panel would otherwise
--- merge a uniq state per page and day (half a million on 10 million events).
+-- merge a state per page and day (half a million on 10 million events).
 -- Half an hour after each new day is rolled up, the states of the windows ending
 -- with it are merged into one row per value: spans 28 and 5 are the last 30 and 7 days less
 -- today, 27 and 4 the same until yesterday is rolled up (00:00 to 03:00 UTC). A
@@ -150,8 +150,8 @@ CREATE TABLE IF NOT EXISTS stats_window${local} ${on_cluster}
     from_page String,
     value String,
     visitor_count UInt64,
-    visitors AggregateFunction(uniq, UUID),
-    visits AggregateFunction(uniq, UInt64),
+    visitors AggregateFunction(uniqCombined64, UUID),
+    visits AggregateFunction(uniqCombined64, UInt64),
     pageviews UInt64,
     sessions UInt64,
     bounces UInt64,
@@ -195,8 +195,8 @@ FROM (
         dim,
         from_page,
         value,
-        uniqMergeState(visitors) AS visitor_states,
-        uniqMergeState(visits) AS visit_states,
+        uniqCombined64MergeState(visitors) AS visitor_states,
+        uniqCombined64MergeState(visits) AS visit_states,
         sum(pageviews) AS pageviews,
         sum(sessions) AS sessions,
         sum(bounces) AS bounces,
