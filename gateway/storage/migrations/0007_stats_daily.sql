@@ -21,8 +21,12 @@
 -- by 03:00 the next day, once its visits have ended. The queries read the rolled
 -- days from here and the rest (today, and yesterday until 03:00) from the raw
 -- tables, in the same query, so the answer is the same whichever serves a day.
--- The first refresh, when this migration runs, rolls up every finished day
--- already stored.
+-- The first refresh, at the first full hour after this migration, in the running
+-- gateway (not in a short `consent-gateway migrate`), rolls up every finished day
+-- already stored; until then every question is read raw, as before. A refresh
+-- appends as it goes: if the process stops in the middle of one, the days it was
+-- writing stay incomplete until gateway.stats.rollup.rebuild_from rolls them up
+-- again.
 --
 -- Privacy: the uniqCombined64 states are sketches of visitor keys and session ids (their
 -- 64-bit hashes), so a row can tell whether a known visitor was counted; rows
@@ -57,6 +61,7 @@ ENGINE = Distributed(${cluster}, ${database}, stats_daily_local, rand());
 CREATE MATERIALIZED VIEW IF NOT EXISTS stats_daily_refresh ${on_cluster}
 REFRESH EVERY 1 HOUR APPEND
 TO stats_daily${local}
+EMPTY
 AS WITH
     (SELECT max(day) FROM stats_daily${local}) AS rolled,
     toDate(now() - INTERVAL 3 HOUR) AS open_day
