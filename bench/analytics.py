@@ -12,6 +12,11 @@ Run by hand with ``scripts/bench analytics`` (never by the tests). In one run:
    Page views and ``POST /_consent/collect`` (one event per request) are
    measured for both; rounds alternate so drift hits every row alike, and the
    median round is reported with the gateway's CPU time per request (/proc).
+   Each run's CPU is counted until :data:`SETTLE_SECONDS` after wrk stops, so
+   the writer's last insert and the engine's merges of the run's rows are
+   charged to the run that caused them, not to whichever target runs next;
+   "loop" is the event loop's (main thread's) share, the rest is the writer
+   and the embedded ClickHouse engine's threads.
 
 "On" and "off" run the same code: the same observer and beacon, the same
 ingest steps; the rejecting visitor's events stop at the ``consent`` step.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +39,7 @@ from pathlib import Path
 import httpx
 
 from bench.harness import (
+    CLOCK_TICKS,
     Gateway,
     Result,
     cpu_seconds,
@@ -51,6 +58,7 @@ PAGE_HEADERS = [
     f"User-Agent: {FIREFOX}",
 ]
 BEACON = json.dumps({"events": [{"type": "engagement", "path": "/", "engagement_ms": 4200}]})
+SETTLE_SECONDS = 2.0  # past the writer's 1 s flush interval, and the merges it starts
 
 
 class _Consented:
@@ -140,9 +148,9 @@ def main() -> None:
         work = Path(folder)
         with nginx_origin(work, html_page(10 * 1024)) as origin:
             with gateway_process(origin.url, work / "data") as gateway:
-                runs, accepted = measure(gateway, work, args)
+                runs, loop, accepted = measure(gateway, work, args)
         stored = count_rows(work / "data")
-    report(runs)
+    report(runs, loop)
     # wrk counts the answers it saw before each run's end; a run's last in-flight
     # requests (at most one per connection) may be recorded but not counted.
     print(f"\nanswered 2xx for the consenting visitor (wrk): {accepted:,} events")
@@ -151,7 +159,7 @@ def main() -> None:
 
 def measure(
     gateway: Gateway, work: Path, args: argparse.Namespace
-) -> tuple[dict[str, list[Result]], int]:
+) -> tuple[dict[str, list[Result]], dict[str, list[float]], int]:
     lua = work / "beacon.lua"
     lua.write_text(
         'wrk.method = "POST"\n'
@@ -168,18 +176,29 @@ def measure(
         targets[f"page views, recording {mode}"] = (gateway.url + "/", headers, None)
         targets[f"beacon, recording {mode}"] = (gateway.url + "/_consent/collect", headers, lua)
     runs: dict[str, list[Result]] = {name: [] for name in targets}
+    loop: dict[str, list[float]] = {name: [] for name in targets}  # us per request
     accepted = 0
     for round_number in range(args.rounds + 1):
         for name, (url, headers, script) in targets.items():
-            before = cpu_seconds(gateway.pid)
+            before, loop_before = cpu_seconds(gateway.pid), loop_cpu_seconds(gateway.pid)
             result = wrk(url, 1 if round_number == 0 else args.seconds, headers, script)
+            time.sleep(SETTLE_SECONDS)
             result.cpu_seconds = cpu_seconds(gateway.pid) - before
             if name.endswith("recording on"):
                 accepted += result.requests  # wrk counts completed 2xx answers
             if round_number:  # round 0 warms up
                 runs[name].append(result)
+                loop_us = (loop_cpu_seconds(gateway.pid) - loop_before) / result.requests
+                loop[name].append(loop_us * 1e6)
         print(f"round {round_number}/{args.rounds} done", file=sys.stderr)
-    return runs, accepted
+    return runs, loop, accepted
+
+
+def loop_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid``'s main thread (the event loop) so far."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def count_rows(data_dir: Path) -> int:
@@ -191,18 +210,28 @@ def count_rows(data_dir: Path) -> int:
     return rows
 
 
-def report(runs: dict[str, list[Result]]) -> None:
-    print(f"\n{'target':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}")
+def report(runs: dict[str, list[Result]], loop: dict[str, list[float]]) -> None:
+    print(
+        f"\n{'target':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}"
+        f" {'loop us/req':>12}"
+    )
     for name, results in runs.items():
         result = median_run(results)
         print(
             f"{name:32} {result.requests_per_second:9.0f} {result.p50_ms:8.2f} "
             f"{result.p99_ms:8.2f} {result.cpu_us_per_request or 0:11.0f}"
+            f" {statistics.median(loop[name]):12.0f}"
         )
     for kind in ("page views", "beacon"):
         on = median_cpu(runs[f"{kind}, recording on"])
         off = median_cpu(runs[f"{kind}, recording off"])
-        print(f"{kind}: recording adds {100 * (on / off - 1):+.1f}% CPU per request")
+        loop_on = statistics.median(loop[f"{kind}, recording on"])
+        loop_off = statistics.median(loop[f"{kind}, recording off"])
+        print(
+            f"{kind}: recording adds {100 * (on / off - 1):+.1f}% CPU per request "
+            f"({on - off:+.0f} us: {loop_on - loop_off:+.0f} on the event loop, "
+            f"{(on - off) - (loop_on - loop_off):+.0f} in the writer and the engine)"
+        )
 
 
 if __name__ == "__main__":
