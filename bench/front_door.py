@@ -26,10 +26,9 @@ from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
 from gateway.clock import system_clock
 from gateway.consent import build_consent
-from gateway.consent.reader import ConsentReader
 from gateway.front_door import FrontDoor
 from gateway.ops.metrics import RequestMetrics
-from gateway.session import SESSION_COOKIE, Sessions
+from gateway.session import SESSION_COOKIE
 from gateway.settings import load_settings
 
 BROWSER_HEADERS = [
@@ -63,16 +62,15 @@ def front_door() -> tuple[FrontDoor, bytes]:
         env_file=None,
     )
     consent = build_consent(settings, system_clock)
-    sessions = Sessions(settings.secret_keys, settings.session_idle_minutes * 60)
-    door = FrontDoor(
+    door = FrontDoor.from_settings(
         page,
+        settings,
         TrustedProxies(settings.trusted_proxies),
-        sessions,
-        ConsentReader(consent.policy, settings.honour_dnt),
+        consent.policy,
         RequestMetrics(),
         lambda path: path.startswith(settings.prefix),
     )
-    session = sessions.signer.sign("benchvisitor")
+    session = door.sessions.signer.sign("benchvisitor")
     return door, f"_ga=GA1.1.123; {SESSION_COOKIE}={session}".encode()
 
 

@@ -36,7 +36,6 @@ from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
 from gateway.consent import build_consent
 from gateway.consent.api import ConsentApi
-from gateway.consent.reader import ConsentReader
 from gateway.errors import error_response, new_request_id, wants_json
 from gateway.exceptions import GatewayError
 from gateway.front_door import FrontDoor
@@ -49,7 +48,6 @@ from gateway.proxy.http import HttpProxy
 from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware
-from gateway.session import Sessions
 from gateway.settings import Settings
 
 logger = logging.getLogger("gateway")
@@ -232,13 +230,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp
         direct={("POST", f"{settings.prefix}collect"): own_middleware(collect)},
     )
     request_metrics = RequestMetrics()
-    stack = FrontDoor(
-        dispatcher,
-        trusted,
-        Sessions(settings.secret_keys, settings.session_idle_minutes * 60, clock=clock),
-        ConsentReader(consent.policy, settings.honour_dnt),
-        request_metrics,
-        dispatcher.is_own,
+    stack = FrontDoor.from_settings(
+        dispatcher, settings, trusted, consent.policy, request_metrics, dispatcher.is_own, clock
     )
     app = GatewayApp(
         settings,

@@ -19,12 +19,15 @@ from time import perf_counter
 
 from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
+from gateway.clock import Clock, system_clock
 from gateway.consent.reader import ConsentReader
+from gateway.consent.state import ConsentPolicy
 from gateway.context import RequestContext, has_forbidden_controls, read_context
 from gateway.errors import send_error
 from gateway.ops.metrics import RequestMetrics
 from gateway.ops.request_id import bind_request
 from gateway.session import Sessions
+from gateway.settings import Settings
 
 
 class FrontDoor:
@@ -45,6 +48,27 @@ class FrontDoor:
         self.consent = consent
         self.metrics = metrics
         self.is_own = is_own
+
+    @classmethod
+    def from_settings(
+        cls,
+        app: ASGIApp,
+        settings: Settings,
+        trusted: TrustedProxies,
+        policy: ConsentPolicy,
+        metrics: RequestMetrics,
+        is_own: Callable[[str], bool],
+        clock: Clock = system_clock,
+    ) -> FrontDoor:
+        """The front door as ``settings`` configure it (the app and its benchmark share it)."""
+        return cls(
+            app,
+            trusted,
+            Sessions(settings.secret_keys, settings.session_idle_minutes * 60, clock=clock),
+            ConsentReader(policy, settings.honour_dnt),
+            metrics,
+            is_own,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
