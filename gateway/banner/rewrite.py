@@ -20,11 +20,10 @@ import re
 from fnmatch import translate
 from functools import partial
 
-import aiohttp
-
 from gateway.asgi import RawHeaders, Scope, Send
 from gateway.banner.inject import SUPPORTED_CODINGS, inject
-from gateway.proxy.http import BodyRewrite
+from gateway.exceptions import UpstreamError
+from gateway.proxy.http import BodyRewrite, ResponseBody
 
 logger = logging.getLogger("gateway.banner")
 
@@ -125,14 +124,14 @@ class HtmlInjector:
         coding: str,
         tags: bytes,
         first: bytes,
-        content: aiohttp.StreamReader,
+        content: ResponseBody,
         send: Send,
     ) -> None:
         # Nothing has gone to the visitor yet: an upstream failure here still becomes a 502.
         chunks = [first]
         size = len(first)
-        while not content.at_eof():
-            chunk = await content.readany()
+        while not content.at_eof:
+            chunk = await content.read()
             if not chunk:
                 break
             chunks.append(chunk)
@@ -157,7 +156,7 @@ class HtmlInjector:
         status: int,
         headers: RawHeaders,
         chunks: list[bytes],
-        content: aiohttp.StreamReader,
+        content: ResponseBody,
         send: Send,
     ) -> None:
         """A page too large to change: what was read, then the rest as it comes."""
@@ -165,9 +164,9 @@ class HtmlInjector:
         for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         try:
-            async for chunk in content.iter_any():
+            while chunk := await content.read():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except UpstreamError as error:
             # As in the proxy: the headers are gone, so cutting the connection is the signal.
             logger.warning("upstream failed mid-page error=%s", type(error).__name__)
             return

@@ -1,65 +1,46 @@
 """Forwarding one HTTP request to the upstream and streaming the answer back.
 
-This is the gateway's hot path, so it is a plain ASGI callable over one shared
-aiohttp session rather than a Starlette endpoint: Starlette's streaming
-response starts a task group per response, and httpx's pool costs several
-times aiohttp's (see the foundation issue's measurements).
+This is the gateway's hot path, so it is a plain ASGI callable over the
+gateway's own connection pool (``gateway/proxy/pool.py``) rather than a
+Starlette endpoint: Starlette's streaming response starts a task group per
+response, and general HTTP clients cost several times what this one proxy
+needs (httpx 4-7x aiohttp, aiohttp about 3x the pool; see the foundation issue
+and ``bench/bare_forwarder.py``).
 
-Bodies stream both ways with flat memory: request chunks are handed to aiohttp
-as an async generator, response chunks go to the client as they arrive, and
-both sides apply back-pressure (aiohttp pauses reading while its buffer is
-full, uvicorn pauses ``send`` while the socket is). Compressed bodies pass
-byte for byte, because the session never decompresses.
+Bodies stream both ways with flat memory: request chunks go to the upstream
+one ASGI message at a time, waiting for its socket to drain; response chunks
+go to the client as they arrive, and reading from the upstream pauses while
+too many wait unread (uvicorn pauses ``send`` while the visitor's socket is
+full). Compressed bodies pass byte for byte: nothing here decompresses.
 
-Only the configured upstream is ever contacted: the URL is always the
-upstream's origin plus the request's path, whatever the request target or the
-``Host`` header said.
+Only the configured upstream is ever contacted: the request goes to the pool's
+one origin with the upstream's base path plus the request's path, whatever the
+request target or the ``Host`` header said.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-
-import aiohttp
-from yarl import URL
+from typing import Protocol
 
 from gateway.asgi import RawHeaders, Receive, Scope, Send, header_value
 from gateway.client_ip import TrustedProxies
 from gateway.consent.enforcement import CookieEnforcer
 from gateway.context import RequestContext
 from gateway.errors import new_request_id, send_error, wants_json
-from gateway.exceptions import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from gateway.exceptions import UpstreamError, UpstreamTimeout
 from gateway.proxy.headers import (
     LocationRewriter,
     downstream_response_headers,
     upstream_request_headers,
 )
+from gateway.proxy.request import BadHeader, BodySender, encode_head
 from gateway.proxy.upstream import Upstream
+from gateway.proxy.wire import UpstreamConnection
 from gateway.request_body import BodyAborted, BodyReader
 
 logger = logging.getLogger("gateway.proxy")
-
-# Methods that may be retried once on a stale pooled connection: they are
-# idempotent and, without a body, nothing of the visitor's has been consumed.
-_RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _classify(error: BaseException, reader: BodyReader | None) -> str | None:
-    """Name what went wrong: ``too_large``, ``timeout``, ``stale``, ``unreachable``, or
-    ``None`` when the visitor left. aiohttp wraps errors raised by the body generator,
-    so the reader's own flags are asked first."""
-    if reader is not None and reader.too_large:
-        return "too_large"
-    if reader is not None and reader.client_gone:
-        return None
-    if isinstance(error, TimeoutError):
-        return "timeout"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return "unreachable"
-    if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-        return "stale"
-    return "unreachable"
 
 
 ResponseObserver = Callable[[Scope, RequestContext, int, RawHeaders], None]
@@ -69,13 +50,29 @@ Observers must be cheap and must not raise: they run on the hot path (the
 analytics page-view recorder is one). They may not change the response.
 """
 
-BodyRewrite = Callable[[bytes, aiohttp.StreamReader, Send], Awaitable[None]]
+
+class ResponseBody(Protocol):
+    """The rest of an upstream response's body, as a page rewriter reads it."""
+
+    async def read(self) -> bytes:
+        """The bytes that arrived since the last read, ``b""`` at the end; raises
+        :class:`UpstreamError` if the body broke off."""
+        ...
+
+    @property
+    def at_eof(self) -> bool:
+        """Whether the whole body has been read."""
+        ...
+
+
+BodyRewrite = Callable[[bytes, ResponseBody, Send], Awaitable[None]]
 PageRewriter = Callable[[Scope, int, RawHeaders], BodyRewrite | None]
 """Asked once per proxied response, from its status and the headers that would go.
 
 ``None``, the answer for anything but an HTML page, lets the proxy stream as always;
 otherwise the returned callable sends the whole response itself, given the first chunk
-and the rest of the body (the consent banner's injection, ``gateway/banner/``).
+and the rest of the body (the consent banner's injection, ``gateway/banner/``). It may
+raise :class:`UpstreamError` only before it has sent anything.
 """
 
 
@@ -135,90 +132,84 @@ class HttpProxy:
             self.enforcer.upstream_cookies(context),
         )
         out_headers.append(("X-Consent", self.enforcer.consent_header(context)))
-        target = scope.get("raw_path") or scope["path"].encode()
+        if chunked and length is not None:
+            # Both framings at once is a smuggling attempt; the visitor's body arrived
+            # de-chunked, so it goes on chunked and the length claim stays behind.
+            out_headers = [h for h in out_headers if h[0].lower() != "content-length"]
+        target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"")
-        url = URL(
-            self.upstream.base_url
-            + target.decode("latin-1")
-            + ("?" + query.decode("latin-1") if query else ""),
-            encoded=True,
-        )
-        reader = BodyReader(receive, self.max_body_bytes) if has_body else None
-        attempts = 2 if reader is None and method in _RETRYABLE else 1
-        for attempt in range(attempts):
-            try:
-                await self._exchange(scope, method, url, out_headers, reader, context, send)
-                return
-            except (aiohttp.ClientError, TimeoutError, BodyAborted) as caught:
-                error = caught
-                failure = _classify(error, reader)
-            if failure is None:
-                return  # the visitor went away mid-upload: nobody is left to answer
-            if failure == "too_large":
-                await self._too_large(send, as_json)
-                return
-            if failure == "stale" and attempt + 1 < attempts:
-                continue  # a pooled connection the upstream had closed: try a fresh one
-            upstream_error: UpstreamError = (
-                UpstreamTimeout(str(error))
-                if failure == "timeout"
-                else UpstreamUnreachable(str(error))
-            )
-            await self._fail(send, upstream_error, method, scope, as_json)
+        if query:
+            target += "?" + query.decode("latin-1")
+        try:
+            head = encode_head(method, self.upstream.base_path + target, out_headers, chunked)
+        except BadHeader as error:
+            await send_error(send, 400, "bad_header", str(error), request_id=None, as_json=as_json)
             return
+        reader = BodyReader(receive, self.max_body_bytes) if has_body else None
+        pool = self.upstream.pool
+        try:
+            response = await pool.request(
+                method, head, BodySender(reader, chunked) if reader is not None else None
+            )
+        except UpstreamError as error:
+            await self._fail(send, error, method, scope, as_json)
+            return
+        except BodyAborted:
+            if reader is not None and reader.too_large:
+                await self._too_large(send, as_json)
+            return  # otherwise the visitor went away mid-upload: nobody is left to answer
+        try:
+            await self._relay(scope, method, response, context, send, as_json)
+        finally:
+            pool.release(response)
 
-    async def _exchange(
+    async def _relay(
         self,
         scope: Scope,
         method: str,
-        url: URL,
-        headers: list[tuple[str, str]],
-        reader: BodyReader | None,
+        response: UpstreamConnection,
         context: RequestContext,
         send: Send,
+        as_json: bool,
     ) -> None:
-        session = self.upstream.session
-        async with session.request(
-            method,
-            url,
-            headers=headers,
-            data=reader.chunks() if reader is not None else None,
-            allow_redirects=False,
-        ) as response:
-            public_origin = f"{context.scheme}://{context.host}".encode("latin-1")
-            out = self.enforcer.filter_response(
-                downstream_response_headers(response.raw_headers, self.rewriter, public_origin),
-                context,
-            )
+        status = response.status
+        public_origin = f"{context.scheme}://{context.host}".encode("latin-1")
+        out = self.enforcer.filter_response(
+            downstream_response_headers(response.headers, self.rewriter, public_origin),
+            context,
+        )
+        try:
             # Read the first chunk before starting the response: a small page then goes
             # out in one message, and a failure before any byte can still become a 502.
-            content = response.content
-            first = await content.readany()
+            first = await response.read()
             for observe in self.observers:
-                observe(scope, context, response.status, out)
+                observe(scope, context, status, out)
             if self.page_rewriter is not None:
-                rewrite = self.page_rewriter(scope, response.status, out)
+                rewrite = self.page_rewriter(scope, status, out)
                 if rewrite is not None:
-                    await rewrite(first, content, send)
+                    await rewrite(first, response, send)
                     return
-            await send({"type": "http.response.start", "status": response.status, "headers": out})
-            try:
-                if content.at_eof():
-                    await send({"type": "http.response.body", "body": first, "more_body": False})
-                    return
-                await send({"type": "http.response.body", "body": first, "more_body": True})
-                async for chunk in content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (aiohttp.ClientError, TimeoutError) as error:
-                # Headers are gone already: the only honest signal left is to cut the
-                # connection, which uvicorn does when we return unfinished.
-                logger.warning(
-                    "upstream failed mid-body request_id=%s error=%s",
-                    new_request_id(),
-                    type(error).__name__,
-                )
-                return
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except UpstreamError as error:
+            await self._fail(send, error, method, scope, as_json)
+            return
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        if response.at_eof:
+            await send({"type": "http.response.body", "body": first, "more_body": False})
+            return
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        try:
+            while chunk := await response.read():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamError as error:
+            # Headers are gone already: the only honest signal left is to cut the
+            # connection, which uvicorn does when we return unfinished.
+            logger.warning(
+                "upstream failed mid-body request_id=%s error=%s",
+                new_request_id(),
+                type(error).__name__,
+            )
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _too_large(self, send: Send, as_json: bool) -> None:
         await send_error(

@@ -1,0 +1,75 @@
+"""The request as it goes to the upstream: its head in bytes, and its body streamed.
+
+The head is built from the headers :func:`gateway.proxy.headers.upstream_request_headers`
+chose, in that order, and nothing else: the ``Host`` is the first of them, and
+no client header (``User-Agent``, ``Accept-Encoding``...) is invented. The only
+header added here is ``Transfer-Encoding: chunked``, for a body whose length the
+visitor did not announce, because HTTP/1.1 needs some framing (RFC 9112 section 6).
+
+The body is copied from ASGI ``receive`` one message at a time, waiting for the
+upstream's socket to drain after each, so an upload of any size holds at most a
+message or two in memory. If the upstream answers before the body is all sent
+(a 401 or 413 on an upload, say), sending stops and the answer is read; the
+connection is then not reused.
+"""
+
+from __future__ import annotations
+
+from gateway.proxy.wire import UpstreamConnection
+from gateway.request_body import BodyReader
+
+
+class BadHeader(ValueError):
+    """A header holds a line break or NUL (which would split the request) or a character
+    that HTTP/1.1 cannot carry."""
+
+
+def encode_head(
+    method: str, target: str, headers: list[tuple[str, str]], chunked: bool = False
+) -> bytes:
+    """``METHOD target HTTP/1.1`` and the headers, as latin-1 bytes.
+
+    Raises :class:`BadHeader` rather than let a CR, LF or NUL in any part start a
+    header or a request of its own (request smuggling): counted in the whole head at
+    once, which is far cheaper than a check per header.
+    """
+    lines = [f"{method} {target} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    lines.append("\r\n")
+    text = "\r\n".join(lines)
+    breaks = len(lines)  # one CRLF between lines, and the final blank line
+    if text.count("\n") != breaks or text.count("\r") != breaks or "\0" in text:
+        raise BadHeader("A request header holds a line break or a NUL byte.")
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError as error:
+        raise BadHeader("A request header holds a character outside Latin-1.") from error
+
+
+class BodySender:
+    """Streams a visitor's body to the upstream, as is or in chunked coding."""
+
+    __slots__ = ("chunked", "reader")
+
+    def __init__(self, reader: BodyReader, chunked: bool) -> None:
+        self.reader = reader
+        self.chunked = chunked
+
+    async def __call__(self, connection: UpstreamConnection) -> None:
+        reader, chunked = self.reader, self.chunked
+        more = True
+        while more:
+            if connection.headers_done or connection.closed:
+                connection.request_sent = False  # answered early: the rest is never sent
+                return
+            body, more = await reader.next_message()
+            if body:
+                if chunked:
+                    connection.write(b"%x\r\n" % len(body) + body + b"\r\n")
+                else:
+                    connection.write(body)
+                await connection.drain()
+        if chunked:
+            connection.write(b"0\r\n\r\n")
