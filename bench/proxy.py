@@ -8,6 +8,10 @@ alternating for several rounds so that drift hits all alike; the median round
 is reported, with the ratios gateway/nginx and gateway/direct and the
 gateway's CPU time per request (from /proc, user + system).
 
+Two bare forwarders (``bench/bare_forwarder.py``) run beside it as yardsticks
+for what uvicorn and an upstream client cost without the gateway: one with
+aiohttp, one with the gateway's own connection pool.
+
 Two gateway rows: a returning visitor (a valid session cookie, as a browser
 sends it, so the cookie is re-signed at most once a minute) and a new visitor
 (no cookie, so every response issues one: the worst case).
@@ -41,6 +45,7 @@ from gateway.session import SESSION_COOKIE
 from gateway.signing import CookieSigner
 
 PAGE_BYTES = 10 * 1024
+FORWARDERS = ("aiohttp", "pool")
 
 
 def main() -> None:
@@ -52,35 +57,47 @@ def main() -> None:
         work = Path(folder)
         with nginx_origin(work, html_page(PAGE_BYTES)) as origin:
             with gateway_process(origin.url, work / "data") as gateway:
-                bare_port = free_port()
-                bare = subprocess.Popen(
-                    [sys.executable, "-m", "bench.bare_forwarder", origin.url, str(bare_port)]
-                )
+                bare = {client: start_forwarder(origin.url, client) for client in FORWARDERS}
                 try:
-                    wait_for(f"http://127.0.0.1:{bare_port}/")
+                    for port, _process in bare.values():
+                        wait_for(f"http://127.0.0.1:{port}/")
                     runs = measure(
-                        args, origin.url, origin.proxy_port, (bare_port, bare.pid), gateway
+                        args,
+                        origin.url,
+                        origin.proxy_port,
+                        {client: (port, p.pid) for client, (port, p) in bare.items()},
+                        gateway,
                     )
                 finally:
-                    bare.send_signal(signal.SIGTERM)
-                    bare.wait(timeout=20)
+                    for _port, process in bare.values():
+                        process.send_signal(signal.SIGTERM)
+                        process.wait(timeout=20)
     report(runs, args)
+
+
+def start_forwarder(upstream: str, client: str) -> tuple[int, subprocess.Popen[bytes]]:
+    """``bench/bare_forwarder.py`` with ``client``, on a free port."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.bare_forwarder", upstream, str(port), client]
+    return port, subprocess.Popen(command)
 
 
 def measure(
     args: argparse.Namespace,
     origin: str,
     nginx_proxy: int,
-    bare: tuple[int, int],
+    bare: dict[str, tuple[int, int]],
     gateway: Gateway,
 ) -> dict[str, list[Result]]:
     """Alternating wrk rounds over every target; CPU is read for the Python processes."""
-    bare_port, bare_pid = bare
+    aiohttp_port, aiohttp_pid = bare["aiohttp"]
+    pool_port, pool_pid = bare["pool"]
     cookie = CookieSigner([gateway.key], salt="cg.session").sign("benchvisitor")
     targets: dict[str, tuple[str, list[str], int | None]] = {
         "direct to the origin": (origin, [], None),
         "nginx as a proxy": (f"http://127.0.0.1:{nginx_proxy}", [], None),
-        "bare ASGI + aiohttp forwarder": (f"http://127.0.0.1:{bare_port}", [], bare_pid),
+        "bare ASGI + aiohttp forwarder": (f"http://127.0.0.1:{aiohttp_port}", [], aiohttp_pid),
+        "bare ASGI + gateway pool": (f"http://127.0.0.1:{pool_port}", [], pool_pid),
         "gateway, returning visitor": (
             gateway.url,
             [f"Cookie: {SESSION_COOKIE}={cookie}"],
@@ -130,9 +147,12 @@ def report(runs: dict[str, list[Result]], args: argparse.Namespace) -> None:
             f"gateway/bare forwarder = {gateway / bare:.3f}"
         )
     bare_cpu = median_cpu(runs["bare ASGI + aiohttp forwarder"])
+    pool_cpu = median_cpu(runs["bare ASGI + gateway pool"])
     for name in ("gateway, returning visitor", "gateway, new visitor"):
+        cpu = median_cpu(runs[name])
         print(
-            f"{name}: CPU per request / bare forwarder's = {median_cpu(runs[name]) / bare_cpu:.2f}"
+            f"{name}: CPU per request / bare aiohttp forwarder's = {cpu / bare_cpu:.2f}   "
+            f"/ bare pool forwarder's = {cpu / pool_cpu:.2f}"
         )
 
 
