@@ -43,7 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         return serve_workers(settings, settings.workers, args.log_level)
     # A start-up that failed (ClickHouse unreachable, a port taken) was logged; exit 1.
-    return 0 if run(gateway_listeners(settings), args.log_level) else 1
+    return 0 if run(gateway_listeners(settings), args.log_level, settings.background_nice) else 1
 
 
 def _demo(args: argparse.Namespace) -> int:

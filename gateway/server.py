@@ -168,9 +168,19 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-def run(listeners: list[Listener], log_level: str = "info") -> bool:
+def tune_process(background_nice: int) -> None:
+    """Set up a serving process once, before its loop starts: the garbage collector
+    kept off the hot path, and the loop's thread (this one) first in line for the CPU
+    (``gateway/ops/priority.py``). Never called by the tests' in-process servers."""
+    from gateway.ops.priority import PriorityKeeper
+
+    tune_gc()
+    PriorityKeeper(threading.get_native_id(), background_nice).start()
+
+
+def run(listeners: list[Listener], log_level: str = "info", background_nice: int = 0) -> bool:
     """Blocking entry point for the CLI; whether every listener started."""
     import uvloop
 
-    tune_gc()
+    tune_process(background_nice)
     return uvloop.run(serve_all(listeners, log_level))

@@ -43,6 +43,7 @@ class Settings:
     admin_host: str
     admin_port: int
     workers: int
+    background_nice: int
     public_health: bool
     log_format: str
     trusted_proxies: tuple[IPNetwork, ...]

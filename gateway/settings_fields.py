@@ -67,6 +67,15 @@ FIELDS: tuple[Field, ...] = (
         "folder can be opened by one process only.",
     ),
     Field(
+        "background_nice",
+        parse_int(0, 19),
+        "10",
+        "The CPU niceness (0 to 19) of every thread of a serving process but the event "
+        "loop's: the event writers and the embedded ClickHouse engine then take the CPU the "
+        "visitors' requests leave over, and catch up from the journal. 0 treats all threads "
+        "alike. Linux only.",
+    ),
+    Field(
         "public_health",
         parse_switch,
         "off",

@@ -38,6 +38,8 @@ class GatewayProcess:
         self.env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(data_dir)),
+            # A checkout run with PYTHONPATH (a second work tree) serves its own code.
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             "CG_UPSTREAM": upstream,
             "CG_SECRET_KEY": TEST_KEY,
             "CG_DATA_DIR": str(data_dir),

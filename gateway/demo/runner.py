@@ -91,5 +91,6 @@ def run_demo(
         [
             Listener(create_demo_site(), "127.0.0.1", site_port, "demo site"),
             *gateway_listeners(settings),
-        ]
+        ],
+        background_nice=settings.background_nice,
     )

@@ -91,7 +91,7 @@ def _worker(
     import uvloop
 
     from gateway.ops.metrics import publish
-    from gateway.server import gateway_listeners, serve_all, tune_gc
+    from gateway.server import gateway_listeners, serve_all, tune_process
 
     listeners = gateway_listeners(settings, sockets=sockets)
     state = listeners[0].app.state  # type: ignore[attr-defined]
@@ -112,7 +112,7 @@ def _worker(
             task.cancel()
             publish(state, folder)  # the final counters, after the writer's last flush
 
-    tune_gc()
+    tune_process(settings.background_nice)
     started = uvloop.run(main())
     return 0 if started else STARTUP_FAILED
 
