@@ -109,7 +109,8 @@ FIELDS: tuple[Field, ...] = (
         "connect_timeout",
         parse_seconds,
         "5",
-        "Seconds to wait for a connection to the upstream before answering 502.",
+        "Seconds to wait for a connection to the upstream before answering 504 (a refused "
+        "connection is answered 502 at once).",
     ),
     Field(
         "read_timeout",

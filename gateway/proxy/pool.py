@@ -28,7 +28,7 @@ RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 BUFFER_LIMIT = 256 * 1024  # unread body bytes before reading from the upstream pauses
 
 BodySender = Callable[[UpstreamConnection], Awaitable[None]]
-"""Writes a request body on the connection (``gateway/proxy/body.py``)."""
+"""Writes a request body on the connection (:class:`gateway.proxy.request.BodySender`)."""
 
 
 class ConnectionPool:
