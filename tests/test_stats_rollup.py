@@ -31,6 +31,7 @@ from gateway.stats import (
 )
 from gateway.stats.rollup import refresh, served
 from gateway.storage import Storage
+from gateway.storage.migrator import load_migrations, render
 from tests.analytics_helpers import FIREFOX, IPHONE
 from tests.chdb import migrated_storage
 from tests.stats_visits import LONDON, PARIS, SITE, _e, day_d, write_events, write_scripted_visits
@@ -95,12 +96,17 @@ def _answers(storage: Storage) -> dict[str, Any]:
         for page in ("/", "/blog"):
             out[f"{name} next {page}"] = next_pages(storage, q, page, k=1)
             out[f"{name} next {page} limit=1"] = next_pages(storage, q, page, 1, k=1)
+            # k 2 and 3 fold the next pages under k into OTHER, counting each visitor once
+            for k in (2, 3):
+                out[f"{name} next {page} k={k}"] = next_pages(storage, q, page, k=k)
+                out[f"{name} next {page} k={k} limit=1"] = next_pages(storage, q, page, 1, k=k)
         for prop in BREAKDOWN_PROPERTIES:
             metrics = ["visitors", "visits", "pageviews", "views_per_visit"]
             if prop in VISIT_PROPERTIES:
                 metrics += ["bounce_rate", "visit_duration"]
-            # limit 2 with k 1: the rollup merges only the values that can make the top 2
-            for k, limit in ((1, 100), (2, 100), (1, 2)):
+            # limit 2 with k 1, limit 1 with k 2: the rollup merges only the values that can
+            # make the top rows, and counts them without states when none is folded
+            for k, limit in ((1, 100), (2, 100), (1, 2), (2, 1)):
                 rows = breakdown(storage, q, prop, metrics, limit, k=k)
                 out[f"{name} {prop} k={k} limit={limit}"] = rows
     return out
@@ -207,3 +213,34 @@ def test_whole_days_are_read_from_the_rollup_not_the_events(storage: Storage) ->
     assert aggregate(storage, whole_day, ["pageviews"]) == {"pageviews": 1000}
     part_day = StatsQuery("no-events.example", d, d + timedelta(hours=23))
     assert aggregate(storage, part_day, ["pageviews"]) == {"pageviews": 0}
+
+
+def test_the_window_layout_migration_can_run_again(storage: Storage) -> None:
+    """0008 drops the merged windows and makes them anew: the answers stay the same while
+    they are gone (read from stats_daily) and once the next refresh has merged them."""
+    refresh(storage)
+    assert _count(storage, "SELECT count() FROM stats_window") > 0
+    before = _answers(storage)
+    (migration,) = [m for m in load_migrations() if m.version == 8]
+    client = storage.connect()
+    for statement in migration.statements:
+        sql = render(statement, storage.database, "")
+        if sql is not None:
+            client.command(sql)
+    assert _count(storage, "SELECT count() FROM stats_window") == 0
+    assert _answers(storage) == before
+    refresh(storage)
+    assert _count(storage, "SELECT count() FROM stats_window") > 0
+    assert _answers(storage) == before
+
+
+def test_each_dimensions_window_rows_are_stored_most_visitors_first(storage: Storage) -> None:
+    refresh(storage)
+    client = storage.connect()
+    rows = client.query(
+        "SELECT site, span, dim, groupArray(visitor_count) FROM (SELECT *, _part AS part "
+        "FROM stats_window ORDER BY _part, _part_offset) GROUP BY part, site, span, dim"
+    ).result_rows
+    assert rows
+    for site, span, dim, counts in rows:
+        assert counts == sorted(counts, reverse=True), (site, span, dim)

@@ -19,6 +19,9 @@ The k rule: in :func:`breakdown` and :func:`next_pages`, every row counting
 fewer than ``k`` visitors is folded into one row labelled :data:`OTHER`,
 inside the query (a ``uniqCombined64`` state per row, merged again after
 folding, so the other row's visitors are counted once each, not summed).
+When the rollup shows that at least ``limit`` rows reach ``k`` (see
+:func:`_contenders`), the other row cannot make the top ``limit``, so the
+values that can are counted straight away and no state is kept.
 """
 
 from __future__ import annotations
@@ -107,6 +110,34 @@ _SESSION_FINAL = {
     "AS bounce_rate",
     "visit_duration": "toUInt32(round(if(visits = 0, 0, sum(duration_sum) / visits))) "
     "AS visit_duration",
+}
+# The same counts when no row is folded (_folded's exact branch): one merge per value and
+# column, finalised once, instead of a merged state that is finalised, copied and finalised.
+_EVENT_EXACT = {
+    "visitors": "uniqCombined64Merge(visitors) AS visitors_n",
+    "visits": "uniqCombined64Merge(visits) AS visits_n",
+    "pageviews": "sum(pageviews) AS pageviews_sum",
+}
+_EVENT_EXACT_FINAL = {
+    "visitors": "visitors_n AS visitors",
+    "visits": "visits_n AS visits",
+    "pageviews": "pageviews_sum AS pageviews",
+    "views_per_visit": _EVENT_FINAL["views_per_visit"],
+}
+_SESSION_EXACT = {
+    "visitors": "uniqCombined64Merge(visitors) AS visitors_n",
+    "visits": "sum(sessions) AS visits_sum",
+    "pageviews": "sum(pageviews) AS pageviews_sum",
+    "bounce_rate": "sum(bounces) AS bounces_sum",
+    "visit_duration": "sum(duration) AS duration_sum",
+}
+_SESSION_EXACT_FINAL = {
+    "visitors": "visitors_n AS visitors",
+    "visits": "visits_sum AS visits",
+    "pageviews": "pageviews_sum AS pageviews",
+    "views_per_visit": _SESSION_FINAL["views_per_visit"],
+    "bounce_rate": "toUInt32(round(if(visits = 0, 0, 100 * bounces_sum / visits))) AS bounce_rate",
+    "visit_duration": "toUInt32(round(if(visits = 0, 0, duration_sum / visits))) AS visit_duration",
 }
 _NEEDS = {
     "views_per_visit": ("pageviews", "visits"),
@@ -268,19 +299,28 @@ def breakdown(
     needed = _with_needed([*metrics, "visitors"])
     column = _COLUMNS.get(name, name)
     if per_session:
-        partial = [_SESSION_PARTIAL[m] for m in needed if m in _SESSION_PARTIAL]
         where = f"{name} != ''" if name in _SKIP_EMPTY else ""
         rows = functools.partial(session_rows, q, name, column, where=where)
-        finals = _SESSION_FINAL
+        folded = _Shape(needed, _SESSION_PARTIAL, _SESSION_FINAL)
+        exact = _Shape(needed, _SESSION_EXACT, _SESSION_EXACT_FINAL)
     else:
-        partial = [_EVENT_PARTIAL[m] for m in needed if m in _EVENT_PARTIAL]
         where = " AND kind = 'pageview'" if name == "page" else ""
         where += f" AND {name} != ''" if name in _SKIP_EMPTY else ""
         rows = functools.partial(event_rows, q, name, column, where=where)
-        finals = _EVENT_FINAL
-    columns = ", ".join(finals[m] for m in _ordered(needed, finals))
+        folded = _Shape(needed, _EVENT_PARTIAL, _EVENT_FINAL)
+        exact = _Shape(needed, _EVENT_EXACT, _EVENT_EXACT_FINAL)
     params = parameters(q, k=k, limit=limit)
-    return _folded(storage, q, name, _LABELS[name], partial, rows, columns, metrics, params)
+    return _folded(storage, q, name, _LABELS[name], rows, folded, exact, metrics, params)
+
+
+class _Shape:
+    """The per-value columns (``partial``) and the final columns of one way to count."""
+
+    def __init__(
+        self, needed: Sequence[str], partial: dict[str, str], finals: dict[str, str]
+    ) -> None:
+        self.partial = ", ".join(partial[m] for m in dict.fromkeys(needed) if m in partial)
+        self.columns = ", ".join(finals[m] for m in _ordered(needed, finals))
 
 
 def _folded(
@@ -288,29 +328,43 @@ def _folded(
     q: StatsQuery,
     name: str,
     label: str,
-    partial: Sequence[str],
     rows: Callable[..., str],
-    columns: str,
+    folded: _Shape,
+    exact: _Shape,
     metrics: Sequence[str],
     params: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Group ``rows`` by ``label``, fold rows under ``k`` visitors into OTHER, best first.
 
-    From the rollup, only the values that can reach the top ``limit`` have their
-    states merged (:func:`_contenders`); the answer is the same as merging all.
+    From the rollup, only the values that can reach the top ``limit`` are read
+    (:func:`_contenders`); the answer is the same as merging all. When at least
+    ``limit`` of them reach ``k`` visitors (``contenders.2``), the OTHER row
+    would come after ``limit`` rows and be cut, so the ``exact`` branch counts
+    each contender at once and drops those under ``k``; otherwise the
+    ``folded`` branch keeps a state per value and merges the small ones into
+    OTHER. Only one branch reads anything: the other's condition is a constant
+    false once the contenders are known.
     """
     with_ = markers(q)
     keep = ""
+    exact_branch = ""
     if with_ and name in _MANY_VALUES:
         with_ += f", {_contenders(label, rows(counts=True))} AS contenders "
-        keep = f"WHERE NOT contenders.2 OR has(contenders.1, {label}) "
+        keep = "WHERE NOT contenders.2 "
+        exact_branch = (
+            f"SELECT value AS {name}, {exact.columns} FROM ("  # noqa: S608
+            f"SELECT {label} AS value, {exact.partial} FROM ({rows()}) "
+            f"WHERE contenders.2 AND has(contenders.1, {label}) GROUP BY value"
+            ") WHERE visitors_n >= {k:UInt32} UNION ALL "
+        )
     sql = (
         f"{with_}"  # noqa: S608
-        f"SELECT if(small, '{OTHER}', value) AS {name}, {columns} FROM ("
-        f"SELECT {label} AS value, {', '.join(partial)}, "
+        f"SELECT * FROM ({exact_branch}"
+        f"SELECT if(small, '{OTHER}', value) AS {name}, {folded.columns} FROM ("
+        f"SELECT {label} AS value, {folded.partial}, "
         "finalizeAggregation(visitors_state) < {k:UInt32} AS small "
         f"FROM ({rows()}) {keep}GROUP BY value"
-        f") GROUP BY {name} ORDER BY {name} = '{OTHER}', visitors DESC, {name} "
+        f") GROUP BY {name}) ORDER BY {name} = '{OTHER}', visitors DESC, {name} "
         "LIMIT {limit:UInt32}"
     )
     return [_pick(row, metrics, name) for row in _rows(storage, sql, params)]
@@ -352,11 +406,11 @@ def next_pages(
     """
     where = " AND kind = 'pageview' AND prev_path = {from_page:String}"
     rows = functools.partial(event_rows, q, "next", "path", where=where, from_page=True)
-    partial = [_EVENT_PARTIAL["visitors"], _EVENT_PARTIAL["pageviews"]]
     metrics = ["visitors", "pageviews"]
-    columns = ", ".join(_EVENT_FINAL[m] for m in metrics)
+    folded = _Shape(metrics, _EVENT_PARTIAL, _EVENT_FINAL)
+    exact = _Shape(metrics, _EVENT_EXACT, _EVENT_EXACT_FINAL)
     params = parameters(q, k=k, limit=_limit(limit), from_page=page)
-    return _folded(storage, q, "page", "key", partial, rows, columns, metrics, params)
+    return _folded(storage, q, "page", "key", rows, folded, exact, metrics, params)
 
 
 def realtime(storage: Storage, site: str, now: datetime) -> dict[str, int]:

@@ -49,7 +49,10 @@ WINDOW = (
 """The last day of the newest merged window that starts with the range, or 1970-01-01.
 
 Each window is kept whole in its own partition (its last day) until it expires, so
-the newest one is always complete, and the days after it are in stats_daily."""
+the newest one is always complete, and the days after it are in stats_daily. Each
+dimension's rows are stored from the most visitors down, 16 a granule (migration
+0008), so the few values a top-N panel merges (:func:`gateway.stats.queries._contenders`)
+share a granule or two."""
 
 EVENT_DIMS = ("page", "next", "region", "city", "utm_medium", "utm_campaign")
 """Dimensions rolled up from the events (``''`` is the whole site)."""
