@@ -18,7 +18,8 @@ first merges, the gateway is faster than it stays, and 80% of that rate is
 more than 80% of what it sustains. Then an open-loop run sends at 80% of it for
 ``--minutes``, each request at its scheduled time, latency counted from that
 time (so a stall is not hidden by the client waiting). Every ``--window``
-seconds it prints requests, errors, p50/p99 and the gateway's RSS. At the end
+seconds it prints requests, errors, p50/p99, the gateway's RSS and its CPU
+(share of one core). At the end
 the gateway is stopped (SIGTERM: the writer flushes), the rows in ClickHouse
 are counted and compared with the events the gateway accepted: page views the
 visitor made while consented, beacon events answered 202.
@@ -43,7 +44,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.harness import free_port, gateway_process, wait_for
+from bench.harness import cpu_seconds, free_port, gateway_process, wait_for
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 PAGES = ["/", "/courses", "/courses/safeguarding", "/courses/first-aid", "/about", "/news"]
@@ -211,6 +212,7 @@ async def soak(load: Load, rate: float, minutes: float, window_s: float, pid: in
     start = time.monotonic()
     end = start + minutes * 60
     next_report = start + window_s
+    cpu_mark = cpu_seconds(pid)
     tasks: set[asyncio.Task[None]] = set()
     for number in itertools.count():
         scheduled = start + number / rate
@@ -230,24 +232,29 @@ async def soak(load: Load, rate: float, minutes: float, window_s: float, pid: in
         if time.monotonic() >= next_report:
             window, load.window = load.window, Window()
             elapsed = next_report - start
-            lines.append(report_line(elapsed, window, window_s, rss_mb(pid)))
+            busy, cpu_mark = (cpu_seconds(pid) - cpu_mark) / window_s, cpu_seconds(pid)
+            lines.append(report_line(elapsed, window, window_s, rss_mb(pid), busy))
             print(lines[-1], flush=True)
             next_report += window_s
     await asyncio.gather(*tasks)
     elapsed = time.monotonic() - start
     last = elapsed - (next_report - window_s - start)
-    lines.append(report_line(elapsed, load.window, max(last, 0.001), rss_mb(pid)))
+    last = max(last, 0.001)
+    busy = (cpu_seconds(pid) - cpu_mark) / last
+    lines.append(report_line(elapsed, load.window, last, rss_mb(pid), busy))
     print(lines[-1], flush=True)
     return lines
 
 
-def report_line(elapsed: float, window: Window, seconds: float, rss: float) -> str:
+def report_line(elapsed: float, window: Window, seconds: float, rss: float, busy: float) -> str:
+    """One window: rate, errors, latency, the gateway's memory and its CPU (of one core)."""
     count = len(window.latencies)
     errors = sum(window.errors.values())
     return (
         f"{elapsed:7.0f} s  {count / seconds:7.0f} req/s  errors {errors:4d}  "
         f"p50 {percentile(window.latencies, 0.5) * 1000:6.1f} ms  "
-        f"p99 {percentile(window.latencies, 0.99) * 1000:7.1f} ms  RSS {rss:6.1f} MB"
+        f"p99 {percentile(window.latencies, 0.99) * 1000:7.1f} ms  RSS {rss:6.1f} MB  "
+        f"CPU {busy:4.0%}"
     )
 
 
@@ -274,10 +281,16 @@ async def drive(args: argparse.Namespace, url: str, pid: int) -> tuple[Load, flo
         fresh = await probe(load, args.warmup_seconds, args.connections)
         print(f"rate while warming up: {fresh:.0f} req/s", flush=True)
         print(f"probing the maximum rate for {args.probe_seconds} s ...", flush=True)
+        cpu_before, began = cpu_seconds(pid), time.monotonic()
         maximum = await probe(load, args.probe_seconds, args.connections)
+        # Near 100 % the gateway was the limit; well below, this client was.
+        busy = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - began)
         load.window = Window()
         rate = maximum * args.share
-        print(f"maximum {maximum:.0f} req/s; soaking at {rate:.0f} req/s for {args.minutes} min")
+        print(
+            f"maximum {maximum:.0f} req/s (gateway CPU {busy:.0%} of one core); "
+            f"soaking at {rate:.0f} req/s for {args.minutes} min"
+        )
         lines = await soak(load, rate, args.minutes, args.window, pid)
     return load, maximum, lines
 
