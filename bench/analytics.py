@@ -39,12 +39,12 @@ from pathlib import Path
 import httpx
 
 from bench.harness import (
-    CLOCK_TICKS,
     Gateway,
     Result,
     cpu_seconds,
     gateway_process,
     html_page,
+    loop_cpu_seconds,
     median_cpu,
     median_run,
     nginx_origin,
@@ -192,13 +192,6 @@ def measure(
                 loop[name].append(loop_us * 1e6)
         print(f"round {round_number}/{args.rounds} done", file=sys.stderr)
     return runs, loop, accepted
-
-
-def loop_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid``'s main thread (the event loop) so far."""
-    stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def count_rows(data_dir: Path) -> int:

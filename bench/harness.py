@@ -98,6 +98,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def loop_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid``'s main thread (the event loop) so far."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def to_ms(text: str) -> float:
     match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
     if match is None:

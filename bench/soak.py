@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import random
 import statistics
@@ -41,10 +42,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import aiohttp
-
-from bench.harness import cpu_seconds, free_port, gateway_process, wait_for
+from bench.harness import cpu_seconds, free_port, gateway_process, loop_cpu_seconds, wait_for
+from gateway.asgi import RawHeaders
+from gateway.proxy.pool import ConnectionPool
+from gateway.proxy.request import encode_head
+from gateway.proxy.wire import UpstreamConnection
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 PAGES = ["/", "/courses", "/courses/safeguarding", "/courses/first-aid", "/about", "/news"]
@@ -65,8 +69,11 @@ class Visitor:
     def header(self) -> str:
         return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
 
-    def remember(self, response: aiohttp.ClientResponse) -> None:
-        for value in response.headers.getall("set-cookie", []):
+    def remember(self, response: Response) -> None:
+        for key, raw in response.headers:
+            if key.lower() != b"set-cookie":
+                continue
+            value = raw.decode("latin-1")
             pair = value.split(";", 1)[0]
             name, _, cookie = pair.partition("=")
             if "max-age=0" in value.lower():
@@ -76,11 +83,77 @@ class Visitor:
 
 
 @dataclass
+class Response:
+    status: int
+    headers: RawHeaders
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HttpStatusError(Exception):
+    """An answer other than 2xx."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class Client:
+    """HTTP/1.1 to the gateway over the gateway's own upstream pool (gateway/proxy/pool.py).
+
+    This client shares the two cores with the gateway and the demo site. Built on
+    aiohttp it took as much CPU per request as the gateway, fell up to a quarter of a
+    second behind its own schedule, and those delays showed up as the gateway's
+    latency; the pool costs about a third of aiohttp's CPU per request. At most
+    ``connections`` requests are on the wire at once; the rest wait here, as they
+    waited for a connection in aiohttp's pool.
+    """
+
+    def __init__(self, url: str, connections: int) -> None:
+        self.host = url.split("://", 1)[1]
+        self.pool = ConnectionPool(url, connect_timeout=10, read_timeout=30)
+        self.slots = asyncio.Semaphore(connections)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None = None
+    ) -> Response:
+        fields = [("Host", self.host), *headers.items()]
+        if body is not None:
+            fields.append(("Content-Length", str(len(body))))
+
+        async def send_body(connection: UpstreamConnection) -> None:
+            connection.write(body or b"")
+            await connection.drain()
+
+        async with self.slots:
+            connection = await self.pool.request(
+                method, encode_head(method, path, fields), send_body if body else None
+            )
+            try:
+                chunks = []
+                while chunk := await connection.read():
+                    chunks.append(chunk)
+            finally:
+                self.pool.release(connection)
+        if not 200 <= connection.status < 300:
+            raise HttpStatusError(connection.status)
+        return Response(connection.status, connection.headers, b"".join(chunks))
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+@dataclass
 class Window:
     """What happened in one reporting window."""
 
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    # How late this client started its most belated request: when it is large, the
+    # client (on the same machine) fell behind, and latencies include its own delay.
+    client_lag: float = 0.0
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -89,9 +162,8 @@ class Window:
 class Load:
     """The visitors and the counts of what the gateway accepted."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, visitors: int) -> None:
-        self.url = url
-        self.session = session
+    def __init__(self, client: Client, visitors: int) -> None:
+        self.client = client
         self.visitors = [Visitor() for _ in range(visitors)]
         self.pageviews_sent = 0
         self.beacon_events_sent = 0
@@ -107,19 +179,16 @@ class Load:
     async def consent(self, visitor: Visitor, accept: bool) -> None:
         headers = {"cookie": visitor.header(), "sec-fetch-site": "same-origin"}
         if not visitor.csrf:
-            async with self.session.get(self.url + "/_consent/state", headers=headers) as got:
-                got.raise_for_status()
-                visitor.remember(got)
-                visitor.csrf = (await got.json())["csrf"]
+            got = await self.client.request("GET", "/_consent/state", headers)
+            visitor.remember(got)
+            visitor.csrf = got.json()["csrf"]
             headers["cookie"] = visitor.header()
-        body = {"action": "accept_all" if accept else "reject_all"}
+        body = json.dumps({"action": "accept_all" if accept else "reject_all"}).encode()
         headers["x-csrf-token"] = visitor.csrf
-        async with self.session.post(
-            self.url + "/_consent/state", json=body, headers=headers
-        ) as response:
-            response.raise_for_status()
-            visitor.remember(response)
-            visitor.consented = (await response.json())["categories"]["analytics"]
+        headers["content-type"] = "application/json"
+        response = await self.client.request("POST", "/_consent/state", headers, body)
+        visitor.remember(response)
+        visitor.consented = response.json()["categories"]["analytics"]
         self.consent_changes += 1
 
     async def one(self, action: str, visitor: Visitor) -> None:
@@ -129,12 +198,8 @@ class Load:
         headers = {"cookie": visitor.header(), "user-agent": FIREFOX}
         if action == "page":
             headers["accept"] = "text/html,application/xhtml+xml"
-            async with self.session.get(
-                self.url + random.choice(PAGES), headers=headers
-            ) as response:
-                await response.read()
-                response.raise_for_status()
-                visitor.remember(response)
+            response = await self.client.request("GET", random.choice(PAGES), headers)
+            visitor.remember(response)
             if visitor.consented:
                 self.pageviews_sent += 1
             return
@@ -142,16 +207,14 @@ class Load:
             {"type": "custom", "path": "/courses", "name": "soak", "props": {"n": n}}
             for n in range(EVENTS_PER_BEACON)
         ]
-        async with self.session.post(
-            self.url + "/_consent/collect", json={"events": events}, headers=headers
-        ) as response:
-            await response.read()
-            response.raise_for_status()
-            expected = 202 if visitor.consented else 204
-            if response.status != expected:
-                raise RuntimeError(f"beacon answered {response.status}, not {expected}")
-            if response.status == 202:
-                self.beacon_events_sent += EVENTS_PER_BEACON
+        headers["content-type"] = "application/json"
+        body = json.dumps({"events": events}).encode()
+        response = await self.client.request("POST", "/_consent/collect", headers, body)
+        expected = 202 if visitor.consented else 204
+        if response.status != expected:
+            raise RuntimeError(f"beacon answered {response.status}, not {expected}")
+        if response.status == 202:
+            self.beacon_events_sent += EVENTS_PER_BEACON
 
     async def timed(self, scheduled: float) -> None:
         """One request of the mix, its latency counted from when it was due."""
@@ -163,11 +226,11 @@ class Load:
         try:
             await self.one(action, visitor)
         except Exception as error:  # every failure is counted and reported, none hidden
-            if visitor.consented and not isinstance(error, aiohttp.ClientResponseError):
+            if visitor.consented and not isinstance(error, HttpStatusError):
                 self.uncertain_events += {"page": 1, "beacon": EVENTS_PER_BEACON}.get(action, 0)
             kind = type(error).__name__
-            if isinstance(error, aiohttp.ClientResponseError):
-                kind = f"HTTP {error.status}"
+            if isinstance(error, HttpStatusError):
+                kind = str(error)
             window.error(kind)
             self.all_errors[kind] = self.all_errors.get(kind, 0) + 1
         else:
@@ -212,7 +275,7 @@ async def soak(load: Load, rate: float, minutes: float, window_s: float, pid: in
     start = time.monotonic()
     end = start + minutes * 60
     next_report = start + window_s
-    cpu_mark = cpu_seconds(pid)
+    marks = cpu_marks(pid)
     tasks: set[asyncio.Task[None]] = set()
     for number in itertools.count():
         scheduled = start + number / rate
@@ -220,6 +283,7 @@ async def soak(load: Load, rate: float, minutes: float, window_s: float, pid: in
             break
         # Always yield, even when behind: the requests already started must get to run.
         await asyncio.sleep(max(0.0, scheduled - time.monotonic()))
+        load.window.client_lag = max(load.window.client_lag, time.monotonic() - scheduled)
         if len(tasks) >= MAX_IN_FLIGHT:
             # The gateway is not keeping up: an error of the run, not a client meltdown.
             load.backlog_skipped += 1
@@ -232,7 +296,7 @@ async def soak(load: Load, rate: float, minutes: float, window_s: float, pid: in
         if time.monotonic() >= next_report:
             window, load.window = load.window, Window()
             elapsed = next_report - start
-            busy, cpu_mark = (cpu_seconds(pid) - cpu_mark) / window_s, cpu_seconds(pid)
+            busy, marks = cpu_share(pid, marks, window_s)
             lines.append(report_line(elapsed, window, window_s, rss_mb(pid), busy))
             print(lines[-1], flush=True)
             next_report += window_s
@@ -240,21 +304,38 @@ async def soak(load: Load, rate: float, minutes: float, window_s: float, pid: in
     elapsed = time.monotonic() - start
     last = elapsed - (next_report - window_s - start)
     last = max(last, 0.001)
-    busy = (cpu_seconds(pid) - cpu_mark) / last
+    busy, _ = cpu_share(pid, marks, last)
     lines.append(report_line(elapsed, load.window, last, rss_mb(pid), busy))
     print(lines[-1], flush=True)
     return lines
 
 
-def report_line(elapsed: float, window: Window, seconds: float, rss: float, busy: float) -> str:
-    """One window: rate, errors, latency, the gateway's memory and its CPU (of one core)."""
+def cpu_marks(pid: int) -> tuple[float, float]:
+    """The gateway's CPU seconds so far: the whole process, and its event loop's thread."""
+    return cpu_seconds(pid), loop_cpu_seconds(pid)
+
+
+def cpu_share(
+    pid: int, marks: tuple[float, float], seconds: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Shares of one core since ``marks`` (whole process, event loop), and new marks."""
+    now = cpu_marks(pid)
+    return ((now[0] - marks[0]) / seconds, (now[1] - marks[1]) / seconds), now
+
+
+def report_line(
+    elapsed: float, window: Window, seconds: float, rss: float, busy: tuple[float, float]
+) -> str:
+    """One window: rate, errors, latency, the gateway's memory and CPU (shares of one
+    core: the whole process, and in brackets its event loop's thread alone)."""
     count = len(window.latencies)
     errors = sum(window.errors.values())
     return (
         f"{elapsed:7.0f} s  {count / seconds:7.0f} req/s  errors {errors:4d}  "
         f"p50 {percentile(window.latencies, 0.5) * 1000:6.1f} ms  "
         f"p99 {percentile(window.latencies, 0.99) * 1000:7.1f} ms  RSS {rss:6.1f} MB  "
-        f"CPU {busy:4.0%}"
+        f"CPU {busy[0]:4.0%} (loop {busy[1]:4.0%})  "
+        f"client lag {window.client_lag * 1000:5.0f} ms"
     )
 
 
@@ -268,30 +349,29 @@ def stored(data_dir: Path) -> dict[str, int]:
 
 
 async def drive(args: argparse.Namespace, url: str, pid: int) -> tuple[Load, float, list[str]]:
-    connector = aiohttp.TCPConnector(limit=args.connections * 4)
-    async with aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=30),
-    ) as session:
-        load = Load(url, session, args.visitors)
+    client = Client(url, args.connections * 4)
+    try:
+        load = Load(client, args.visitors)
         await asyncio.gather(*(load.consent(v, accept=True) for v in load.visitors))
         print(f"machine load average (1 min) at the start: {os.getloadavg()[0]:.1f}")
         print(f"warming up for {args.warmup_seconds} s ...", flush=True)
         fresh = await probe(load, args.warmup_seconds, args.connections)
         print(f"rate while warming up: {fresh:.0f} req/s", flush=True)
         print(f"probing the maximum rate for {args.probe_seconds} s ...", flush=True)
-        cpu_before, began = cpu_seconds(pid), time.monotonic()
+        marks, began = cpu_marks(pid), time.monotonic()
         maximum = await probe(load, args.probe_seconds, args.connections)
-        # Near 100 % the gateway was the limit; well below, this client was.
-        busy = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - began)
+        # With the loop near 100 % the gateway was the limit; well below, the client was.
+        busy, _ = cpu_share(pid, marks, time.monotonic() - began)
         load.window = Window()
         rate = maximum * args.share
         print(
-            f"maximum {maximum:.0f} req/s (gateway CPU {busy:.0%} of one core); "
+            f"maximum {maximum:.0f} req/s (gateway CPU {busy[0]:.0%} of one core, "
+            f"its event loop {busy[1]:.0%}); "
             f"soaking at {rate:.0f} req/s for {args.minutes} min"
         )
         lines = await soak(load, rate, args.minutes, args.window, pid)
+    finally:
+        client.close()
     return load, maximum, lines
 
 
