@@ -1,14 +1,13 @@
 """Reading a visitor's request body from ASGI ``receive``, with a size limit.
 
-The proxy streams the body to the upstream chunk by chunk; the beacon reads
-it whole. Both count bytes as they arrive and stop at the limit (never reading
-further), and both must tell "too large" from "the visitor went away", which
-need different answers (413/400 against none at all).
+The proxy streams the body to the upstream message by message
+(:meth:`BodyReader.next_message`); the beacon reads it whole. Both count bytes
+as they arrive and stop at the limit (never reading further), and both must
+tell "too large" from "the visitor went away", which need different answers
+(413/400 against none at all).
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 from gateway.asgi import Receive
 
@@ -18,7 +17,7 @@ class BodyAborted(Exception):
 
 
 class BodyReader:
-    """Yields the body's chunks, counting them; raises :class:`BodyAborted` past ``limit``
+    """Reads the body's messages, counting bytes; raises :class:`BodyAborted` past ``limit``
     or on a disconnect, with :attr:`too_large` or :attr:`client_gone` saying which."""
 
     def __init__(self, receive: Receive, limit: int) -> None:
@@ -41,18 +40,11 @@ class BodyReader:
             raise BodyAborted("the request body is too large")
         return body, message.get("more_body", False)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        more = True
-        while more:
-            body, more = await self.next_message()
-            if body:
-                yield body
-
     async def read(self) -> bytes:
         """The whole body (for small ones: the beacon, never a proxied upload).
 
-        Without the generator of :meth:`chunks`: a beacon is nearly always one
-        message, and an async generator per body cost a few microseconds each.
+        Without an async generator: a beacon is nearly always one message, and a
+        generator per body cost a few microseconds each.
         """
         body, more = await self.next_message()
         if not more:

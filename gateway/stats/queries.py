@@ -55,13 +55,8 @@ BREAKDOWN_PROPERTIES = tuple(FILTERS)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
-# Whole-range (or per-bucket) counts from the events (e) and the sessions (s);
-# ClickHouse drops the columns a query does not select, so listing all is free.
-_EVENT_COUNTS = (
-    "uniqCombined64(visitor_key) AS visitors, uniqCombined64(session_id) AS visits, "
-    "countIf(kind = 'pageview') AS pageviews"
-)
-_SESSION_COUNTS = "count() AS s_visits, countIf(bounce) AS s_bounces, sum(duration) AS s_duration"
+# The totals over the counts of _sources: visitors, visits and pageviews from the events (e),
+# s_visits, s_bounces and s_duration from the sessions (s).
 _TOTALS = {
     "visitors": "visitors",
     "visits": "visits",
