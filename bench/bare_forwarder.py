@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import uvicorn
 
+from bench.harness import fetch
 from gateway.proxy.pool import ConnectionPool
 from gateway.proxy.request import encode_head
 
@@ -60,21 +61,15 @@ def make_pool_app(upstream: str) -> Any:
             await send({"type": "lifespan.shutdown.complete"})
             return
         head = encode_head("GET", scope["path"], [("Host", host)])
-        response = await pool.request("GET", head, None)
-        try:
-            parts = []
-            while chunk := await response.read():
-                parts.append(chunk)
-        finally:
-            pool.release(response)
+        status, _, body = await fetch(pool, "GET", head)
         await send(
             {
                 "type": "http.response.start",
-                "status": response.status,
+                "status": status,
                 "headers": [(b"content-type", b"text/html")],
             }
         )
-        await send({"type": "http.response.body", "body": b"".join(parts)})
+        await send({"type": "http.response.body", "body": body})
 
     return app
 

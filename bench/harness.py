@@ -25,6 +25,10 @@ from pathlib import Path
 
 import httpx
 
+from gateway.asgi import RawHeaders
+from gateway.proxy.pool import ConnectionPool
+from gateway.proxy.wire import UpstreamConnection
+
 CONNECTIONS = 32
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -94,15 +98,39 @@ def wait_for(url: str, timeout: float = 30) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def loop_cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid``'s main thread (the event loop) so far."""
-    stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
+def _stat_cpu_seconds(stat: Path) -> float:
+    """utime + stime of a /proc ``stat`` file (a process's or one thread's)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def fetch(
+    pool: ConnectionPool, method: str, head: bytes, body: bytes | None = None
+) -> tuple[int, RawHeaders, bytes]:
+    """One request over the gateway's own connection pool, its answer read whole (status,
+    headers, body): the benchmarks' light HTTP client (the pool forwarder, the soak's
+    visitors). The connection goes back to the pool before this returns."""
+
+    async def send_body(connection: UpstreamConnection) -> None:
+        connection.write(body or b"")
+        await connection.drain()
+
+    connection = await pool.request(method, head, send_body if body else None)
+    try:
+        parts = []
+        while chunk := await connection.read():
+            parts.append(chunk)
+    finally:
+        pool.release(connection)
+    return connection.status, connection.headers, b"".join(parts)
 
 
 def to_ms(text: str) -> float:

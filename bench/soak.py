@@ -44,11 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.harness import cpu_seconds, free_port, gateway_process, loop_cpu_seconds, wait_for
+from bench.harness import (
+    cpu_seconds,
+    fetch,
+    free_port,
+    gateway_process,
+    loop_cpu_seconds,
+    wait_for,
+)
 from gateway.asgi import RawHeaders
 from gateway.proxy.pool import ConnectionPool
 from gateway.proxy.request import encode_head
-from gateway.proxy.wire import UpstreamConnection
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 PAGES = ["/", "/courses", "/courses/safeguarding", "/courses/first-aid", "/about", "/news"]
@@ -123,23 +129,13 @@ class Client:
         if body is not None:
             fields.append(("Content-Length", str(len(body))))
 
-        async def send_body(connection: UpstreamConnection) -> None:
-            connection.write(body or b"")
-            await connection.drain()
-
         async with self.slots:
-            connection = await self.pool.request(
-                method, encode_head(method, path, fields), send_body if body else None
+            status, answer_headers, content = await fetch(
+                self.pool, method, encode_head(method, path, fields), body
             )
-            try:
-                chunks = []
-                while chunk := await connection.read():
-                    chunks.append(chunk)
-            finally:
-                self.pool.release(connection)
-        if not 200 <= connection.status < 300:
-            raise HttpStatusError(connection.status)
-        return Response(connection.status, connection.headers, b"".join(chunks))
+        if not 200 <= status < 300:
+            raise HttpStatusError(status)
+        return Response(status, answer_headers, content)
 
     def close(self) -> None:
         self.pool.close()
