@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 logger = logging.getLogger("gateway.ops")
@@ -35,14 +36,13 @@ TASKS = Path("/proc/self/task")
 SWEEP_SECONDS = 1.0
 
 
-def renice_others(keep: int, nice: int) -> int:
+def renice_others(keep: int, nice: int) -> None:
     """Set every thread of this process but ``keep`` (a native thread id) to at
-    least ``nice``; how many threads changed."""
+    least ``nice``."""
     try:
         names = os.listdir(TASKS)
     except OSError:
-        return 0
-    changed = 0
+        return
     for name in names:
         tid = int(name)
         if tid == keep:
@@ -50,10 +50,8 @@ def renice_others(keep: int, nice: int) -> int:
         try:
             if os.getpriority(os.PRIO_PROCESS, tid) < nice:
                 os.setpriority(os.PRIO_PROCESS, tid, nice)
-                changed += 1
         except OSError:
             continue  # the thread ended between the listing and now
-    return changed
 
 
 class PriorityKeeper:
@@ -62,16 +60,12 @@ class PriorityKeeper:
     def __init__(self, loop_thread: int, nice: int) -> None:
         self.loop_thread = loop_thread
         self.nice = nice
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="priority-keeper", daemon=True)
 
     def start(self) -> None:
         if self.nice <= 0 or not TASKS.is_dir():
             return
         self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _run(self) -> None:
         while True:
@@ -80,5 +74,4 @@ class PriorityKeeper:
             except Exception:  # a keeper that dies must not take the process along
                 logger.exception("lowering background threads' priority failed")
                 return
-            if self._stop.wait(SWEEP_SECONDS):
-                return
+            time.sleep(SWEEP_SECONDS)
