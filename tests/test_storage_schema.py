@@ -10,6 +10,7 @@ from gateway.exceptions import StorageUnavailable
 from gateway.storage import Storage, embedded_dsn, storage_from_settings
 from gateway.storage.client import dsn_database
 from gateway.storage.migrator import load_migrations, migrate, render, split_statements
+from gateway.storage.threads import thread_client
 from tests.chdb import fresh_dsn, migrated_storage
 from tests.conftest import make_settings
 
@@ -156,3 +157,11 @@ def test_migrate_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Applied migrations 0001" in capsys.readouterr().out
     assert main(["migrate", "--dsn", dsn]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_admin_queries_on_the_embedded_engine_skip_column_statistics(storage: Storage) -> None:
+    # The dashboard's and the API's clients (one per worker thread) ask the embedded
+    # engine not to load every part's column statistics (gateway/storage/threads.py).
+    client = thread_client(storage)
+    assert client.query("SELECT getSetting('use_statistics')").result_rows == [(False,)]
+    assert thread_client(storage) is client
