@@ -26,10 +26,12 @@ faster than it stays):
 Why both: the soak sends each request at its time, as visitors do, and an event
 loop that sleeps between requests pays more CPU for each one than a loop that
 never sleeps, as in the closed-loop probe (on this 2-core VM a pure-Python
-function took 155 µs back to back and 200 to 235 µs with a sleep between calls:
-cold caches, plus the wake-up). At 80% of the closed-loop peak the loop was 88
-to 90% busy and fell behind for seconds at a time; the sustained maximum is
-what the soak's kind of load can actually get, and both figures are printed.
+function took 148 µs back to back, but 190 to 245 µs, and 215 to 280 µs of CPU
+with the wake-up, when the thread slept 0.1 to 3 ms between calls: a sleeping
+virtual CPU comes back to cold caches). At 80% of the closed-loop peak the
+loop was 88 to 90% busy and fell behind for seconds at a time; the sustained
+maximum is what the soak's kind of load can actually get, and both figures are
+printed.
 
 Then an open-loop run sends at ``--share`` (80%) of the sustained maximum for
 ``--minutes``, each request at its scheduled time, latency counted from that
