@@ -490,8 +490,14 @@ def summarise(
     args: argparse.Namespace,
 ) -> None:
     rss_values = [float(line.rsplit("RSS", 1)[1].split()[0]) for line in lines]
-    settled = rss_values[len(rss_values) // 3 :] or rss_values
+    minutes = [float(line.split()[0]) / 60 for line in lines]
+    third = len(rss_values) // 3
+    settled = rss_values[third:] or rss_values
     growth = (settled[-1] - settled[0]) / settled[0] * 100 if settled else 0.0
+    # The trend over the settled windows (least squares), less swayed than two end points.
+    trend = 0.0
+    if len(settled) >= 2 and len(set(minutes[third:])) >= 2:
+        trend = statistics.linear_regression(minutes[third:], settled).slope
     p99s = [float(line.split("p99")[1].split()[0]) for line in lines]
     errors = sum(load.all_errors.values())
     print()
@@ -502,7 +508,8 @@ def summarise(
     print(f"p99 per window: median {statistics.median(p99s):.1f} ms, worst {max(p99s):.1f} ms")
     print(
         f"gateway RSS: {rss_start:.1f} MB before the load, {rss_end:.1f} MB at the end; "
-        f"over the last two thirds {settled[0]:.1f} -> {settled[-1]:.1f} MB ({growth:+.1f}%)"
+        f"over the last two thirds {settled[0]:.1f} -> {settled[-1]:.1f} MB ({growth:+.1f}%), "
+        f"between {min(settled):.1f} and {max(settled):.1f} MB, trend {trend:+.1f} MB/min"
     )
     print(f"consent changes: {load.consent_changes}")
     print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
