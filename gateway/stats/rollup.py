@@ -42,14 +42,18 @@ ROLLED = "(SELECT max(day) FROM stats_daily SETTINGS optimize_use_implicit_proje
 key's min-max index answers this without reading a row)."""
 
 WINDOW = (
-    "(SELECT max(last_day) FROM stats_window WHERE site = {site:String} "
+    "(SELECT max(last_day) FROM stats_window WHERE site = {site:String} AND dim = '' "
     "AND first_day = toDate({start:DateTime64(3, 'UTC')}) "
     "AND last_day < toDate({end:DateTime64(3, 'UTC')}))"
 )
 """The last day of the newest merged window that starts with the range, or 1970-01-01.
 
 Each window is kept whole in its own partition (its last day) until it expires, so
-the newest one is always complete, and the days after it are in stats_daily. Each
+the newest one is always complete, and the days after it are in stats_daily. Only
+the whole-site rows (``dim = ''``) are looked at: every window that has rows has one
+(a visit's first event is in the window its start is), and the key finds them
+without reading the window's other quarter of a million rows (2.5 ms of every
+30-day query on 10 million events). Each
 dimension's rows are stored from the most visitors down, 16 a granule (migration
 0008), so the few values a top-N panel merges (:func:`gateway.stats.queries._contenders`)
 share a granule or two."""
