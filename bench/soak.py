@@ -297,10 +297,14 @@ async def probe(load: Load, seconds: float, connections: int) -> float:
 
 
 async def soak(
-    load: Load, rate: float, minutes: float, window_s: float, pid: int, *, quiet: bool = False
+    load: Load, rate: float, minutes: float, window_s: float, pid: int, *, search: bool = False
 ) -> tuple[list[str], int]:
-    """Open loop at ``rate`` requests/s; one report line per window (printed unless
-    ``quiet``), and how many requests were unanswered when the last one was sent."""
+    """Open loop at ``rate`` requests/s; one report line per window, and how many
+    requests were unanswered when the last one was sent.
+
+    In a step of the ``search`` for the maximum the lines are not printed, and a
+    refused request ends the search rather than counting as an error of the run.
+    """
     lines = []
     start = time.monotonic()
     end = start + minutes * 60
@@ -318,8 +322,10 @@ async def soak(
         if len(tasks) >= backlog:
             # The gateway is not keeping up: an error of the run, not a client meltdown.
             load.backlog_skipped += 1
-            load.window.error("not sent: backlog")
-            load.all_errors["not sent: backlog"] = load.all_errors.get("not sent: backlog", 0) + 1
+            if not search:
+                load.window.error("not sent: backlog")
+                errors = load.all_errors
+                errors["not sent: backlog"] = errors.get("not sent: backlog", 0) + 1
             continue
         task = asyncio.create_task(load.timed(scheduled))
         tasks.add(task)
@@ -329,7 +335,7 @@ async def soak(
             elapsed = next_report - start
             busy, marks = cpu_share(pid, marks, window_s)
             lines.append(report_line(elapsed, window, window_s, rss_mb(pid), busy))
-            if not quiet:
+            if not search:
                 print(lines[-1], flush=True)
             next_report += window_s
     behind = len(tasks)
@@ -339,7 +345,7 @@ async def soak(
     last = max(last, 0.001)
     busy, _ = cpu_share(pid, marks, last)
     lines.append(report_line(elapsed, load.window, last, rss_mb(pid), busy))
-    if not quiet:
+    if not search:
         print(lines[-1], flush=True)
     return lines, behind
 
@@ -368,7 +374,7 @@ async def _kept_up(load: Load, peak: float, share: float, seconds: float, pid: i
     rate = peak * share
     refused = load.backlog_skipped
     marks, began = cpu_marks(pid), time.monotonic()
-    lines, behind = await soak(load, rate, seconds / 60, seconds, pid, quiet=True)
+    lines, behind = await soak(load, rate, seconds / 60, seconds, pid, search=True)
     busy, _ = cpu_share(pid, marks, time.monotonic() - began)
     refused = load.backlog_skipped - refused
     kept_up = not refused and behind <= rate * LATE_SECONDS
@@ -379,10 +385,6 @@ async def _kept_up(load: Load, peak: float, share: float, seconds: float, pid: i
         f"gateway CPU {busy[0]:4.0%} (loop {busy[1]:4.0%}): {verdict}",
         flush=True,
     )
-    if refused:
-        load.all_errors["not sent: backlog"] -= refused
-        if not load.all_errors["not sent: backlog"]:
-            del load.all_errors["not sent: backlog"]
     return kept_up
 
 
