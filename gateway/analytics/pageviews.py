@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 
-from gateway.analytics.events import Kind, event_for
+from gateway.analytics.events import page_view_for
 from gateway.analytics.steps import DropReason, Pipeline
 from gateway.asgi import RawHeaders, Scope
 from gateway.context import RequestContext
@@ -85,16 +85,15 @@ class PageViewRecorder:
             if not wanted:
                 return
             self.pipeline.process(
-                event_for(
+                page_view_for(
                     context,
                     self.site,
                     user_agent,
                     time.time(),
-                    kind=Kind.PAGEVIEW,
-                    path=scope["path"],
-                    query=scope.get("query_string", b"").decode("latin-1"),
-                    referrer=referrer,
-                    status=status,
+                    scope["path"],
+                    scope.get("query_string", b"").decode("latin-1"),
+                    referrer,
+                    status,
                 )
             )
         except Exception:  # an observer must never break a response

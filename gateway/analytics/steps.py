@@ -78,12 +78,7 @@ def step_session(event: Event) -> DropReason | None:
 
 
 def step_parse_user_agent(event: Event) -> DropReason | None:
-    info = parse_user_agent(event.user_agent)
-    event.browser = info.browser
-    event.browser_version = info.browser_version
-    event.os = info.os
-    event.os_version = info.os_version
-    event.device = info.device
+    event.agent = parse_user_agent(event.user_agent)
     return None
 
 

@@ -1,0 +1,168 @@
+"""The encoded row: every column is what the event says, whichever shortcut built it.
+
+:func:`encode` takes some columns pre-encoded (the user agent's five, the eight
+source columns of a page view without query, title or referrer), and the
+recorder builds page views with :func:`page_view_for`. These tests hold each
+shortcut to the plain way: ``json.loads`` of the line against the columns
+computed one by one, and ``page_view_for`` against ``event_for``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.analytics.events import (
+    COLUMNS,
+    MAX_PATH,
+    MAX_TITLE,
+    Event,
+    Kind,
+    encode,
+    event_for,
+    page_view_for,
+    split_referrer,
+    utm_only,
+    visitor_key,
+)
+from gateway.analytics.steps import default_pipeline
+from gateway.analytics.useragent import parse_user_agent
+from gateway.context import RequestContext
+from tests.analytics_helpers import FIREFOX, IPHONE, Consented, make_event
+
+AGENTS = [FIREFOX, IPHONE, "", 'odd "agent" \\ \u2028', "x" * 600]
+REFERRERS = [
+    "",
+    "https://gateway.test/courses?x=1",
+    "https://search.example/results?q=secret",
+    "javascript:alert(1)",
+]
+
+
+def expected_row(event: Event) -> list[object]:
+    """The columns of ``event`` computed one by one, the slow and obvious way."""
+    query, source, medium, campaign = utm_only(event.query)
+    referrer_host, referrer_path, prev_path = split_referrer(event.referrer, event.host)
+    agent = parse_user_agent(event.user_agent)
+    values = {
+        "time": round(event.time, 3),
+        "site": event.site,
+        "kind": event.kind.value,
+        "session_id": event.session_id,
+        "visitor_key": event.visitor_key,
+        "path": event.path[:MAX_PATH],
+        "query": query,
+        "title": event.title[:MAX_TITLE],
+        "referrer_host": referrer_host,
+        "referrer_path": referrer_path,
+        "prev_path": prev_path,
+        "utm_source": source,
+        "utm_medium": medium,
+        "utm_campaign": campaign,
+        "ip": event.ip,
+        "country": event.country,
+        "region": event.region,
+        "city": event.city,
+        "browser": agent.browser,
+        "browser_version": agent.browser_version,
+        "os": agent.os,
+        "os_version": agent.os_version,
+        "device": agent.device,
+        "status": event.status,
+        "engagement_ms": event.engagement_ms,
+        "name": event.name,
+        "props": event.props,
+    }
+    assert list(values) == list(COLUMNS)
+    return list(values.values())
+
+
+@given(
+    kind=st.sampled_from(list(Kind)),
+    path=st.text(max_size=40).map(lambda text: "/" + text),
+    query=st.sampled_from(["", "a=1", "utm_source=news&utm_medium=e%22mail&utm_campaign=x"]),
+    title=st.text(max_size=20),
+    referrer=st.sampled_from(REFERRERS),
+    agent=st.sampled_from(AGENTS),
+    name=st.text(max_size=10),
+    props=st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+)
+def test_every_column_of_the_line_is_the_events(
+    kind: Kind,
+    path: str,
+    query: str,
+    title: str,
+    referrer: str,
+    agent: str,
+    name: str,
+    props: dict[str, str],
+) -> None:
+    event = make_event(
+        path,
+        kind=kind,
+        user_agent=agent,
+        query=query,
+        title=title,
+        referrer=referrer,
+        name=name,
+        props=props,
+        engagement_ms=1500,
+        country="GB",
+        city="Reading",
+    )
+    event.session_id = 2**64 - 1
+    event.visitor_key = visitor_key("c0ffee00c0ffee00c0ffee00c0ffee00")
+    event.agent = parse_user_agent(agent)
+    line = encode(event)
+    # A lone surrogate cannot be UTF-8: encode writes "?" for it, and so does this.
+    expected = json.dumps(expected_row(event), ensure_ascii=False)
+    assert json.loads(line) == json.loads(expected.encode("utf-8", "replace"))
+
+
+def test_a_page_view_without_query_title_or_referrer_has_empty_source_columns() -> None:
+    lines: list[bytes] = []
+    default_pipeline(lines.append, None).process(make_event("/plain"))
+    row = dict(zip(COLUMNS, json.loads(lines[0]), strict=True))
+    assert (row["browser"], row["browser_version"], row["os"], row["device"]) == (
+        "Firefox",
+        "128",
+        "Linux",
+        "desktop",
+    )
+    sources = ["query", "title", "referrer_host", "referrer_path", "prev_path"]
+    sources += ["utm_source", "utm_medium", "utm_campaign"]
+    assert [row[column] for column in sources] == [""] * 8
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_the_visitor_key_is_the_uuid_of_the_hash(consent_id: str) -> None:
+    digest = hashlib.blake2b(consent_id.encode(), digest_size=16, person=b"cg-visitor").digest()
+    assert visitor_key(consent_id) == str(uuid.UUID(bytes=digest))
+
+
+def test_page_view_for_builds_what_event_for_builds() -> None:
+    context = RequestContext(
+        client_ip="192.0.2.1",
+        scheme="https",
+        host="gateway.test",
+        cookies=[],
+        session_id="s",
+        consent=Consented(),
+    )
+    fast = page_view_for(context, "site", FIREFOX, 1.5, "/p", "utm_source=x", "https://r/", 201)
+    plain = event_for(
+        context,
+        "site",
+        FIREFOX,
+        1.5,
+        kind=Kind.PAGEVIEW,
+        path="/p",
+        query="utm_source=x",
+        referrer="https://r/",
+        status=201,
+    )
+    assert fast == plain
