@@ -18,6 +18,12 @@ Run by hand with ``scripts/bench analytics`` (never by the tests). In one run:
    "loop" is the event loop's (main thread's) share, the rest is the writer
    and the embedded ClickHouse engine's threads.
 
+With ``--visitors N`` each side is N visitors instead of one, each with its
+own consent (made through the API as above), session and one of a few common
+browsers; a wrk script takes them in turn, ``--pages`` page views each (the
+second and later with a same-origin ``Referer``, as a browser sends), so the
+per-visitor caches and the sessions view see many visitors, not one.
+
 "On" and "off" run the same code: the same observer and beacon, the same
 ingest steps; the rejecting visitor's events stop at the ``consent`` step.
 At the end the rows in ClickHouse are counted against the 2xx answers wrk saw
@@ -52,6 +58,19 @@ from bench.harness import (
 )
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+BROWSERS = (  # --visitors: visitor n uses BROWSERS[n % len(BROWSERS)]
+    FIREFOX,
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36",
+)
 PAGE_HEADERS = [
     "Accept: text/html,application/xhtml+xml",
     "Sec-Fetch-Dest: document",
@@ -68,9 +87,9 @@ class _Consented:
         return True
 
 
-def visitor_cookie(gateway: Gateway, action: str) -> str:
+def visitor_cookie(gateway: Gateway, action: str, user_agent: str = FIREFOX) -> str:
     """The ``Cookie`` header of a visitor who made ``action`` through the consent API."""
-    with httpx.Client(base_url=gateway.url, headers={"User-Agent": FIREFOX}) as client:
+    with httpx.Client(base_url=gateway.url, headers={"User-Agent": user_agent}) as client:
         state = client.get("/_consent/state").json()
         answer = client.post(
             "/_consent/state",
@@ -79,6 +98,49 @@ def visitor_cookie(gateway: Gateway, action: str) -> str:
         )
         answer.raise_for_status()
         return "Cookie: " + "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+
+
+def make_visitors(gateway: Gateway, action: str, visitors: int) -> list[tuple[str, str]]:
+    """``(Cookie header value, User-Agent)`` of ``visitors`` visitors who each made
+    ``action`` through the consent API, with the browsers in turn."""
+    made = []
+    for number in range(visitors):
+        agent = BROWSERS[number % len(BROWSERS)]
+        made.append((visitor_cookie(gateway, action, agent).removeprefix("Cookie: "), agent))
+    return made
+
+
+def visitors_script(
+    path: Path, origin: str, visitors: list[tuple[str, str]], pages: int, body: str | None
+) -> Path:
+    """A wrk script that takes ``visitors`` in turn, ``pages`` requests each: page views
+    (the second and later with a same-origin ``Referer``), or beacon posts of ``body``."""
+    rows = [f"{{{json.dumps(cookie)}, {json.dumps(agent)}}}" for cookie, agent in visitors]
+    lines = [
+        "local visitors = {" + ",\n".join(rows) + "}",
+        f"local pages = {pages}",
+        f"local origin = {json.dumps(origin)}",
+        f"local body = {json.dumps(body) if body is not None else 'nil'}",
+        "local n = 0",
+        "request = function()",
+        "  local visitor = visitors[math.floor(n / pages) % #visitors + 1]",
+        "  local page = n % pages",
+        "  n = n + 1",
+        '  local headers = {["Cookie"] = visitor[1], ["User-Agent"] = visitor[2]}',
+        "  if body then",
+        '    headers["Content-Type"] = "application/json"',
+        '    return wrk.format("POST", "/_consent/collect", headers, body)',
+        "  end",
+        '  headers["Accept"] = "text/html,application/xhtml+xml"',
+        '  headers["Sec-Fetch-Dest"] = "document"',
+        "  if page > 0 then",
+        '    headers["Referer"] = origin .. "/?page=" .. (page - 1)',
+        "  end",
+        '  return wrk.format("GET", "/?page=" .. page, headers)',
+        "end",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def bench_writer(events: int, batch_size: int = 5000) -> float:
@@ -134,6 +196,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--events", type=int, default=300_000, help="events for the writer")
+    parser.add_argument(
+        "--visitors", type=int, default=1, help="visitors on each side (default: one)"
+    )
+    parser.add_argument(
+        "--pages", type=int, default=4, help="page views in a row per visitor, with --visitors"
+    )
     parser.add_argument("--writer-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer_only:
@@ -166,13 +234,17 @@ def measure(
         f"wrk.body = {json.dumps(BEACON)}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    cookies = {
-        "on": visitor_cookie(gateway, "accept_all"),
-        "off": visitor_cookie(gateway, "reject_all"),
-    }
+    actions = {"on": "accept_all", "off": "reject_all"}
     targets: dict[str, tuple[str, list[str], Path | None]] = {}
     for mode in ("off", "on"):
-        headers = [*PAGE_HEADERS, cookies[mode]]
+        if args.visitors > 1:
+            visitors = make_visitors(gateway, actions[mode], args.visitors)
+            for kind, body in (("page views", None), ("beacon", BEACON)):
+                made = work / f"{kind.replace(' ', '-')}-{mode}.lua"
+                visitors_script(made, gateway.url, visitors, args.pages, body)
+                targets[f"{kind}, recording {mode}"] = (gateway.url + "/", [], made)
+            continue
+        headers = [*PAGE_HEADERS, visitor_cookie(gateway, actions[mode])]
         targets[f"page views, recording {mode}"] = (gateway.url + "/", headers, None)
         targets[f"beacon, recording {mode}"] = (gateway.url + "/_consent/collect", headers, lua)
     runs: dict[str, list[Result]] = {name: [] for name in targets}
