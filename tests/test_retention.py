@@ -89,6 +89,9 @@ def test_a_shorter_analytics_retention_is_applied_to_the_tables() -> None:
     found = tables(retention_report(storage, shorter))
     assert found["events"]["ttl"] == "toDateTime(time) + 7 days"
     assert found["sessions_agg"]["ttl"] == "start_date + 7 days"
+    # The recent rollup's refreshes go after minutes whatever the retention (0009).
+    assert found["stats_recent"]["ttl"] == "toDateTime(upto) + 10 minutes"
+    assert found["stats_recent"]["limit_days"] == 1.01  # and a day's grace, as every table
     assert apply_analytics_retention(storage, settings) == [
         "events",
         "sessions_agg",

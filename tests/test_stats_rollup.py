@@ -1,12 +1,13 @@
-"""The daily rollups (stats_daily, stats_window) answer exactly what the raw tables answer.
+"""The rollups (stats_daily, stats_window, stats_recent) answer exactly what the raw tables answer.
 
 Every panel is asked on the scripted visits of tests/stats_visits.py (plus a
 visit across midnight and one today) twice: before the roll-up, when the
 rollup tables are empty and everything is read raw, and after
 ``rollup.refresh``, when the finished days come from ``stats_daily`` and the
-merged windows, and only today from the raw tables. The answers must be the
-same, with and without filters, for whole days, several days and part days.
-An erasure rolls the visitor's days up again, so the counts drop by the visitor.
+merged windows, today from ``stats_recent``, and only what came after its
+refresh from the raw tables. The answers must be the same, with and without
+filters, for whole days, several days and part days. An erasure rolls the
+visitor's days up again, so the counts drop by the visitor.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gateway.stats import (
     period_range,
     timeseries,
 )
-from gateway.stats.rollup import refresh, served
+from gateway.stats.rollup import marked, refresh, served
 from gateway.storage import Storage
 from gateway.storage.migrator import load_migrations, render
 from tests.analytics_helpers import FIREFOX, IPHONE
@@ -85,10 +86,10 @@ def _questions() -> list[StatsQuery]:
     ]
 
 
-def _answers(storage: Storage) -> dict[str, Any]:
-    """Every panel for every question, keyed by a readable name."""
+def _answers(storage: Storage, questions: list[StatsQuery] | None = None) -> dict[str, Any]:
+    """Every panel for every question (or ``questions``), keyed by a readable name."""
     out: dict[str, Any] = {}
-    for q in _questions():
+    for q in _questions() if questions is None else questions:
         name = f"{q.start:%m-%d %H}..{q.end:%m-%d %H} {dict(q.filters)}"
         out[f"{name} aggregate"] = aggregate(storage, q, METRICS)
         out[f"{name} daily"] = timeseries(storage, q, METRICS, hourly=False)
@@ -120,6 +121,15 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Storage:
     return storage
 
 
+def _now(storage: Storage, sql: str = "SELECT now64(3, 'UTC')") -> datetime:
+    client = storage.connect()
+    try:
+        moment: datetime = client.query(sql).result_rows[0][0]
+    finally:
+        client.close()
+    return moment.replace(tzinfo=UTC)
+
+
 def _count(storage: Storage, sql: str) -> int:
     client = storage.connect()
     try:
@@ -128,11 +138,18 @@ def _count(storage: Storage, sql: str) -> int:
         client.close()
 
 
+def _truncate_rollups(storage: Storage) -> None:
+    client = storage.connect()
+    try:
+        for table in ("stats_daily", "stats_window", "stats_recent"):
+            client.command(f"TRUNCATE TABLE {table}")
+    finally:
+        client.close()
+
+
 def test_rolled_up_answers_equal_the_raw_answers(storage: Storage) -> None:
     refresh(storage)  # rolls up nothing: the migration's first refresh saw no events
-    client = storage.connect()
-    client.command("TRUNCATE TABLE stats_daily")
-    client.command("TRUNCATE TABLE stats_window")
+    _truncate_rollups(storage)
     raw = _answers(storage)
     refresh(storage)
     rolled_days = _count(storage, "SELECT uniqExact(day) FROM stats_daily")
@@ -160,9 +177,13 @@ def test_a_second_refresh_adds_nothing(storage: Storage) -> None:
     refresh(storage)
     before = _count(storage, "SELECT count() FROM stats_daily")
     windows = _count(storage, "SELECT count() FROM stats_window")
+    answers = _answers(storage, _thirty_days())
     refresh(storage)
     assert _count(storage, "SELECT count() FROM stats_daily") == before
     assert _count(storage, "SELECT count() FROM stats_window") == windows
+    # Every refresh of the recent rows stays until it expires; a query reads the newest.
+    assert _count(storage, "SELECT uniqExact(upto) FROM stats_recent") >= 2
+    assert _answers(storage, _thirty_days()) == answers
 
 
 def test_erasure_rolls_the_visitors_days_up_again(storage: Storage) -> None:
@@ -174,7 +195,10 @@ def test_erasure_rolls_the_visitors_days_up_again(storage: Storage) -> None:
         "pageviews": 12,  # 8 on D, 1 by E, 3 by F
     }
     f_id = "F" * 8 + "0" * 24  # tests/stats_visits.py's consent id of visitor F
+    erased_at = _now(storage)
     erase_everywhere(storage, f_id)
+    # The recent rows were dropped with the rest and made again from the cleaned events.
+    assert _now(storage, "SELECT min(upto) FROM stats_recent") > erased_at - timedelta(minutes=1)
     assert aggregate(storage, two_days, ["visitors", "pageviews"]) == {
         "visitors": 5,
         "pageviews": 9,
@@ -244,3 +268,72 @@ def test_each_dimensions_window_rows_are_stored_most_visitors_first(storage: Sto
     assert rows
     for site, span, dim, counts in rows:
         assert counts == sorted(counts, reverse=True), (site, span, dim)
+
+
+def _views(storage: Storage, spool: Path, at: datetime, script: list[tuple[str, str]]) -> None:
+    """Visitor J's page views ``(session, path)``, a second apart from ``at`` on."""
+    today = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    referrer = "http://gateway.test/"
+    views = []
+    for second, (session, path) in enumerate(script):
+        clock = f"{at + timedelta(seconds=second):%H:%M:%S}"
+        views.append(_e(session, "J", FIREFOX, path, today, clock, LONDON, referrer=referrer))
+    write_events(storage, spool, views)
+
+
+def _thirty_days() -> list[StatsQuery]:
+    return [StatsQuery(SITE, *period_range("30d", datetime.now(UTC)))]
+
+
+def test_events_after_the_newest_recent_refresh_are_read_raw(
+    storage: Storage, tmp_path: Path
+) -> None:
+    refresh(storage)
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert now > _now(storage, "SELECT max(upto) FROM stats_recent")  # so it cannot hold them
+    _views(storage, tmp_path, now, [("s10", "/"), ("s10", "/blog")])
+    served_answers = _answers(storage, _thirty_days())
+    _truncate_rollups(storage)
+    assert _answers(storage, _thirty_days()) == served_answers
+    refresh(storage)  # and the next refresh holds them, with the same answers
+    assert _answers(storage, _thirty_days()) == served_answers
+
+
+def test_a_visit_running_at_a_refresh_ends_where_the_next_refresh_finds_it(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Page views count at once; the visit's exit page, length and bounce as they stood at
+    the newest refresh, until the next one (at most five minutes)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    # Two minutes ago: before the cut of the refresh, a minute before it.
+    _views(storage, tmp_path, now - timedelta(minutes=2), [("s11", "/"), ("s11", "/about")])
+    refresh(storage)
+    _views(storage, tmp_path, now, [("s11", "/contact")])
+    (thirty,) = _thirty_days()
+
+    def contact(prop: str) -> list[dict[str, Any]]:
+        rows = breakdown(storage, thirty, prop, ["visitors", "pageviews"], k=1)
+        return [row for row in rows if row[prop.split(":")[1]] == "/contact"]
+
+    assert contact("event:page") == [{"page": "/contact", "visitors": 1, "pageviews": 1}]
+    assert contact("visit:exit_page") == []  # s11 still ends on /about
+    refresh(storage)
+    assert contact("visit:exit_page") == [{"exit_page": "/contact", "visitors": 1, "pageviews": 3}]
+
+
+def test_marks_read_once_for_a_page_answer_the_same_after_a_refresh(storage: Storage) -> None:
+    """A page reads where the rollups end once (rollup.marked) and asks all its questions
+    with those marks; a day rolled up and a window merged meanwhile change nothing."""
+    refresh(storage)
+    (q,) = _thirty_days()
+    expected = _answers(storage, [q])
+    assert _answers(storage, [marked(storage, q)]) == expected
+    client = storage.connect()
+    newest = client.query("SELECT max(day) FROM stats_daily").result_rows[0][0]
+    client.command(f"ALTER TABLE stats_daily DROP PARTITION '{newest.isoformat()}'")
+    client.command("TRUNCATE TABLE stats_window")
+    client.command("TRUNCATE TABLE stats_recent")
+    before = marked(storage, q)  # the marks of a page that began before the refresh
+    assert before.marks is not None and before.marks.rolled_day < newest
+    refresh(storage)
+    assert _answers(storage, [before]) == expected

@@ -28,6 +28,9 @@ OWN_TTL = {
     # their last day: a newer window has replaced them, and none starts before the
     # oldest day stats_daily still holds.
     "stats_window": "TTL last_day + toIntervalDay(2)",
+    # Each refresh of the recent rollup (0009_stats_recent.sql) goes 10 minutes after it
+    # was made: a newer one, every five minutes, has replaced it.
+    "stats_recent": "TTL toDateTime(upto) + toIntervalMinute(10)",
 }
 
 

@@ -39,7 +39,8 @@ ANALYTICS_TTL = {
 }
 """The analytics tables and the time their TTL counts from (as in the migrations)."""
 
-_TTL = re.compile(r"\bTTL (.+?) \+ toInterval(Day|Month)\((\d+)\)")
+_TTL = re.compile(r"\bTTL (.+?) \+ toInterval(Minute|Day|Month)\((\d+)\)")
+_DAYS_PER = {"Minute": 1 / 1440, "Day": 1, "Month": 31}
 _ROW_TTL = re.compile(r"\bTTL (\w+)(?: DELETE)?(?: SETTINGS|$)")
 _PARTITION = re.compile(r"PARTITION BY (toYYYYMM|toDate|\w+)")
 
@@ -140,7 +141,7 @@ def _table_report(client: Client, name: str, ddl: str, now: datetime) -> dict[st
     per_row = _ROW_TTL.search(ddl) if fixed is None else None
     if fixed is not None:
         start, unit, amount = fixed.group(1), fixed.group(2), int(fixed.group(3))
-        days = amount * (31 if unit == "Month" else 1)
+        days = amount * _DAYS_PER[unit]
         report["ttl"] = f"{start} + {amount} {unit.lower()}{'s' if amount > 1 else ''}"
         oldest = client.command(f"SELECT min({start}) FROM {public} HAVING count() > 0")  # noqa: S608
         if isinstance(oldest, datetime | str) and oldest:
@@ -149,11 +150,11 @@ def _table_report(client: Client, name: str, ddl: str, now: datetime) -> dict[st
             report.update(
                 oldest_row=when.isoformat(timespec="seconds"),
                 oldest_age_days=round(age, 2),
-                limit_days=days + grace_days,
+                limit_days=round(days + grace_days, 2),
                 within_limit=age <= days + grace_days,
             )
         else:
-            report["limit_days"] = days + grace_days
+            report["limit_days"] = round(days + grace_days, 2)
     elif per_row is not None:
         column = per_row.group(1)
         report["ttl"] = f"per row, at {column}"

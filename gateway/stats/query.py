@@ -48,18 +48,35 @@ MAX_RANGE = timedelta(days=366)
 
 
 @dataclass(frozen=True)
+class RollupMarks:
+    """Where the rollups of a question end, read once for a page's many queries.
+
+    :func:`gateway.stats.rollup.marked` reads them; a question without them
+    reads the same values inside each of its queries.
+    """
+
+    rolled_day: date  # the newest day of stats_daily
+    window_day: date  # the last day of the merged window that starts with the range
+    recent_upto: datetime  # the cut of stats_recent's newest refresh
+    recent_after: date  # the newest rolled day when that refresh was made
+
+
+@dataclass(frozen=True)
 class StatsQuery:
     """One question: ``site`` from ``start`` (inclusive) to ``end`` (exclusive), filtered.
 
     ``filters`` maps a short property name (``page``, ``source``, ``country``,
     ... the values of :data:`FILTERS`) to the one value it must equal. A
-    source of ``Direct / None`` means visits without a referrer.
+    source of ``Direct / None`` means visits without a referrer. ``marks``,
+    when set, are where the rollups ended when the page began (see
+    :class:`RollupMarks`).
     """
 
     site: str
     start: datetime
     end: datetime
     filters: Mapping[str, str] = field(default_factory=dict)
+    marks: RollupMarks | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -87,7 +104,7 @@ class StatsQuery:
 
     def previous(self) -> StatsQuery:
         """The same question for the period of the same length just before this one."""
-        return replace(self, start=self.start - self.length, end=self.start)
+        return replace(self, start=self.start - self.length, end=self.start, marks=None)
 
     def where(self, **filters: str) -> StatsQuery:
         """This question with more filters (a dashboard click on a row adds one)."""

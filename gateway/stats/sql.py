@@ -99,9 +99,16 @@ WHERE site = {{site:String}}
 
 
 def parameters(q: StatsQuery, **more: Any) -> dict[str, Any]:
-    """The bound parameters of ``q``: site, range and one ``f_NAME`` per filter."""
+    """The bound parameters of ``q``: site, range, one ``f_NAME`` per filter, and its marks."""
     values: dict[str, Any] = {"site": q.site, "start": _stamp(q.start), "end": _stamp(q.end)}
     values.update({f"f_{name}": value for name, value in q.filters.items()})
+    if q.marks is not None:
+        values.update(
+            rolled_day=q.marks.rolled_day,
+            window_day=q.marks.window_day,
+            recent_upto=_stamp(q.marks.recent_upto),
+            recent_after=q.marks.recent_after,
+        )
     values.update(more)
     return values
 
@@ -137,13 +144,13 @@ def event_where(q: StatsQuery) -> str:
     return " AND ".join(conditions)
 
 
-def sessions(q: StatsQuery, *, after: str = "") -> str:
+def sessions(q: StatsQuery, *, later: str = "") -> str:
     """A subquery of the sessions that started in ``q``'s range and pass its filters.
 
-    ``after`` (a date expression) keeps only the sessions that started after
-    that day: the rest of the range is read from the rollup.
+    ``later`` (a condition) keeps only the sessions that no rollup holds:
+    the rest of the range is read from the rollups.
     """
-    conditions: list[str] = [f"start_date > {after}"] if after else []
+    conditions: list[str] = [later] if later else []
     for name in q.filters:
         if name in SESSION_COLUMNS:
             conditions.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")
