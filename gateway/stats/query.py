@@ -57,8 +57,7 @@ class RollupMarks:
 
     rolled_day: date  # the newest day of stats_daily
     window_day: date  # the last day of the merged window that starts with the range
-    recent_upto: datetime  # the cut of stats_recent's newest refresh
-    recent_after: date  # the newest rolled day when that refresh was made
+    recent_upto: datetime  # the cut of stats_recent's newest usable refresh, or 1970
 
 
 @dataclass(frozen=True)

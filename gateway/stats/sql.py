@@ -107,7 +107,6 @@ def parameters(q: StatsQuery, **more: Any) -> dict[str, Any]:
             rolled_day=q.marks.rolled_day,
             window_day=q.marks.window_day,
             recent_upto=_stamp(q.marks.recent_upto),
-            recent_after=q.marks.recent_after,
         )
     values.update(more)
     return values
