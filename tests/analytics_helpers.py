@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from gateway.analytics.events import Event, Kind
-from gateway.context import NO_CONSENT, ConsentView
+from gateway.context import NO_CONSENT, ConsentView, RequestContext
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 IPHONE = (
@@ -53,4 +53,18 @@ def make_event(
     return event
 
 
-__all__ = ["FIREFOX", "IPHONE", "NO_CONSENT", "Consented", "make_event"]
+def make_context(
+    client_ip: str = "192.0.2.1", consent: ConsentView | None = None
+) -> RequestContext:
+    """A request of the consented visitor (or ``consent``) over HTTPS, with its session."""
+    return RequestContext(
+        client_ip=client_ip,
+        scheme="https",
+        host="gateway.test",
+        cookies=[],
+        session_id="s",
+        consent=Consented() if consent is None else consent,
+    )
+
+
+__all__ = ["FIREFOX", "IPHONE", "NO_CONSENT", "Consented", "make_context", "make_event"]

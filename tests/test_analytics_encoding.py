@@ -31,8 +31,7 @@ from gateway.analytics.events import (
 )
 from gateway.analytics.steps import default_pipeline
 from gateway.analytics.useragent import parse_user_agent
-from gateway.context import RequestContext
-from tests.analytics_helpers import FIREFOX, IPHONE, Consented, make_event
+from tests.analytics_helpers import FIREFOX, IPHONE, make_context, make_event
 
 AGENTS = [FIREFOX, IPHONE, "", 'odd "agent" \\ \u2028', "x" * 600]
 REFERRERS = [
@@ -145,14 +144,7 @@ def test_the_visitor_key_is_the_uuid_of_the_hash(consent_id: str) -> None:
 
 
 def test_page_view_for_builds_what_event_for_builds() -> None:
-    context = RequestContext(
-        client_ip="192.0.2.1",
-        scheme="https",
-        host="gateway.test",
-        cookies=[],
-        session_id="s",
-        consent=Consented(),
-    )
+    context = make_context()
     fast = page_view_for(context, "site", FIREFOX, 1.5, "/p", "utm_source=x", "https://r/", 201)
     plain = event_for(
         context,

@@ -8,8 +8,8 @@ import pytest
 
 from gateway.analytics.pageviews import PageViewRecorder
 from gateway.analytics.steps import default_pipeline
-from gateway.context import NO_CONSENT, ConsentView, RequestContext
-from tests.analytics_helpers import FIREFOX, Consented
+from gateway.context import NO_CONSENT, ConsentView
+from tests.analytics_helpers import FIREFOX, make_context
 
 HTML = [(b"content-type", b"text/html; charset=utf-8")]
 NAVIGATION = [
@@ -36,15 +36,7 @@ def recorded(
         "query_string": b"utm_source=x&id=7",
         "headers": headers,
     }
-    context = RequestContext(
-        client_ip="192.0.2.200",
-        scheme="https",
-        host="gateway.test",
-        cookies=[],
-        session_id="s",
-        consent=Consented() if consent is None else consent,
-    )
-    recorder(scope, context, status, response)
+    recorder(scope, make_context("192.0.2.200", consent), status, response)
     return lines
 
 
