@@ -121,21 +121,21 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Storage:
     return storage
 
 
-def _now(storage: Storage, sql: str = "SELECT now64(3, 'UTC')") -> datetime:
+def _value(storage: Storage, sql: str) -> Any:
     client = storage.connect()
     try:
-        moment: datetime = client.query(sql).result_rows[0][0]
+        return client.query(sql).result_rows[0][0]
     finally:
         client.close()
+
+
+def _now(storage: Storage, sql: str = "SELECT now64(3, 'UTC')") -> datetime:
+    moment: datetime = _value(storage, sql)
     return moment.replace(tzinfo=UTC)
 
 
 def _count(storage: Storage, sql: str) -> int:
-    client = storage.connect()
-    try:
-        return int(client.query(sql).result_rows[0][0])
-    finally:
-        client.close()
+    return int(_value(storage, sql))
 
 
 def _truncate_rollups(storage: Storage) -> None:
@@ -328,8 +328,8 @@ def test_marks_read_once_for_a_page_answer_the_same_after_a_refresh(storage: Sto
     (q,) = _thirty_days()
     expected = _answers(storage, [q])
     assert _answers(storage, [marked(storage, q)]) == expected
+    newest = _value(storage, "SELECT max(day) FROM stats_daily")
     client = storage.connect()
-    newest = client.query("SELECT max(day) FROM stats_daily").result_rows[0][0]
     client.command(f"ALTER TABLE stats_daily DROP PARTITION '{newest.isoformat()}'")
     client.command("TRUNCATE TABLE stats_window")
     # The recent rows were made after that day: with the day gone they are not used.
