@@ -1,7 +1,8 @@
 """The encoded row: every column is what the event says, whichever shortcut built it.
 
 :func:`encode` takes some columns pre-encoded (the user agent's five, the eight
-source columns of a page view without query, title or referrer), and the
+source columns of a page view without query, title or referrer, and from a cache
+those of a short query and referrer seen before), and the
 recorder builds page views with :func:`page_view_for`. These tests hold each
 shortcut to the plain way: ``json.loads`` of the line against the columns
 computed one by one, and ``page_view_for`` against ``event_for``.
@@ -39,6 +40,7 @@ REFERRERS = [
     "https://gateway.test/courses?x=1",
     "https://search.example/results?q=secret",
     "javascript:alert(1)",
+    "https://search.example/" + "long/" * 120,  # past the source cache's limit
 ]
 
 

@@ -212,6 +212,25 @@ _KINDS = {kind: _string(kind.value) for kind in Kind}
 _NO_SOURCE = ",".join(['""'] * 8)  # query, title, referrer host and path, prev path, UTM
 
 
+def _encode_sources(query: str, title: str, referrer: str, host: str) -> str:
+    """The eight columns an event's query, title and ``Referer`` give, encoded."""
+    s = _string
+    utm_query, source, medium, campaign = utm_only(query)
+    referrer_host, referrer_path, prev_path = split_referrer(referrer, host)
+    return (
+        f"{s(utm_query)},{s(title[:MAX_TITLE])},{s(referrer_host)},{s(referrer_path)},"
+        f"{s(prev_path)},{s(source)},{s(medium)},{s(campaign)}"
+    )
+
+
+# A site's visitors arrive from a few searches and campaigns and move between its
+# popular pages, so most page views repeat a query and ``Referer`` seen a moment
+# before: 1.4 us to encode, 0.3 us from the cache. Only short ones are kept (a
+# request head may be 32 KB), so the cache stays near a megabyte.
+_cached_sources = lru_cache(maxsize=1024)(_encode_sources)
+_CACHED_UP_TO = 512  # characters of query, title, referrer and host together
+
+
 def encode(event: Event) -> bytes:
     """The event as one ``JSONCompactEachRow`` line in :data:`COLUMNS` order.
 
@@ -219,18 +238,18 @@ def encode(event: Event) -> bytes:
     same JSON in about half the time (it runs for every event on the event loop).
     What is the same for many events comes encoded already: the user agent's five
     columns (cached with the parsed agent), the kind, and the eight columns of a page
-    view with no query, title or referrer. The visitor key is a UUID's hex digits and
+    view with no query, title or referrer (or, from a cache, of a short query and
+    referrer seen recently). The visitor key is a UUID's hex digits and
     dashes, which need no escaping.
     A lone surrogate (a beacon may send ``"\\ud800"``) cannot be UTF-8: it becomes ``?``.
     """
     s = _string
     if event.query or event.title or event.referrer:
-        query, source, medium, campaign = utm_only(event.query)
-        referrer_host, referrer_path, prev_path = split_referrer(event.referrer, event.host)
-        sources = (
-            f"{s(query)},{s(event.title[:MAX_TITLE])},{s(referrer_host)},{s(referrer_path)},"
-            f"{s(prev_path)},{s(source)},{s(medium)},{s(campaign)}"
-        )
+        query, title, referrer, host = event.query, event.title, event.referrer, event.host
+        if len(query) + len(title) + len(referrer) + len(host) <= _CACHED_UP_TO:
+            sources = _cached_sources(query, title, referrer, host)
+        else:
+            sources = _encode_sources(query, title, referrer, host)
     else:
         sources = _NO_SOURCE
     line = (
