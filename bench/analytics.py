@@ -10,8 +10,10 @@ Run by hand with ``scripts/bench analytics`` (never by the tests). In one run:
    everything, each choice made through the consent API (``GET`` then ``POST
    /_consent/state`` with the CSRF token), exactly as the banner makes it.
    Page views and ``POST /_consent/collect`` (one event per request) are
-   measured for both; rounds alternate so drift hits every row alike, and the
-   median round is reported with the gateway's CPU time per request (/proc).
+   measured for both; rounds alternate, every other one backwards, so drift
+   hits every row alike, and the median round is reported with the gateway's
+   CPU time per request (/proc), then what recording added round by round
+   (each "on" run against the same round's "off" run: median and spread).
    Each run's CPU is counted until :data:`SETTLE_SECONDS` after wrk stops, so
    the writer's last insert and the engine's merges of the run's rows are
    charged to the run that caused them, not to whichever target runs next;
@@ -251,7 +253,10 @@ def measure(
     loop: dict[str, list[float]] = {name: [] for name in targets}  # us per request
     accepted = 0
     for round_number in range(args.rounds + 1):
-        for name, (url, headers, script) in targets.items():
+        # Every other round runs the targets backwards, so that a slow spell of the
+        # machine falls on "on" and "off" alike within the rounds' pairs.
+        order = list(targets.items())
+        for name, (url, headers, script) in order if round_number % 2 else order[::-1]:
             before, loop_before = cpu_seconds(gateway.pid), loop_cpu_seconds(gateway.pid)
             result = wrk(url, 1 if round_number == 0 else args.seconds, headers, script)
             time.sleep(SETTLE_SECONDS)
@@ -297,6 +302,25 @@ def report(runs: dict[str, list[Result]], loop: dict[str, list[float]]) -> None:
             f"({on - off:+.0f} us: {loop_on - loop_off:+.0f} on the event loop, "
             f"{(on - off) - (loop_on - loop_off):+.0f} in the writer and the engine)"
         )
+        print(f"  {paired_spread(runs[f'{kind}, recording on'], runs[f'{kind}, recording off'])}")
+
+
+def paired_spread(on: list[Result], off: list[Result]) -> str:
+    """What recording adds in each round, "on" against the "off" run of the same round:
+    the median and the middle half. On a shared two-core machine the same code's CPU
+    per request moves by 10-20% from one run to the next, so a single figure says
+    little without the spread of the rounds behind it."""
+    added = sorted(
+        100 * (a.cpu_us_per_request or 0) / (b.cpu_us_per_request or 1) - 100
+        for a, b in zip(on, off, strict=True)
+    )
+    if len(added) < 4:
+        return f"rounds, paired: {', '.join(f'{x:+.0f}%' for x in added)}"
+    low, middle, high = statistics.quantiles(added, n=4)
+    return (
+        f"{len(added)} rounds, paired: median {middle:+.1f}%, middle half {low:+.1f}% "
+        f"to {high:+.1f}%, all {added[0]:+.0f}% to {added[-1]:+.0f}%"
+    )
 
 
 if __name__ == "__main__":
