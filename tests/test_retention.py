@@ -92,6 +92,9 @@ def test_a_shorter_analytics_retention_is_applied_to_the_tables() -> None:
     # The recent rollup's refreshes go after minutes whatever the retention (0009).
     assert found["stats_recent"]["ttl"] == "toDateTime(upto) + 10 minutes"
     assert found["stats_recent"]["limit_days"] == 1.01  # and a day's grace, as every table
+    # The merged windows go 54 hours after their last day (0010), whatever the retention.
+    assert found["stats_window"]["ttl"] == "toDateTime(last_day, 'UTC') + 54 hours"
+    assert found["stats_window"]["limit_days"] == 3.25
     assert apply_analytics_retention(storage, settings) == [
         "events",
         "sessions_agg",

@@ -240,17 +240,18 @@ def test_whole_days_are_read_from_the_rollup_not_the_events(storage: Storage) ->
 
 
 def test_the_window_layout_migration_can_run_again(storage: Storage) -> None:
-    """0008 drops the merged windows and makes them anew: the answers stay the same while
-    they are gone (read from stats_daily) and once the next refresh has merged them."""
+    """0008 drops the merged windows and makes them anew (and 0010 sets their expiry
+    again): the answers stay the same while they are gone (read from stats_daily) and
+    once the next refresh has merged them."""
     refresh(storage)
     assert _count(storage, "SELECT count() FROM stats_window") > 0
     before = _answers(storage)
-    (migration,) = [m for m in load_migrations() if m.version == 8]
     client = storage.connect()
-    for statement in migration.statements:
-        sql = render(statement, storage.database, "")
-        if sql is not None:
-            client.command(sql)
+    for migration in [m for m in load_migrations() if m.version in (8, 10)]:
+        for statement in migration.statements:
+            sql = render(statement, storage.database, "")
+            if sql is not None:
+                client.command(sql)
     assert _count(storage, "SELECT count() FROM stats_window") == 0
     assert _answers(storage) == before
     refresh(storage)

@@ -24,10 +24,10 @@ KEPT_TABLES = ("users", "api_tokens")
 OWN_TTL = {
     "consent_log": "TTL expires",
     "consent_counts": "+ toIntervalMonth(13)",
-    # The merged windows of the daily rollup (0007_stats_daily.sql) go two days after
-    # their last day: a newer window has replaced them, and none starts before the
-    # oldest day stats_daily still holds.
-    "stats_window": "TTL last_day + toIntervalDay(2)",
+    # The merged windows of the daily rollup (0007_stats_daily.sql) go 54 hours after
+    # their last day (0010_stats_window_expiry.sql): a newer window has replaced them by
+    # then, and none starts before the oldest day stats_daily still holds.
+    "stats_window": "TTL toDateTime(last_day, 'UTC') + toIntervalHour(54)",
     # Each refresh of the recent rollup (0009_stats_recent.sql) goes 10 minutes after it
     # was made: a newer one, every five minutes, has replaced it.
     "stats_recent": "TTL toDateTime(upto) + toIntervalMinute(10)",

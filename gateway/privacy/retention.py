@@ -39,8 +39,8 @@ ANALYTICS_TTL = {
 }
 """The analytics tables and the time their TTL counts from (as in the migrations)."""
 
-_TTL = re.compile(r"\bTTL (.+?) \+ toInterval(Minute|Day|Month)\((\d+)\)")
-_DAYS_PER = {"Minute": 1 / 1440, "Day": 1, "Month": 31}
+_TTL = re.compile(r"\bTTL (.+?) \+ toInterval(Minute|Hour|Day|Month)\((\d+)\)")
+_DAYS_PER = {"Minute": 1 / 1440, "Hour": 1 / 24, "Day": 1, "Month": 31}
 _ROW_TTL = re.compile(r"\bTTL (\w+)(?: DELETE)?(?: SETTINGS|$)")
 _PARTITION = re.compile(r"PARTITION BY (toYYYYMM|toDate|\w+)")
 
