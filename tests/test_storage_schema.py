@@ -67,7 +67,10 @@ def test_every_analytics_table_expires_after_one_month_by_dropping_parts(storage
         assert "PARTITION BY" in ddl, f"{name} is not partitioned by day"
 
 
-def test_events_layout_site_and_date_first_low_cardinality(storage: Storage) -> None:
+def test_events_layout_site_and_date_first_only_site_low_cardinality(storage: Storage) -> None:
+    """``site`` leads the key as a LowCardinality column; the descriptive columns are
+    plain strings, which cost the engine a quarter less per event written
+    (0011_events_plain_strings.sql)."""
     client = storage.connect()
     (key,) = client.query(
         "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
@@ -80,8 +83,9 @@ def test_events_layout_site_and_date_first_low_cardinality(storage: Storage) -> 
             "AND table = 'events'"
         ).result_rows  # type: ignore[arg-type]
     )
-    for column in ("site", "country", "browser", "os", "device", "utm_source"):
-        assert types[column].startswith("LowCardinality"), column
+    assert types["site"] == "LowCardinality(String)"
+    for column in ("country", "browser", "os", "device", "utm_source", "referrer_host", "name"):
+        assert types[column] == "String", column
     for column in ("visitor_key", "ip", "prev_path", "referrer_host", "engagement_ms"):
         assert column in types
 
