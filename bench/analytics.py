@@ -56,6 +56,7 @@ from bench.harness import (
     median_cpu,
     median_run,
     nginx_origin,
+    spread,
     wrk,
 )
 
@@ -310,17 +311,11 @@ def paired_spread(on: list[Result], off: list[Result]) -> str:
     the median and the middle half. On a shared two-core machine the same code's CPU
     per request moves by 10-20% from one run to the next, so a single figure says
     little without the spread of the rounds behind it."""
-    added = sorted(
+    added = [
         100 * (a.cpu_us_per_request or 0) / (b.cpu_us_per_request or 1) - 100
         for a, b in zip(on, off, strict=True)
-    )
-    if len(added) < 4:
-        return f"rounds, paired: {', '.join(f'{x:+.0f}%' for x in added)}"
-    low, middle, high = statistics.quantiles(added, n=4)
-    return (
-        f"{len(added)} rounds, paired: median {middle:+.1f}%, middle half {low:+.1f}% "
-        f"to {high:+.1f}%, all {added[0]:+.0f}% to {added[-1]:+.0f}%"
-    )
+    ]
+    return f"{len(added)} rounds, paired: {spread(added, '%')}"
 
 
 if __name__ == "__main__":

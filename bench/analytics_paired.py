@@ -23,8 +23,6 @@ wrk stops, so the writer's insert and merges are charged to the round.
 from __future__ import annotations
 
 import argparse
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,28 +44,30 @@ from bench.harness import (
     html_page,
     loop_cpu_seconds,
     nginx_origin,
+    spread,
+    wrk_command,
+    wrk_result,
 )
 
 MODES = {"on": "accept_all", "off": "reject_all"}
 
 
-def wrk_command(gateway: Gateway, work: Path, mode: str, args: argparse.Namespace) -> list[str]:
+def paced_command(gateway: Gateway, work: Path, mode: str, args: argparse.Namespace) -> list[str]:
     """The wrk command line for ``mode``'s visitors on ``gateway``, paced to ``--rate``."""
     script = work / f"{gateway.pid}-{mode}.lua"
-    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{args.seconds}s", "-s", str(script)]
+    headers: list[str] = []
     if args.visitors > 1:
         visitors = make_visitors(gateway, MODES[mode], args.visitors)
         visitors_script(script, gateway.url, visitors, args.pages, None)
     else:
         script.write_text("")
-        for header in [*PAGE_HEADERS, visitor_cookie(gateway, MODES[mode])]:
-            command += ["-H", header]
+        headers = [*PAGE_HEADERS, visitor_cookie(gateway, MODES[mode])]
     if args.rate:
         # Each connection waits this long after an answer: 32 connections at a few
         # milliseconds per answer give about --rate requests per second.
         with script.open("a") as lua:
             lua.write(f"delay = function() return {1000 * CONNECTIONS // args.rate} end\n")
-    return [*command, gateway.url + "/"]
+    return wrk_command(gateway.url + "/", args.seconds, headers, script)
 
 
 def one_round(plan: list[tuple[Gateway, list[str]]]) -> list[tuple[float, float, int]]:
@@ -79,25 +79,13 @@ def one_round(plan: list[tuple[Gateway, list[str]]]) -> list[tuple[float, float,
     time.sleep(SETTLE_SECONDS)
     measured = []
     for (gateway, _), (cpu, loop), output in zip(plan, before, outputs, strict=True):
-        if re.search(r"Non-2xx or 3xx responses", output):
-            raise RuntimeError(f"{gateway.url}: error responses\n{output}")
-        found = re.search(r"(\d+) requests in", output)
-        requests = int(found.group(1)) if found else 0
+        requests = wrk_result(gateway.url, output).requests
         if not requests:
             raise RuntimeError(f"{gateway.url}: no requests answered\n{output}")
         spent = cpu_seconds(gateway.pid) - cpu
         looped = loop_cpu_seconds(gateway.pid) - loop
         measured.append((spent / requests * 1e6, looped / requests * 1e6, requests))
     return measured
-
-
-def spread(values: list[float], unit: str) -> str:
-    """Median, middle half and extremes of ``values``."""
-    low, middle, high = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
-    return (
-        f"median {middle:+.1f}{unit}, middle half {low:+.1f} to {high:+.1f}{unit}, "
-        f"all {min(values):+.1f} to {max(values):+.1f}{unit}"
-    )
 
 
 def main() -> None:
@@ -125,7 +113,7 @@ def main() -> None:
             gateway_process(origin.url, work / "b") as second,
         ):
             commands = {
-                (g.pid, mode): wrk_command(g, work, mode, args)
+                (g.pid, mode): paced_command(g, work, mode, args)
                 for g in (first, second)
                 for mode in MODES
             }

@@ -148,19 +148,23 @@ def _found(pattern: str, output: str) -> str:
     return match.group(1)
 
 
-def wrk(
+def wrk_command(
     url: str,
     seconds: int,
     headers: list[str] | None = None,
     script: Path | None = None,
-) -> Result:
-    """One wrk run against ``url``; any non-2xx/3xx answer stops the benchmark."""
+) -> list[str]:
+    """The command line of one wrk run against ``url``."""
     command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     for header in headers or []:
         command += ["-H", header]
     if script is not None:
         command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return [*command, url]
+
+
+def wrk_result(url: str, output: str) -> Result:
+    """What a wrk run against ``url`` printed; any non-2xx/3xx answer stops the benchmark."""
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:
         raise RuntimeError(f"{url}: {errors.group(1)} error responses\n{output}")
@@ -169,6 +173,19 @@ def wrk(
         to_ms(_found(r"^\s+50%\s+(\S+)", output)),
         to_ms(_found(r"^\s+99%\s+(\S+)", output)),
         int(_found(r"(\d+) requests in", output)),
+    )
+
+
+def wrk(
+    url: str,
+    seconds: int,
+    headers: list[str] | None = None,
+    script: Path | None = None,
+) -> Result:
+    """One wrk run against ``url``; any non-2xx/3xx answer stops the benchmark."""
+    command = wrk_command(url, seconds, headers, script)
+    return wrk_result(
+        url, subprocess.run(command, capture_output=True, text=True, check=True).stdout
     )
 
 
@@ -181,6 +198,18 @@ def median_run(results: list[Result]) -> Result:
 def median_cpu(results: list[Result]) -> float:
     """The median CPU microseconds per request over ``results``."""
     return statistics.median(r.cpu_us_per_request or 0.0 for r in results)
+
+
+def spread(values: list[float], unit: str) -> str:
+    """The median, middle half and extremes of ``values`` (each in ``unit``), or the
+    values themselves when there are too few for quartiles to mean anything."""
+    if len(values) < 4:
+        return ", ".join(f"{value:+.1f}{unit}" for value in values)
+    low, middle, high = statistics.quantiles(values, n=4)
+    return (
+        f"median {middle:+.1f}{unit}, middle half {low:+.1f} to {high:+.1f}{unit}, "
+        f"all {min(values):+.1f} to {max(values):+.1f}{unit}"
+    )
 
 
 def require_tools(name: str) -> str:
