@@ -6,10 +6,10 @@
 -- consented page view is a row, written in parts of a few thousand, and read in bulk
 -- only by the rollups' refreshes. Building a dictionary per column per part made up a
 -- quarter of what the embedded engine spends on each event: inserts and merges of
--- 5,000-event batches cost 12.8-13.7 us of CPU per event with the twelve
+-- 5,000-event batches cost 11.7-13.7 us of CPU per event with these thirteen
 -- LowCardinality columns, 9.3-10.5 with plain strings (measured in-process, four runs
 -- each). Grouping three such columns over three million rows reads about 8% slower
--- (63 ms against 68), and the columns take more disk: a month of rows at most.
+-- (68 ms against 63), and the columns take more disk: a month of rows at most.
 --
 -- On a table that holds rows, the parts are rewritten in the background (a mutation);
 -- parts not yet rewritten read as strings all the same.
