@@ -28,6 +28,12 @@ per-visitor caches and the sessions view see many visitors, not one.
 
 "On" and "off" run the same code: the same observer and beacon, the same
 ingest steps; the rejecting visitor's events stop at the ``consent`` step.
+Visitors are made anew whenever their cookies could otherwise reach the age at
+which the gateway re-issues the session cookie (:data:`~gateway.session.REFRESH_AFTER`)
+during a round: a browser stores the new cookie, so a real visitor pays that
+HMAC and ``Set-Cookie`` once a minute; wrk would keep sending the old one and
+pay it on every request, on "on" and "off" alike, which made recording's share
+look smaller than it is.
 At the end the rows in ClickHouse are counted against the 2xx answers wrk saw
 for the accepting visitor, so the report also shows that nothing was lost.
 """
@@ -59,6 +65,7 @@ from bench.harness import (
     spread,
     wrk,
 )
+from gateway.session import REFRESH_AFTER
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 BROWSERS = (  # --visitors: visitor n uses BROWSERS[n % len(BROWSERS)]
@@ -237,23 +244,15 @@ def measure(
         f"wrk.body = {json.dumps(BEACON)}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    actions = {"on": "accept_all", "off": "reject_all"}
-    targets: dict[str, tuple[str, list[str], Path | None]] = {}
-    for mode in ("off", "on"):
-        if args.visitors > 1:
-            visitors = make_visitors(gateway, actions[mode], args.visitors)
-            for kind, body in (("page views", None), ("beacon", BEACON)):
-                made = work / f"{kind.replace(' ', '-')}-{mode}.lua"
-                visitors_script(made, gateway.url, visitors, args.pages, body)
-                targets[f"{kind}, recording {mode}"] = (gateway.url + "/", [], made)
-            continue
-        headers = [*PAGE_HEADERS, visitor_cookie(gateway, actions[mode])]
-        targets[f"page views, recording {mode}"] = (gateway.url + "/", headers, None)
-        targets[f"beacon, recording {mode}"] = (gateway.url + "/_consent/collect", headers, lua)
+    targets = make_targets(gateway, work, args, lua)
+    made_at = time.monotonic()
     runs: dict[str, list[Result]] = {name: [] for name in targets}
     loop: dict[str, list[float]] = {name: [] for name in targets}  # us per request
     accepted = 0
     for round_number in range(args.rounds + 1):
+        if aged(made_at, len(targets) * (args.seconds + SETTLE_SECONDS)):
+            targets = make_targets(gateway, work, args, lua)
+            made_at = time.monotonic()
         # Every other round runs the targets backwards, so that a slow spell of the
         # machine falls on "on" and "off" alike within the rounds' pairs.
         order = list(targets.items())
@@ -270,6 +269,32 @@ def measure(
                 loop[name].append(loop_us * 1e6)
         print(f"round {round_number}/{args.rounds} done", file=sys.stderr)
     return runs, loop, accepted
+
+
+def make_targets(
+    gateway: Gateway, work: Path, args: argparse.Namespace, beacon: Path
+) -> dict[str, tuple[str, list[str], Path | None]]:
+    """Each target's URL, headers and wrk script, for new visitors of either choice."""
+    actions = {"on": "accept_all", "off": "reject_all"}
+    targets: dict[str, tuple[str, list[str], Path | None]] = {}
+    for mode in ("off", "on"):
+        if args.visitors > 1:
+            visitors = make_visitors(gateway, actions[mode], args.visitors)
+            for kind, body in (("page views", None), ("beacon", BEACON)):
+                made = work / f"{kind.replace(' ', '-')}-{mode}.lua"
+                visitors_script(made, gateway.url, visitors, args.pages, body)
+                targets[f"{kind}, recording {mode}"] = (gateway.url + "/", [], made)
+            continue
+        headers = [*PAGE_HEADERS, visitor_cookie(gateway, actions[mode])]
+        targets[f"page views, recording {mode}"] = (gateway.url + "/", headers, None)
+        targets[f"beacon, recording {mode}"] = (gateway.url + "/_consent/collect", headers, beacon)
+    return targets
+
+
+def aged(made_at: float, next_round_seconds: float) -> bool:
+    """Whether visitors made at ``made_at`` (monotonic) could reach the session
+    cookie's re-issue age before the next round, ``next_round_seconds`` long, ends."""
+    return time.monotonic() - made_at + next_round_seconds >= REFRESH_AFTER
 
 
 def count_rows(data_dir: Path) -> int:

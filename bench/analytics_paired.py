@@ -15,8 +15,9 @@ By default each wrk connection waits between requests (``--rate`` page views
 per second per gateway, well below saturation): a site's proxy spends most of
 its life below its limit, and at a steady rate neither gateway takes CPU time
 from the other by being faster. ``--rate 0`` drives both as fast as they go.
-CPU per request is counted as in ``bench/analytics`` (the whole process, and
-the event loop's share), including :data:`~bench.analytics.SETTLE_SECONDS` after
+Visitors are made anew before their session cookie would be re-issued on
+every request, and CPU per request is counted, as in ``bench/analytics`` (the
+whole process, and the event loop's share), including :data:`~bench.analytics.SETTLE_SECONDS` after
 wrk stops, so the writer's insert and merges are charged to the round.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 from bench.analytics import (
     PAGE_HEADERS,
     SETTLE_SECONDS,
+    aged,
     make_visitors,
     visitor_cookie,
     visitors_script,
@@ -112,12 +114,16 @@ def main() -> None:
             gateway_process(origin.url, work / "a") as first,
             gateway_process(origin.url, work / "b") as second,
         ):
-            commands = {
-                (g.pid, mode): paced_command(g, work, mode, args)
-                for g in (first, second)
-                for mode in MODES
-            }
+            commands: dict[tuple[int, str], list[str]] = {}
+            made_at = float("-inf")
             for number in range(args.rounds + 1):
+                if aged(made_at, args.seconds + SETTLE_SECONDS):  # see bench/analytics
+                    commands = {
+                        (g.pid, mode): paced_command(g, work, mode, args)
+                        for g in (first, second)
+                        for mode in MODES
+                    }
+                    made_at = time.monotonic()
                 on, off = (first, second) if number % 2 else (second, first)
                 plan = [(on, commands[on.pid, "on"]), (off, commands[off.pid, "off"])]
                 (cpu_on, loop_on, done_on), (cpu_off, loop_off, done_off) = one_round(plan)
