@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from gateway.analytics.pageviews import PageViewRecorder
+from gateway.analytics.pageviews import BATCH_SECONDS, BATCH_SLICE, PageViewRecorder
 from gateway.analytics.steps import default_pipeline
 from gateway.context import NO_CONSENT, ConsentView
 from tests.analytics_helpers import FIREFOX, make_context
@@ -18,6 +19,14 @@ NAVIGATION = [
     (b"sec-fetch-dest", b"document"),
     (b"sec-fetch-mode", b"navigate"),
 ]
+
+
+SCOPE: dict[str, Any] = {
+    "method": "GET",
+    "path": "/courses",
+    "query_string": b"utm_source=x&id=7",
+    "headers": NAVIGATION,
+}
 
 
 def recorded(
@@ -72,3 +81,48 @@ def test_everything_else_is_not_a_page_view(change: dict[str, Any]) -> None:
 def test_browsers_without_fetch_metadata_are_judged_by_accept() -> None:
     headers = [(b"user-agent", FIREFOX.encode()), (b"accept", b"text/html")]
     assert len(recorded(headers)) == 1
+
+
+def test_on_the_event_loop_page_views_wait_for_their_batch_in_order() -> None:
+    lines: list[bytes] = []
+    recorder = PageViewRecorder(default_pipeline(lines.append, None), "site")
+
+    async def visit() -> list[int]:
+        seen = []
+        for number in range(3):
+            recorder({**SCOPE, "path": f"/page/{number}"}, make_context("192.0.2.200"), 200, HTML)
+        seen.append(len(lines))  # the response has gone; the steps have not run yet
+        await asyncio.sleep(BATCH_SECONDS / 2)
+        seen.append(len(lines))
+        await asyncio.sleep(BATCH_SECONDS)
+        seen.append(len(lines))
+        return seen
+
+    assert asyncio.run(visit()) == [0, 0, 3]
+    assert [b'"/page/%d"' % number in line for number, line in enumerate(lines)] == [True] * 3
+    assert recorder.waiting == 0
+
+
+def test_a_large_batch_runs_in_slices_and_close_runs_what_waits_at_once() -> None:
+    lines: list[bytes] = []
+    between: list[int] = []  # lines written when the loop next ran something else
+
+    async def visit() -> None:
+        loop = asyncio.get_running_loop()
+
+        def sink(line: bytes) -> None:
+            if not lines:
+                loop.call_soon(lambda: between.append(len(lines)))
+            lines.append(line)
+
+        recorder = PageViewRecorder(default_pipeline(sink, None), "site")
+        for _ in range(BATCH_SLICE + 10):
+            recorder(SCOPE, make_context("192.0.2.200"), 200, HTML)
+        await asyncio.sleep(BATCH_SECONDS * 2)
+        assert len(lines) == BATCH_SLICE + 10
+        recorder(SCOPE, make_context("192.0.2.200"), 200, HTML)
+        recorder.close()  # the shutdown: no waiting for the timer
+        assert len(lines) == BATCH_SLICE + 11
+
+    asyncio.run(visit())
+    assert between == [BATCH_SLICE]

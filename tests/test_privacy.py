@@ -50,7 +50,7 @@ class Site:
 
     def flush(self) -> None:
         """Write the queued events now, as the writer's thread would within a second."""
-        self.app.state.analytics.writer.flush()
+        self.app.state.analytics.flush()
         self.app.state.consent_log.flush()
 
     def db(self) -> Any:

@@ -1,8 +1,9 @@
 """The write-ahead journal of the writer's memory queue: accepted means on disk.
 
-The writer answers a beacon with 202 (and lets a page view go) before
-ClickHouse has the event, so the event must survive the process being
-killed before the next insert. Every line the writer queues is first
+The writer answers a beacon with 202 before ClickHouse has the event (and the
+page-view recorder queues a page view at most a tenth of a second after its
+response), so the event must survive the process being killed before the
+next insert. Every line the writer queues is first
 copied here, into a shared memory map of the file: the copy lands in the
 kernel's page cache, the same place an unbuffered ``write`` would put it, so
 once ``put`` returns the line outlives the process: SIGKILL, an out-of-memory

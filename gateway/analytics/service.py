@@ -78,9 +78,22 @@ class Analytics:
 
     async def close(self) -> None:
         """Flush or spool everything queued (at shutdown, SIGTERM included)."""
+        self.recorder.close()  # the page views waiting for their batch, into the queue
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
             self.writer = None
+
+    @property
+    def queued(self) -> int:
+        """Events in memory: page views waiting for their batch and the writer's queue."""
+        return self.recorder.waiting + (self.writer.queued if self.writer is not None else 0)
+
+    def flush(self) -> None:
+        """Write every waiting page view and queued event now, from any thread (an
+        erasure does so before deleting, so that nothing of the visitor comes after)."""
+        self.recorder.flush()
+        if self.writer is not None:
+            self.writer.flush()
 
     def count_unconsented(self, events: int) -> None:
         """Count beacon events turned away for want of consent."""

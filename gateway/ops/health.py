@@ -88,7 +88,7 @@ async def readyz(request: Request) -> JSONResponse:
     analytics = getattr(state, "analytics", None)
     writer = analytics.writer if analytics is not None else None
     upstream, clickhouse = await asyncio.gather(_check_upstream(state), _check_clickhouse(state))
-    queued = writer.queued if writer is not None else 0
+    queued = analytics.queued if analytics is not None else 0
     spooled = await asyncio.to_thread(writer.spool.pending_events) if writer is not None else 0
     if writer is None or not upstream["ok"]:
         status, code = "not_ready", 503

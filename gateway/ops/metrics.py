@@ -88,7 +88,7 @@ def snapshot(state: Any) -> dict[str, Any]:
         if writer is not None:
             data["writer"] = {"written": writer.written, "spooled": writer.spooled}
             data["writer"]["replayed"] = writer.replayed
-            data["queued"] = writer.queued
+            data["queued"] = analytics.queued
             data["spool_events"] = writer.spool.pending_events()
             batches = getattr(writer, "batches", None)
             if batches is not None:

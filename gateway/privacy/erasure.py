@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.analytics.events import visitor_key
+from gateway.analytics.service import Analytics
 from gateway.analytics.writer import EventWriter
 from gateway.clock import system_clock
 from gateway.consent.log import ConsentLog
@@ -53,14 +54,20 @@ ATTEMPTS = 6  # 1 + 2 + 4 + 8 + 16 s between them: about half a minute of ClickH
 def settle_writer(writer: EventWriter | None) -> None:
     """Write every queued and spooled event now; :class:`StorageError` if some stay spooled.
 
-    An erasure must not run while the visitor's events wait in the spool: replayed
-    after the delete, they would bring the visitor back.
+    An erasure must not run while the visitor's events wait in memory or in the
+    spool: written after the delete, they would bring the visitor back.
     """
     if writer is None:
         return
     writer.flush()
     if writer.spool.pending:
         raise StorageError("analytics events are still spooled; ClickHouse is not taking them")
+
+
+def settle_analytics(analytics: Analytics) -> None:
+    """:func:`settle_writer`, once the page views waiting for their batch are queued."""
+    analytics.recorder.flush()
+    settle_writer(analytics.writer)
 
 
 def check_consent_id(value: object) -> str:

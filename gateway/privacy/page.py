@@ -34,7 +34,7 @@ from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
 from gateway.errors import error_response
 from gateway.privacy import store
-from gateway.privacy.erasure import ErasureJobs, erasure_entry, settle_writer
+from gateway.privacy.erasure import ErasureJobs, erasure_entry, settle_analytics
 from gateway.privacy.retention import apply_analytics_retention, check_retention
 from gateway.privacy.texts import TEXTS, pick_language
 from gateway.session import SESSION_COOKIE
@@ -188,9 +188,7 @@ class PrivacyPages:
                 set_cookie_header(name, "", max_age=0, secure=context.secure)
             )
         analytics = request.app.state.analytics
-        job = self.jobs.start(
-            analytics.storage, consent_id, partial(settle_writer, analytics.writer)
-        )
+        job = self.jobs.start(analytics.storage, consent_id, partial(settle_analytics, analytics))
         status_url = f"{self.prefix}privacy/erase/{job.id}"
         if as_form:
             return RedirectResponse(f"{self.prefix}privacy?erasure={job.id}", status_code=303)
