@@ -19,16 +19,16 @@ beyond that to the ingest steps; it never raises.
 The steps run in batches: a page view waits up to :data:`BATCH_SECONDS`, or
 until :data:`BATCH_EVENTS` wait (the visitor's response does not depend on
 it), and then goes through the steps and into the writer's journal with the
-others that came meanwhile. Run one at a
-time between requests, the steps found their code and data evicted from the
-processor's caches by everything else the proxy does, and cost about three
-times what they cost back to back (22-28 us a page view against 7): batching
-took what recording adds to the event loop from 31-40 us a page view to 15-16
-at 1,500 page views a second (``scripts/bench analytics_paired``). The price:
-a page view reaches the journal up to a tenth of a second after its response,
-so a crash or SIGKILL can lose that much; a shutdown, an erasure and
-:meth:`PageViewRecorder.flush` run the waiting page views first. Beacon events
-are not batched: their 202 says they are on disk.
+others that came meanwhile. Run one at a time between requests, the steps
+found their code and data evicted from the processor's caches by everything
+else the proxy does, and cost about three times what they cost back to back
+(22-28 us a page view against 7): batching took what recording adds to the
+event loop from 31-40 us a page view to 15-16 at 1,500 page views a second
+(``scripts/bench analytics_paired``). The price: a page view reaches the
+journal up to a tenth of a second after its response, so a crash or SIGKILL
+can lose that much; a shutdown, an erasure and :meth:`PageViewRecorder.flush`
+run the waiting page views first. Beacon events are not batched: their 202
+says they are on disk.
 """
 
 from __future__ import annotations

@@ -89,8 +89,9 @@ class Analytics:
         return self.recorder.waiting + (self.writer.queued if self.writer is not None else 0)
 
     def flush(self) -> None:
-        """Write every waiting page view and queued event now, from any thread (an
-        erasure does so before deleting, so that nothing of the visitor comes after)."""
+        """Write every waiting page view and queued event now, from any thread (for
+        tests and benchmarks; an erasure uses
+        :func:`~gateway.privacy.erasure.settle_analytics`, which also checks the spool)."""
         self.recorder.flush()
         if self.writer is not None:
             self.writer.flush()
