@@ -92,7 +92,8 @@ def test_events_layout_site_and_date_first_only_site_low_cardinality(storage: St
 
 def test_the_tables_written_every_second_merge_ten_parts_at_a_time(storage: Storage) -> None:
     """A part a second in each (0012_merge_fewer_times.sql): merging parts once some
-    ten of a size wait, not five, halves what the engine spends merging them."""
+    ten of a size wait, not five, rewrites each row fewer times (the merge threads'
+    CPU per page view fell by about a third in a gateway)."""
     client = storage.connect()
     for table in ANALYTICS_TABLES:
         (ddl,) = client.query(f"SHOW CREATE TABLE {table}").result_rows[0]
