@@ -1,0 +1,153 @@
+"""What each ingest step costs a page view, back to back, beside the plain way to encode it.
+
+Run with ``scripts/bench ingest``. The paired page-view benchmark measures what
+recording adds to a whole request, but a change of a microsecond in one step is
+lost in its noise of several; here each step runs alone over a prepared list of
+page views (best of several rounds), so a change to one step shows in its line.
+In a busy gateway the same code costs about two to three times as much: between
+batches everything else the proxy does evicts it from the processor's caches.
+
+The last line sets :func:`~gateway.analytics.events.encode` beside ``json.dumps``
+of the same row with each column computed on its own, the slow and obvious way
+the encoding tests check it against.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from bench.analytics import BROWSERS
+from gateway.analytics.events import (
+    MAX_PATH,
+    MAX_TITLE,
+    Event,
+    Kind,
+    encode,
+    split_referrer,
+    utm_only,
+)
+from gateway.analytics.steps import Pipeline, default_pipeline
+
+EVENTS = 20_000
+ROUNDS = 7
+
+
+class Consent:
+    """An accepting visitor's consent, as the proxy's request context gives it."""
+
+    consent_id = "c0ffee00c0ffee00c0ffee00c0ffee00"
+
+    def allows(self, category: str) -> bool:
+        return True
+
+
+def page_views(number: int) -> list[Event]:
+    """``number`` page views of a few visitors moving between four pages."""
+    consent = Consent()
+    return [
+        Event(
+            Kind.PAGEVIEW,
+            time.time(),
+            "bench",
+            f"session-{index % 50}",
+            consent,
+            f"198.51.100.{index % 50}",
+            BROWSERS[index % len(BROWSERS)],
+            "bench.test",
+            f"/courses/{index % 4}",
+            "",
+            "",
+            f"https://bench.test/courses/{(index - 1) % 4}" if index % 4 else "",
+            200,
+        )
+        for index in range(number)
+    ]
+
+
+def best_us(run: Callable[[list[Event]], object], prepare: Callable[[], list[Event]]) -> float:
+    """The least time per event of ``run`` over fresh events, in microseconds."""
+    best = float("inf")
+    for _ in range(ROUNDS):
+        events = prepare()
+        start = time.perf_counter()
+        run(events)
+        best = min(best, (time.perf_counter() - start) / len(events))
+    return best * 1e6
+
+
+def main() -> None:
+    lines: list[bytes] = []
+    pipeline = default_pipeline(lines.append, None)
+    print(f"{EVENTS:,} page views, microseconds per event, best of {ROUNDS}:")
+    total = 0.0
+    for number, (name, step) in enumerate(pipeline.steps):
+        before = Pipeline(pipeline.steps[:number])
+
+        def prepare(before: Pipeline = before) -> list[Event]:
+            events = page_views(EVENTS)
+            for event in events:
+                before.process(event)
+            return events
+
+        def run(events: list[Event], step: Callable[[Event], object] = step) -> None:
+            for event in events:
+                step(event)
+
+        spent = best_us(run, prepare)
+        total += spent
+        print(f"  {name:<18} {spent:5.2f}")
+        lines.clear()
+    print(f"  {'all steps':<18} {total:5.2f}")
+
+    done = page_views(EVENTS)
+    for event in done:
+        pipeline.process(event)
+    encoded = best_us(lambda events: [encode(event) for event in events], lambda: done)
+    plain = best_us(lambda events: [_plain(event) for event in events], lambda: done)
+    print(
+        f"encode {encoded:.2f} us, json.dumps of the same row {plain:.2f} us, "
+        f"ratio {encoded / plain:.2f}"
+    )
+
+
+def _plain(event: Event) -> bytes:
+    """The row as ``json.dumps`` writes it, each column computed on its own."""
+    query, source, medium, campaign = utm_only(event.query)
+    referrer_host, referrer_path, prev_path = split_referrer(event.referrer, event.host)
+    agent = event.agent
+    row = (
+        round(event.time, 3),
+        event.site,
+        event.kind.value,
+        event.session_id,
+        event.visitor_key,
+        event.path[:MAX_PATH],
+        query,
+        event.title[:MAX_TITLE],
+        referrer_host,
+        referrer_path,
+        prev_path,
+        source,
+        medium,
+        campaign,
+        event.ip,
+        event.country,
+        event.region,
+        event.city,
+        agent.browser,
+        agent.browser_version,
+        agent.os,
+        agent.os_version,
+        agent.device,
+        event.status,
+        event.engagement_ms,
+        event.name,
+        event.props,
+    )
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+
+
+if __name__ == "__main__":
+    main()
