@@ -90,7 +90,9 @@ BEACON = json.dumps({"events": [{"type": "engagement", "path": "/", "engagement_
 SETTLE_SECONDS = 2.0  # past the writer's 1 s flush interval, and the merges it starts
 
 
-class _Consented:
+class Consented:
+    """An accepting visitor's consent, as the proxy's request context gives it."""
+
     consent_id = "bench0000bench0000bench0000bench"
 
     def allows(self, category: str) -> bool:
@@ -176,7 +178,7 @@ def bench_writer(events: int, batch_size: int = 5000) -> float:
                     time=now + n / 1000,
                     site="bench",
                     session=f"s{n % 5000}",
-                    consent=_Consented(),
+                    consent=Consented(),
                     ip=f"198.51.{n % 250}.{n % 200}",
                     user_agent=FIREFOX,
                     host="bench.test",

@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable
 
-from bench.analytics import BROWSERS
+from bench.analytics import BROWSERS, Consented
 from gateway.analytics.events import (
     MAX_PATH,
     MAX_TITLE,
@@ -29,23 +29,15 @@ from gateway.analytics.events import (
     utm_only,
 )
 from gateway.analytics.steps import Pipeline, default_pipeline
+from gateway.analytics.useragent import parse_user_agent
 
 EVENTS = 20_000
 ROUNDS = 7
 
 
-class Consent:
-    """An accepting visitor's consent, as the proxy's request context gives it."""
-
-    consent_id = "c0ffee00c0ffee00c0ffee00c0ffee00"
-
-    def allows(self, category: str) -> bool:
-        return True
-
-
 def page_views(number: int) -> list[Event]:
     """``number`` page views of a few visitors moving between four pages."""
-    consent = Consent()
+    consent = Consented()
     return [
         Event(
             Kind.PAGEVIEW,
@@ -112,40 +104,46 @@ def main() -> None:
     )
 
 
-def _plain(event: Event) -> bytes:
-    """The row as ``json.dumps`` writes it, each column computed on its own."""
+def plain_columns(event: Event) -> dict[str, object]:
+    """The columns of ``event`` by name, each computed on its own, the slow and obvious
+    way (the encoding tests hold :func:`~gateway.analytics.events.encode` to it)."""
     query, source, medium, campaign = utm_only(event.query)
     referrer_host, referrer_path, prev_path = split_referrer(event.referrer, event.host)
-    agent = event.agent
-    row = (
-        round(event.time, 3),
-        event.site,
-        event.kind.value,
-        event.session_id,
-        event.visitor_key,
-        event.path[:MAX_PATH],
-        query,
-        event.title[:MAX_TITLE],
-        referrer_host,
-        referrer_path,
-        prev_path,
-        source,
-        medium,
-        campaign,
-        event.ip,
-        event.country,
-        event.region,
-        event.city,
-        agent.browser,
-        agent.browser_version,
-        agent.os,
-        agent.os_version,
-        agent.device,
-        event.status,
-        event.engagement_ms,
-        event.name,
-        event.props,
-    )
+    agent = parse_user_agent(event.user_agent)
+    return {
+        "time": round(event.time, 3),
+        "site": event.site,
+        "kind": event.kind.value,
+        "session_id": event.session_id,
+        "visitor_key": event.visitor_key,
+        "path": event.path[:MAX_PATH],
+        "query": query,
+        "title": event.title[:MAX_TITLE],
+        "referrer_host": referrer_host,
+        "referrer_path": referrer_path,
+        "prev_path": prev_path,
+        "utm_source": source,
+        "utm_medium": medium,
+        "utm_campaign": campaign,
+        "ip": event.ip,
+        "country": event.country,
+        "region": event.region,
+        "city": event.city,
+        "browser": agent.browser,
+        "browser_version": agent.browser_version,
+        "os": agent.os,
+        "os_version": agent.os_version,
+        "device": agent.device,
+        "status": event.status,
+        "engagement_ms": event.engagement_ms,
+        "name": event.name,
+        "props": event.props,
+    }
+
+
+def _plain(event: Event) -> bytes:
+    """The row as ``json.dumps`` writes it, from :func:`plain_columns`."""
+    row = list(plain_columns(event).values())
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
 
 
