@@ -27,11 +27,24 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_url(name: str, raw: str) -> str:
-    parts = urlsplit(raw)
+    wrong = SettingsError(
+        f"{name} must be an http:// or https:// URL such as http://127.0.0.1:8000, "
+        f"not {raw!r}; set it to the address of the site the gateway protects."
+    )
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError:  # "http://[::1", "http://site:99999", "http://site:http"
+        raise wrong from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise wrong
+    if "@" in parts.netloc:
+        # It would go upstream in every Host header, and into logs with it. The text
+        # is not repeated here, for the same reason: it holds a password.
         raise SettingsError(
-            f"{name} must be an http:// or https:// URL such as http://127.0.0.1:8000, "
-            f"not {raw!r}; set it to the address of the site the gateway protects."
+            f"{name} must not carry a user name or password (user:password@host); the "
+            "gateway sends no credentials of its own. Remove them from the URL, and let "
+            "the site's visitors sign in as they do without the gateway."
         )
     if parts.query or parts.fragment:
         raise SettingsError(f"{name} must not carry a query or fragment; remove it from {raw!r}.")

@@ -23,6 +23,10 @@ def load(**environ: str) -> object:
         ({"CG_UPSTREAM": ""}, ["CG_UPSTREAM", "http"]),
         ({"CG_UPSTREAM": "ftp://files.example"}, ["CG_UPSTREAM", "http://"]),
         ({"CG_UPSTREAM": "example.org"}, ["CG_UPSTREAM"]),
+        ({"CG_UPSTREAM": "http://[::1"}, ["CG_UPSTREAM", "http://"]),
+        ({"CG_UPSTREAM": "http://site.example:99999"}, ["CG_UPSTREAM", "http://"]),
+        ({"CG_UPSTREAM": "http://site.example:http"}, ["CG_UPSTREAM", "http://"]),
+        ({"CG_UPSTREAM": "http://me:hunter2@site.example"}, ["CG_UPSTREAM", "password"]),
         ({"CG_SECRET_KEY": "short"}, ["CG_SECRET_KEY", "32 bytes"]),
         ({"CG_SECRET_KEY": "s" * 32 + ",tooshort"}, ["CG_SECRET_KEY", "key number 2"]),
         ({"CG_SECRET_KEY": " , "}, ["CG_SECRET_KEY"]),
@@ -40,6 +44,12 @@ def test_bad_values_name_the_variable_and_the_fix(
         load(**environ)
     for name in names:
         assert name in str(error.value)
+
+
+def test_an_upstream_password_is_refused_without_being_repeated() -> None:
+    with pytest.raises(SettingsError) as error:
+        load(CG_UPSTREAM="https://me:hunter2@site.example")
+    assert "hunter2" not in str(error.value)
 
 
 def test_missing_required_settings_are_named() -> None:
