@@ -102,7 +102,16 @@ def write_events(storage: Storage, spool_dir: Path, script: list[Scripted]) -> N
     """Run each ``(session, visitor, user agent, fields)`` through the steps and the writer."""
     writer = EventWriter(storage, Spool(spool_dir), flush_interval=3600, batch_size=10_000)
     writer.start()
-    pipeline = default_pipeline(writer.put, None)
+    for line in encode_events(script):
+        writer.put(line)
+    writer.close()
+    assert writer.written == len(script)
+
+
+def encode_events(script: list[Scripted]) -> list[bytes]:
+    """The lines the steps give the writer for each ``(session, visitor, user agent, fields)``."""
+    lines: list[bytes] = []
+    pipeline = default_pipeline(lines.append, None)
     for session, visitor, user_agent, fields in script:
         event = make_event(
             session=f"{session}-{visitor}",
@@ -111,5 +120,4 @@ def write_events(storage: Storage, spool_dir: Path, script: list[Scripted]) -> N
             **fields,  # type: ignore[arg-type]
         )
         assert pipeline.process(event) is None, event
-    writer.close()
-    assert writer.written == len(script)
+    return lines

@@ -22,6 +22,7 @@ from gateway.analytics.events import (
     COLUMNS,
     Event,
     Kind,
+    earliest_time,
     encode,
     event_for,
     page_view_for,
@@ -126,3 +127,13 @@ def test_page_view_for_builds_what_event_for_builds() -> None:
         status=201,
     )
     assert fast == plain
+
+
+def test_earliest_time_reads_the_first_column_of_lines_as_a_list_or_joined() -> None:
+    lines: list[bytes] = []
+    steps = default_pipeline(lines.append, None)
+    for moment in (1_700_000_300.25, 1_700_000_100.5, 1_700_000_200.0):
+        assert steps.process(make_event(at=moment)) is None
+    assert earliest_time(lines) == 1_700_000_100.5
+    assert earliest_time(b"\n".join(lines)) == 1_700_000_100.5
+    assert earliest_time([b"", b"not a line"]) is None

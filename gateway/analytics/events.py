@@ -231,6 +231,22 @@ _cached_sources = lru_cache(maxsize=1024)(_encode_sources)
 _CACHED_UP_TO = 512  # characters of query, title, referrer and host together
 
 
+def earliest_time(lines: list[bytes] | bytes) -> float | None:
+    """The earliest ``time`` (Unix seconds) of lines :func:`encode` wrote, given as a
+    list or joined by newlines; ``None`` when there is none. Only the first column
+    is read: each line starts ``[<time>,``."""
+    rows = lines.split(b"\n") if isinstance(lines, bytes) else lines
+    earliest: float | None = None
+    for row in rows:
+        try:
+            moment = float(row[1 : row.index(b",")])
+        except ValueError:  # an empty or foreign line
+            continue
+        if earliest is None or moment < earliest:
+            earliest = moment
+    return earliest
+
+
 def encode(event: Event) -> bytes:
     """The event as one ``JSONCompactEachRow`` line in :data:`COLUMNS` order.
 

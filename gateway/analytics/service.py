@@ -22,6 +22,7 @@ from gateway.analytics.steps import DropReason, Pipeline, default_pipeline
 from gateway.analytics.writer import EventWriter
 from gateway.geo import GeoLookup
 from gateway.settings import Settings
+from gateway.stats.stale_days import StaleDays
 from gateway.storage import Storage, storage_from_settings
 from gateway.storage.migrator import migrate
 
@@ -48,6 +49,7 @@ class Analytics:
         self.beacon_max_events = settings.beacon_max_events
         self._geo = geo
         self.writer: EventWriter | None = None
+        self.stale_days: StaleDays | None = None
         # Until open() the steps exist but write nowhere: the recorder and the beacon
         # are wired before start-up, and nothing reaches them before it completes.
         self.pipeline: Pipeline = default_pipeline(self._not_open, None)
@@ -65,12 +67,17 @@ class Analytics:
         """Migrate the schema, open the spool and start the writer (at start-up)."""
         await asyncio.to_thread(migrate, self.storage)
         spool = await asyncio.to_thread(Spool, self.spool_dir)
+        # Before the writer: its first round replays what a stopped process left.
+        stale_days = StaleDays(self.storage, spool.path.with_suffix(".stale-day"))
+        stale_days.start()
+        self.stale_days = stale_days
         writer = EventWriter(
             self.storage,
             spool,
             flush_interval=self.settings.flush_interval,
             batch_size=self.settings.flush_batch_size,
             max_queue=self.settings.queue_max_events,
+            late=stale_days.note,
         )
         writer.start()
         self.writer = writer
@@ -82,6 +89,9 @@ class Analytics:
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
             self.writer = None
+        if self.stale_days is not None:
+            await asyncio.to_thread(self.stale_days.close)
+            self.stale_days = None
 
     @property
     def queued(self) -> int:

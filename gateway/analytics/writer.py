@@ -26,6 +26,10 @@ Memory is bounded by ``max_queue`` lines: when ``put`` finds the queue full
 SIGTERM loses nothing that was accepted; and every queued line is first
 written to the :class:`~gateway.analytics.journal.Journal`, so neither does a
 SIGKILL or a crash: the next start writes what the journal holds.
+
+Batches inserted late (replayed from the spool, or a dead process's journal)
+are handed to the ``late`` callback once they are in: their days may have been
+rolled up without them (:mod:`gateway.stats.stale_days`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -72,6 +77,7 @@ class EventWriter:
         max_queue: int = 50_000,
         table: str = "events",
         columns: tuple[str, ...] = COLUMNS,
+        late: Callable[[list[bytes] | bytes], None] | None = None,
     ) -> None:
         self.storage = storage
         self.spool = spool
@@ -80,6 +86,7 @@ class EventWriter:
         self.max_queue = max(max_queue, batch_size)
         self.table = table
         self.columns = list(columns)
+        self.late = late
         self.written = 0  # events inserted straight from the queue
         self.spooled = 0  # events that went to the spool
         self.replayed = 0  # events inserted from the spool
@@ -156,7 +163,7 @@ class EventWriter:
             # Left by a process that died: older than anything queued now.
             while self._journal.leftovers:
                 sealed = self._journal.leftovers[0]
-                available = self._write(sealed.lines(), sealed, available)
+                available = self._write(sealed.lines(), sealed, available, late=True)
                 self._journal.leftovers.pop(0)
             # Only what is queued now, except at the end: events arriving during the
             # inserts wait for the next cycle, so a busy site gets one insert per
@@ -185,15 +192,20 @@ class EventWriter:
             self._queue.clear()
             return lines, self._journal.seal()
 
-    def _write(self, lines: list[bytes], sealed: Sealed, available: bool) -> bool:
+    def _write(
+        self, lines: list[bytes], sealed: Sealed, available: bool, late: bool = False
+    ) -> bool:
         """Insert ``lines`` in batches, or spool them once an insert fails; then forget
-        their journal file. Returns whether ClickHouse is still taking inserts."""
+        their journal file. Returns whether ClickHouse is still taking inserts.
+        ``late``: the lines are a dead process's, older than anything queued."""
         size = max(self.batch_size, MAX_INSERT)
         for chunk, start in enumerate(range(0, len(lines), size)):
             batch = lines[start : start + size]
             token = sealed.token(chunk)
             if available and not self.spool.pending and self._insert(token, batch):
                 self.written += len(batch)
+                if late:
+                    self._inserted_late(batch)
                 continue
             available = False
             self.spool.append(token, batch)
@@ -219,8 +231,18 @@ class EventWriter:
                 return False
             self.spool.done(record)
             self.replayed += record.count
+            self._inserted_late(record.body)
             logger.info("replayed %d spooled events", record.count)
         return True
+
+    def _inserted_late(self, lines: list[bytes] | bytes) -> None:
+        """Tell :attr:`late` of a batch inserted after its events were accepted by more
+        than a flush interval (its days may be rolled up already)."""
+        if self.late is not None:
+            try:
+                self.late(lines)
+            except Exception:  # the writer must go on; the rows are in ClickHouse
+                logger.exception("reporting a late batch failed")
 
     def _insert(self, token: str, lines: list[bytes] | bytes) -> bool:
         body = lines if isinstance(lines, bytes) else b"\n".join(lines)

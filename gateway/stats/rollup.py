@@ -336,6 +336,11 @@ def _last_attempt(client: Client, view: str) -> tuple[str, datetime | None, str]
     return str(status), last, str(error)
 
 
+def refreshing(client: Client, view: str = "stats_daily_refresh") -> bool:
+    """Whether a refresh of ``view`` is running now (on a cluster: this node's)."""
+    return _last_attempt(client, view)[0] == "Running"
+
+
 def _now(client: Client) -> datetime:
     return client.query("SELECT now()").result_rows[0][0]  # type: ignore[no-any-return]
 
