@@ -12,6 +12,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
 
+VISITOR_GONE = "gateway.visitor_gone"
+"""Set (to ``True``) in a request's scope by the gateway's uvicorn protocol when the
+visitor's connection closes before the response is complete. uvicorn's ``send``
+then drops every message without a word, so a long body would otherwise be read
+from the upstream to its end for nobody (``gateway/limits.py``)."""
+
 
 def header_value(headers: RawHeaders, name: bytes) -> str | None:
     """The first value of header ``name`` (lower case), decoded as latin-1, or ``None``."""

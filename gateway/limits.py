@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.asgi import VISITOR_GONE, Scope
 from gateway.errors import error_body
 from gateway.write_coalescing import CoalescingTransport
 
@@ -77,6 +78,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        if self.cycle is not None and not self.cycle.response_complete:
+            cast("Scope", self.cycle.scope)[VISITOR_GONE] = True
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

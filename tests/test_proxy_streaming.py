@@ -7,7 +7,9 @@ transfer runs.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +18,7 @@ import httpx
 
 from gateway.app import create_app
 from tests.conftest import make_settings
-from tests.servers import run_server
+from tests.servers import run_raw_server, run_server
 
 GIB = 1 << 30
 CHUNK = 1 << 20
@@ -73,3 +75,39 @@ def test_one_gib_download_and_upload_keep_memory_flat(upstream: str, tmp_path: P
 
     for baseline, peak in (download_memory, upload_memory):
         assert peak - baseline < 64 * CHUNK, f"memory grew by {(peak - baseline) >> 20} MiB"
+
+
+def test_a_visitor_leaving_mid_download_stops_the_upstream_read(tmp_path: Path) -> None:
+    """A cancelled download (or a video seek, which cancels one range request for the
+    next) must not go on pulling the rest of a large file from the upstream."""
+    size = 256 * CHUNK
+    sent = [0]
+    cut = threading.Event()
+
+    async def large_file(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        block = b"v" * CHUNK
+        try:
+            while sent[0] < size:
+                writer.write(block)
+                await writer.drain()
+                sent[0] += CHUNK
+        except ConnectionError:  # the gateway closed the connection: nobody reads on
+            cut.set()
+
+    with run_raw_server(large_file) as (upstream, _seen):
+        with run_server(create_app(make_settings(upstream, tmp_path))) as gateway:
+            received = 0
+            with httpx.stream("GET", gateway + "/video.mp4", timeout=30) as response:
+                for chunk in response.iter_raw(CHUNK):
+                    received += len(chunk)
+                    if received >= 4 * CHUNK:
+                        break  # the visitor goes: leaving the block closes the connection
+            deadline = time.monotonic() + 30
+            while not cut.is_set() and sent[0] < size and time.monotonic() < deadline:
+                time.sleep(0.05)
+    assert cut.is_set(), f"the gateway read {sent[0] >> 20} of {size >> 20} MiB for nobody"
+    assert sent[0] < size // 4

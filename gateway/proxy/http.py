@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from gateway.asgi import RawHeaders, Receive, Scope, Send, header_value
+from gateway.asgi import VISITOR_GONE, RawHeaders, Receive, Scope, Send, header_value
 from gateway.client_ip import TrustedProxies
 from gateway.consent.enforcement import CookieEnforcer
 from gateway.context import RequestContext
@@ -200,6 +200,10 @@ class HttpProxy:
         try:
             while chunk := await response.read():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if VISITOR_GONE in scope:
+                    # Nobody reads the rest (a cancelled download, a video seek): stop
+                    # pulling it; the unfinished upstream connection is closed, not pooled.
+                    return
         except UpstreamError as error:
             # Headers are gone already: the only honest signal left is to cut the
             # connection, which uvicorn does when we return unfinished.
