@@ -12,12 +12,16 @@ next start.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from gateway.analytics.service import Analytics
 from gateway.analytics.spool import Spool
 from gateway.analytics.writer import EventWriter
 from gateway.stats import StatsQuery, aggregate
@@ -26,6 +30,7 @@ from gateway.stats.stale_days import StaleDays
 from gateway.storage import Storage
 from tests.analytics_helpers import FIREFOX
 from tests.chdb import migrated_storage
+from tests.conftest import make_settings
 from tests.servers import free_port
 from tests.stats_visits import LONDON, SITE, _e, day_d, encode_events, write_scripted_visits
 
@@ -84,14 +89,21 @@ def _outage(spool: Path, late: list[bytes]) -> None:
     assert writer.spooled == len(late)
 
 
-def _next_start(storage: Storage, spool: Path) -> tuple[EventWriter, StaleDays]:
-    """What the gateway's start-up does: the stale-day thread, then the writer."""
-    stale = StaleDays(storage, spool / "events-0.stale-day")
-    stale.start()
-    writer = EventWriter(storage, Spool(spool), flush_interval=3600, late=stale.note)
-    writer.start()
-    writer.flush()
-    return writer, stale
+@contextmanager
+def _next_start(
+    storage: Storage, spool: Path, tmp_path: Path
+) -> Iterator[tuple[EventWriter, StaleDays]]:
+    """The gateway's analytics start-up on ``spool`` (:meth:`Analytics.open`), with the
+    writer's first round run at once: it replays what the stopped process left."""
+    settings = make_settings("http://127.0.0.1:9", tmp_path, spool_dir=spool)
+    analytics = Analytics(settings, storage=storage)
+    asyncio.run(analytics.open())
+    try:
+        analytics.flush()
+        assert analytics.writer is not None and analytics.stale_days is not None
+        yield analytics.writer, analytics.stale_days
+    finally:
+        asyncio.run(analytics.close())
 
 
 def test_a_replayed_batch_of_a_rolled_day_is_rolled_up_again(
@@ -99,16 +111,12 @@ def test_a_replayed_batch_of_a_rolled_day_is_rolled_up_again(
 ) -> None:
     spool = tmp_path / "spool"
     _outage(spool, _late_visit(_late_day()))
-    writer, stale = _next_start(storage, spool)
-    try:
+    with _next_start(storage, spool, tmp_path) as (writer, stale):
         _settle(stale, rebuilds=1)
         assert writer.replayed == 2
         assert _raw_answer(storage, _late_day()) == AFTER_LATE
         assert _answer(storage, _late_day()) == AFTER_LATE
         assert not (spool / "events-0.stale-day").exists()
-    finally:
-        writer.close()
-        stale.close()
 
 
 def test_a_dead_process_journal_of_a_rolled_day_is_rolled_up_again(
@@ -119,28 +127,20 @@ def test_a_dead_process_journal_of_a_rolled_day_is_rolled_up_again(
     for line in _late_visit(_late_day()):
         dead.put(line)  # acknowledged, never inserted: the process dies here
     dead.spool.close()  # what the kernel does to a dead process's lock
-    writer, stale = _next_start(storage, spool)
-    try:
+    with _next_start(storage, spool, tmp_path) as (_writer, stale):
         _settle(stale, rebuilds=1)
         assert _answer(storage, _late_day()) == AFTER_LATE
-    finally:
-        writer.close()
-        stale.close()
 
 
 def test_a_late_batch_of_today_rolls_nothing_up_again(storage: Storage, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     _outage(spool, _late_visit(today))
-    writer, stale = _next_start(storage, spool)
-    try:
+    with _next_start(storage, spool, tmp_path) as (writer, stale):
         _settle(stale, rebuilds=0)
         assert writer.replayed == 2
         assert stale.rebuilds == 0
         assert _answer(storage, _late_day()) == BEFORE_LATE
-    finally:
-        writer.close()
-        stale.close()
 
 
 def test_a_day_left_to_roll_up_again_at_a_stop_is_rolled_up_by_the_next_start(
@@ -157,11 +157,7 @@ def test_a_day_left_to_roll_up_again_at_a_stop_is_rolled_up_by_the_next_start(
     (spool / "events-0.stale-day").write_text(_late_day().date().isoformat() + "\n")
     assert _answer(storage, _late_day()) == BEFORE_LATE  # the rollup lacks them
 
-    writer, stale = _next_start(storage, spool)
-    try:
+    with _next_start(storage, spool, tmp_path) as (_writer, stale):
         _settle(stale, rebuilds=1)
         assert _answer(storage, _late_day()) == AFTER_LATE
         assert not (spool / "events-0.stale-day").exists()
-    finally:
-        writer.close()
-        stale.close()
