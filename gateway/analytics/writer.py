@@ -163,7 +163,7 @@ class EventWriter:
             # Left by a process that died: older than anything queued now.
             while self._journal.leftovers:
                 sealed = self._journal.leftovers[0]
-                available = self._write(sealed.lines(), sealed, available, late=True)
+                available = self._write(sealed.lines(), sealed, available, leftover=True)
                 self._journal.leftovers.pop(0)
             # Only what is queued now, except at the end: events arriving during the
             # inserts wait for the next cycle, so a busy site gets one insert per
@@ -193,18 +193,18 @@ class EventWriter:
             return lines, self._journal.seal()
 
     def _write(
-        self, lines: list[bytes], sealed: Sealed, available: bool, late: bool = False
+        self, lines: list[bytes], sealed: Sealed, available: bool, leftover: bool = False
     ) -> bool:
         """Insert ``lines`` in batches, or spool them once an insert fails; then forget
         their journal file. Returns whether ClickHouse is still taking inserts.
-        ``late``: the lines are a dead process's, older than anything queued."""
+        ``leftover``: the lines are a dead process's, so they go in late."""
         size = max(self.batch_size, MAX_INSERT)
         for chunk, start in enumerate(range(0, len(lines), size)):
             batch = lines[start : start + size]
             token = sealed.token(chunk)
             if available and not self.spool.pending and self._insert(token, batch):
                 self.written += len(batch)
-                if late:
+                if leftover:
                     self._inserted_late(batch)
                 continue
             available = False
