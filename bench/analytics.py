@@ -169,7 +169,7 @@ def bench_writer(events: int, batch_size: int = 5000) -> float:
         storage = Storage(f"chdb://{work}/clickhouse")
         migrate(storage)
         lines: list[bytes] = []
-        pipeline = default_pipeline(lines.append, None)
+        pipeline = default_pipeline(lines.extend, None)
         now = time.time()
         for n in range(events):
             pipeline.process(

@@ -7,6 +7,10 @@ page views (best of several rounds), so a change to one step shows in its line.
 In a busy gateway the same code costs about two to three times as much: between
 batches everything else the proxy does evicts it from the processor's caches.
 
+Then the hand-over of the encoded lines to a real writer's journal and queue
+(:meth:`~gateway.analytics.writer.EventWriter.put_many`), one line at a time and
+in the recorder's batches of :data:`~gateway.analytics.pageviews.BATCH_EVENTS`.
+
 The last line sets :func:`~gateway.analytics.events.encode` beside ``json.dumps``
 of the same row with each column computed on its own, the slow and obvious way
 the encoding tests check it against.
@@ -15,8 +19,11 @@ the encoding tests check it against.
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bench.analytics import BROWSERS, Consented
 from gateway.analytics.events import (
@@ -28,11 +35,16 @@ from gateway.analytics.events import (
     split_referrer,
     utm_only,
 )
+from gateway.analytics.pageviews import BATCH_EVENTS
+from gateway.analytics.spool import Spool
 from gateway.analytics.steps import Pipeline, default_pipeline
 from gateway.analytics.useragent import parse_user_agent
+from gateway.analytics.writer import EventWriter
+from gateway.storage import Storage
 
 EVENTS = 20_000
 ROUNDS = 7
+NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
 def page_views(number: int) -> list[Event]:
@@ -71,11 +83,11 @@ def best_us(run: Callable[[list[Event]], object], prepare: Callable[[], list[Eve
 
 def main() -> None:
     lines: list[bytes] = []
-    pipeline = default_pipeline(lines.append, None)
+    pipeline = default_pipeline(lines.extend, None)
     print(f"{EVENTS:,} page views, microseconds per event, best of {ROUNDS}:")
     total = 0.0
     for number, (name, step) in enumerate(pipeline.steps):
-        before = Pipeline(pipeline.steps[:number])
+        before = Pipeline(pipeline.steps[:number], lambda lines: None)
 
         def prepare(before: Pipeline = before) -> list[Event]:
             events = page_views(EVENTS)
@@ -90,18 +102,43 @@ def main() -> None:
         spent = best_us(run, prepare)
         total += spent
         print(f"  {name:<18} {spent:5.2f}")
-        lines.clear()
     print(f"  {'all steps':<18} {total:5.2f}")
 
     done = page_views(EVENTS)
-    for event in done:
-        pipeline.process(event)
+    pipeline.process_all(done)
+    one, batched = hand_over_us(lines, 1), hand_over_us(lines, BATCH_EVENTS)
+    print(
+        f"handing the lines to the writer's journal: {one:.2f} us a line one by one, "
+        f"{batched:.2f} in batches of {BATCH_EVENTS}"
+    )
     encoded = best_us(lambda events: [encode(event) for event in events], lambda: done)
     plain = best_us(lambda events: [_plain(event) for event in events], lambda: done)
     print(
         f"encode {encoded:.2f} us, json.dumps of the same row {plain:.2f} us, "
         f"ratio {encoded / plain:.2f}"
     )
+
+
+def hand_over_us(lines: list[bytes], batch: int) -> float:
+    """The least time per line of putting ``lines`` into a writer (its journal file
+    and queue, as the steps do), ``batch`` at a time. Each round's writer has no
+    ClickHouse to reach (a closed port), so closing it spools the lines."""
+    best = float("inf")
+    logging.disable(logging.WARNING)  # each close's "insert failed, spooling"
+    with tempfile.TemporaryDirectory(prefix="cg-bench-ingest-") as folder:
+        for round_number in range(ROUNDS):
+            writer = EventWriter(
+                Storage(NOWHERE, connect_timeout=1.0),
+                Spool(Path(folder) / str(round_number)),
+                max_queue=len(lines),
+            )
+            start = time.perf_counter()
+            for first in range(0, len(lines), batch):
+                writer.put_many(lines[first : first + batch])
+            best = min(best, (time.perf_counter() - start) / len(lines))
+            writer.close()
+    logging.disable(logging.NOTSET)
+    return best * 1e6
 
 
 def plain_columns(event: Event) -> dict[str, object]:

@@ -111,7 +111,7 @@ def write_events(storage: Storage, spool_dir: Path, script: list[Scripted]) -> N
 def encode_events(script: list[Scripted]) -> list[bytes]:
     """The lines the steps give the writer for each ``(session, visitor, user agent, fields)``."""
     lines: list[bytes] = []
-    pipeline = default_pipeline(lines.append, None)
+    pipeline = default_pipeline(lines.extend, None)
     for session, visitor, user_agent, fields in script:
         event = make_event(
             session=f"{session}-{visitor}",

@@ -93,7 +93,7 @@ def test_every_column_of_the_line_is_the_events(
 
 def test_a_page_view_without_query_title_or_referrer_has_empty_source_columns() -> None:
     lines: list[bytes] = []
-    default_pipeline(lines.append, None).process(make_event("/plain"))
+    default_pipeline(lines.extend, None).process(make_event("/plain"))
     row = dict(zip(COLUMNS, json.loads(lines[0]), strict=True))
     assert (row["browser"], row["browser_version"], row["os"], row["device"]) == (
         "Firefox",
@@ -131,7 +131,7 @@ def test_page_view_for_builds_what_event_for_builds() -> None:
 
 def test_earliest_time_reads_the_first_column_of_lines_as_a_list_or_joined() -> None:
     lines: list[bytes] = []
-    steps = default_pipeline(lines.append, None)
+    steps = default_pipeline(lines.extend, None)
     for moment in (1_700_000_300.25, 1_700_000_100.5, 1_700_000_200.0):
         assert steps.process(make_event(at=moment)) is None
     assert earliest_time(lines) == 1_700_000_100.5

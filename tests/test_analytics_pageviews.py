@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from gateway.analytics.events import Event
 from gateway.analytics.pageviews import BATCH_EVENTS, BATCH_SECONDS, PageViewRecorder
-from gateway.analytics.steps import default_pipeline
+from gateway.analytics.steps import DropReason, Pipeline, default_pipeline
 from gateway.context import NO_CONSENT, ConsentView
 from tests.analytics_helpers import FIREFOX, make_context
 
@@ -38,7 +39,7 @@ def recorded(
     consent: ConsentView | None = None,
 ) -> list[bytes]:
     lines: list[bytes] = []
-    recorder = PageViewRecorder(default_pipeline(lines.append, None), "site")
+    recorder = PageViewRecorder(default_pipeline(lines.extend, None), "site")
     scope: dict[str, Any] = {
         "method": method,
         "path": "/courses",
@@ -85,7 +86,7 @@ def test_browsers_without_fetch_metadata_are_judged_by_accept() -> None:
 
 def test_on_the_event_loop_page_views_wait_for_their_batch_in_order() -> None:
     lines: list[bytes] = []
-    recorder = PageViewRecorder(default_pipeline(lines.append, None), "site")
+    recorder = PageViewRecorder(default_pipeline(lines.extend, None), "site")
 
     async def visit() -> list[int]:
         seen = []
@@ -110,10 +111,10 @@ def test_a_full_batch_runs_at_once_and_close_runs_what_waits() -> None:
     async def visit() -> None:
         loop = asyncio.get_running_loop()
 
-        def sink(line: bytes) -> None:
+        def sink(batch: list[bytes]) -> None:
             if not lines:
                 loop.call_soon(lambda: between.append(len(lines)))
-            lines.append(line)
+            lines.extend(batch)
 
         recorder = PageViewRecorder(default_pipeline(sink, None), "site")
         for _ in range(BATCH_EVENTS + 10):
@@ -131,3 +132,29 @@ def test_a_full_batch_runs_at_once_and_close_runs_what_waits() -> None:
 
     asyncio.run(visit())
     assert between == [BATCH_EVENTS]
+
+
+def test_a_page_view_whose_steps_fail_leaves_the_rest_of_its_batch_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lines: list[bytes] = []
+    steps = default_pipeline(lines.extend, None).steps
+
+    def step_fail_on_broken(event: Event) -> DropReason | None:
+        if event.path == "/broken":
+            raise ValueError("a step's own bug")
+        return None
+
+    pipeline = Pipeline(
+        [*steps[:-1], ("fail_on_broken", step_fail_on_broken), steps[-1]], lines.extend
+    )
+    recorder = PageViewRecorder(pipeline, "site")
+
+    async def visit() -> None:
+        for path in ("/first", "/broken", "/third", "/fourth"):
+            recorder({**SCOPE, "path": path}, make_context("192.0.2.200"), 200, HTML)
+        recorder.close()  # one batch of four
+
+    asyncio.run(visit())
+    assert [line.split(b",")[5] for line in lines] == [b'"/first"', b'"/third"', b'"/fourth"']
+    assert "recording a page view failed" in caplog.text

@@ -37,7 +37,7 @@ def storage() -> Storage:
 
 def run(storage: Storage, tmp_path: Path, events: list[object], geo: object = None) -> Pipeline:
     writer = EventWriter(storage, Spool(tmp_path / "spool"), flush_interval=3600)
-    pipeline = default_pipeline(writer.put, geo)  # type: ignore[arg-type]
+    pipeline = default_pipeline(writer.put_many, geo)  # type: ignore[arg-type]
     for event in events:
         pipeline.process(event)  # type: ignore[arg-type]
     writer.close()

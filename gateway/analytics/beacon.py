@@ -219,7 +219,8 @@ class Collect:
             return 204
         now = time.time()
         user_agent = header_value(scope["headers"], b"user-agent") or ""
-        process = analytics.pipeline.process
-        for fields in events:
-            process(event_for(context, analytics.site, user_agent, now, **fields))
+        site = analytics.site
+        analytics.pipeline.process_all(
+            event_for(context, site, user_agent, now, **fields) for fields in events
+        )
         return 202

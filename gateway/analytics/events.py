@@ -99,6 +99,7 @@ class Event:
     region: str = ""
     city: str = ""
     agent: UserAgentInfo = UNKNOWN_AGENT  # browser, OS and device: five columns
+    line: bytes = b""  # the encoded row, once the write step has run
 
 
 def event_for(

@@ -11,12 +11,17 @@ kill or a crash lose nothing. Only a power cut can take the last seconds, as
 it can from any file the OS has not yet written out; the spool, which holds
 batches for longer, syncs every record.
 
-The map costs a memory copy per line where ``write`` cost a system call (a
-few microseconds on every page view and beacon event, a fifth of recording
-one). The file grows by :data:`GROW` bytes at a time, reserved on disk with
+Lines come in batches (a beacon's events, a batch of page views). A short
+batch, such as a beacon's one event, is copied into the map: 0.98 us a line,
+against 2.0 for a ``write`` system call of its own. A batch of
+:data:`WRITE_FROM` bytes or more goes in with one ``pwritev``, which puts it in
+the page cache without a page fault per page of the map: 0.17 us a line for a
+batch of 49 page views, against 0.34 copied into the map at once and 0.98
+line by line (measured on this 2-core VM, where a page fault is dear).
+The file grows by :data:`GROW` bytes at a time, reserved on disk with
 ``posix_fallocate`` before they are mapped, so a full disk shows as an error
 while growing, never as a SIGBUS while copying; then, and wherever mapping is
-not possible, the journal falls back to one ``pwrite`` per line. A grown file
+not possible, the journal falls back to one ``pwrite`` per batch. A grown file
 ends in zero bytes after its last line until it is sealed (cut to its lines);
 readers only ever take the complete lines, so a file left by a crash reads
 the same either way.
@@ -42,7 +47,7 @@ import logging
 import mmap
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +56,7 @@ from gateway.analytics.spool import Spool
 logger = logging.getLogger("gateway.analytics")
 
 GROW = 1 << 20  # bytes added to the current file when it is full: about 4,000 events
+WRITE_FROM = 1024  # batches this long go in with one system call rather than a copy
 
 
 @dataclass(frozen=True)
@@ -97,21 +103,23 @@ class Journal:
         )
         self._open()
 
-    def append(self, line: bytes) -> None:
-        """Put one line in the page cache; never raises into the request path."""
+    def append(self, lines: Sequence[bytes]) -> None:
+        """Put ``lines`` in the page cache, each ended by a newline, in one copy or one
+        system call; never raises into the request path."""
+        data = b"\n".join(lines)
         start = self._used
-        end = start + len(line) + 1
-        if end <= self._mapped or self._grow(end):
+        end = start + len(data) + 1
+        if len(data) < WRITE_FROM and (end <= self._mapped or self._grow(end)):
             view = self._map
             assert view is not None
-            view[start : end - 1] = line
+            view[start : end - 1] = data
             view[end - 1] = 10  # b"\n"
             self._used = end
             return
         try:
-            written = os.pwrite(self._fd, line + b"\n", start)
-        except OSError as error:  # a full disk: the line is still queued in memory
-            logger.warning("journal write failed (%s); the event is only in memory", error)
+            written = os.pwritev(self._fd, (data, b"\n"), start)
+        except OSError as error:  # a full disk: the lines are still queued in memory
+            logger.warning("journal write failed (%s); the events are only in memory", error)
             return
         self._used = start + written
 
@@ -151,9 +159,9 @@ class Journal:
             else:
                 self._map.resize(size)
         except (OSError, ValueError) as error:
-            # A full disk or a file system without shared maps: write line by line
+            # A full disk or a file system without shared maps: write batch by batch
             # after the lines already mapped (pwrite goes past the zero bytes).
-            logger.warning("journal map failed (%s); writing it line by line", error)
+            logger.warning("journal map failed (%s); writing it batch by batch", error)
             self._unmap()
             self._can_map = False
             return False

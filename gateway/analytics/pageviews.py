@@ -141,16 +141,19 @@ class PageViewRecorder:
         an erasure from its own thread before it deletes anything.
         """
         waiting = self._waiting
-        process = self.pipeline.process
         count = len(waiting) if limit is None else min(limit, len(waiting))
+        batch: list[Event] = []
         for _ in range(count):
             try:
-                event = waiting.popleft()
+                batch.append(waiting.popleft())
             except IndexError:  # another thread's flush took the rest
-                return
+                break
+        events = iter(batch)
+        while True:
             try:
-                process(event)
-            except Exception:
+                self.pipeline.process_all(events)
+                return
+            except Exception:  # one page view's failure; the others go on
                 logger.exception("recording a page view failed")
 
     def close(self) -> None:

@@ -56,7 +56,7 @@ class Analytics:
         self.recorder = PageViewRecorder(self.pipeline, self.site)
 
     @staticmethod
-    def _not_open(line: bytes) -> None:
+    def _not_open(lines: list[bytes]) -> None:
         raise RuntimeError("analytics used before start-up")
 
     @property
@@ -81,7 +81,7 @@ class Analytics:
         )
         writer.start()
         self.writer = writer
-        self.pipeline.replace(default_pipeline(writer.put, self._geo()).steps)
+        self.pipeline.replace(default_pipeline(writer.put_many, self._geo()))
 
     async def close(self) -> None:
         """Flush or spool everything queued (at shutdown, SIGTERM included)."""

@@ -11,19 +11,24 @@ steps in order (like Plausible's ``ingestion/event.ex``):
     geolocate          country, region, city of the truncated IP (or empty)
     parse_user_agent   browser and major version, OS and version, device
     visitor_key        a hash of the consent id
-    write              encode to one line and hand it to the writer
+    write              encode to one line for the writer
 
 A step returns ``None`` to pass the event on, or a :class:`DropReason`. Every
 drop is counted per reason in :attr:`Pipeline.dropped`, the accepted events in
 :attr:`Pipeline.accepted`; the steps run on the event loop and are cheap
 (parsing is cached), and the only blocking work, writing, happens in the
 writer's thread.
+
+The pipeline hands the lines of the events that came through to its sink (the
+writer's ``put_many``) a batch at a time: :meth:`Pipeline.process_all` for a
+batch of page views or a beacon's events, one journal copy and one lock for
+all of them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from gateway.analytics.bots import is_bot
@@ -106,29 +111,32 @@ def geolocate_step(geo: GeoLookup | None) -> Step:
     return step_geolocate
 
 
-def write_step(sink: Callable[[bytes], None]) -> Step:
-    """The last step: encode the event and give the line to ``sink`` (the writer)."""
+def step_write(event: Event) -> DropReason | None:
+    event.line = encode(event)
+    return None
 
-    def step_write(event: Event) -> DropReason | None:
-        sink(encode(event))
-        return None
 
-    return step_write
+Sink = Callable[[list[bytes]], None]
+"""Where a pipeline's lines go: the writer's ``put_many``."""
 
 
 class Pipeline:
-    """The named steps, in order, with a counter per drop reason."""
+    """The named steps, in order, with a counter per drop reason, and the sink that
+    takes the lines of the events that came through them."""
 
-    def __init__(self, steps: list[tuple[str, Step]]) -> None:
+    def __init__(self, steps: list[tuple[str, Step]], sink: Sink) -> None:
         self.steps = steps
+        self.sink = sink
         self._run = tuple(step for _, step in steps)
         self.accepted = 0
         self.dropped: Counter[DropReason] = Counter()
 
-    def replace(self, steps: list[tuple[str, Step]]) -> None:
-        """Swap in new steps, keeping the counters (the gateway does so at start-up)."""
-        self.steps = steps
-        self._run = tuple(step for _, step in steps)
+    def replace(self, other: Pipeline) -> None:
+        """Take ``other``'s steps and sink, keeping the counters (the gateway does so at
+        start-up, once the writer runs)."""
+        self.steps = other.steps
+        self.sink = other.sink
+        self._run = other._run
 
     @property
     def names(self) -> list[str]:
@@ -136,7 +144,28 @@ class Pipeline:
         return [name for name, _ in self.steps]
 
     def process(self, event: Event) -> DropReason | None:
-        """Run ``event`` through every step; the reason it was dropped, or ``None``."""
+        """Run ``event`` through every step and hand on its line; the reason it was
+        dropped, or ``None``."""
+        reason = self._through(event)
+        if reason is None:
+            self.sink([event.line])
+        return reason
+
+    def process_all(self, events: Iterable[Event]) -> None:
+        """Run each of ``events`` through every step, and hand the lines of those that
+        came through to the sink in one call. When a step raises, the lines before
+        it are handed on all the same and the exception goes to the caller, which
+        may go on with the rest of an iterator."""
+        lines: list[bytes] = []
+        try:
+            for event in events:
+                if self._through(event) is None:
+                    lines.append(event.line)
+        finally:
+            if lines:
+                self.sink(lines)
+
+    def _through(self, event: Event) -> DropReason | None:
         for step in self._run:
             reason = step(event)
             if reason is not None:
@@ -146,7 +175,7 @@ class Pipeline:
         return None
 
 
-def default_pipeline(sink: Callable[[bytes], None], geo: GeoLookup | None) -> Pipeline:
+def default_pipeline(sink: Sink, geo: GeoLookup | None) -> Pipeline:
     """The gateway's ingest steps, writing to ``sink`` and locating with ``geo``."""
     return Pipeline(
         [
@@ -158,6 +187,7 @@ def default_pipeline(sink: Callable[[bytes], None], geo: GeoLookup | None) -> Pi
             ("geolocate", geolocate_step(geo)),
             ("parse_user_agent", step_parse_user_agent),
             ("visitor_key", step_visitor_key),
-            ("write", write_step(sink)),
-        ]
+            ("write", step_write),
+        ],
+        sink,
     )

@@ -5,10 +5,11 @@ feature's ``consent_log`` and ``consent_counts`` (each with its own spool
 file), so every table the request path fills gets the same guarantees: the
 request never waits on ClickHouse, and nothing accepted is lost.
 
-``put`` is called on the event loop with one encoded line per event and only
-appends to a deque. A thread wakes every ``flush_interval`` seconds, or as
-soon as ``batch_size`` lines wait, and inserts all that wait, with one
-``INSERT ... FORMAT JSONCompactEachRow`` per up to ``MAX_INSERT`` lines.
+``put_many`` is called on the event loop with the encoded lines of a batch of
+events and only appends them to the journal and a deque. A thread wakes every
+``flush_interval`` seconds, or as soon as ``batch_size`` lines wait, and
+inserts all that wait, with one ``INSERT ... FORMAT JSONCompactEachRow`` per
+up to ``MAX_INSERT`` lines.
 
 When an insert fails (ClickHouse down, slow past its timeout, a table
 missing), the batch is appended to the :class:`~gateway.analytics.spool.Spool`
@@ -20,7 +21,7 @@ the spool, to every retry, so ClickHouse stores it once however often it is
 sent (the ``events`` tables keep a deduplication window for this, and the
 sessions view deduplicates with them).
 
-Memory is bounded by ``max_queue`` lines: when ``put`` finds the queue full
+Memory is bounded by ``max_queue`` lines: when ``put_many`` finds the queue full
 (the thread stuck in a slow insert), it moves the queue to the spool itself.
 ``close`` flushes what is queued, or spools it when ClickHouse is away, so a
 SIGTERM loses nothing that was accepted; and every queued line is first
@@ -38,7 +39,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -112,10 +113,16 @@ class EventWriter:
 
     def put(self, line: bytes) -> None:
         """Journal and queue one encoded event; never blocks on ClickHouse."""
+        self.put_many((line,))
+
+    def put_many(self, lines: Sequence[bytes]) -> None:
+        """Journal and queue encoded events, in one journal copy; never blocks on
+        ClickHouse. The ingest steps hand over each batch of page views, and each
+        beacon's events, this way."""
         queue = self._queue
         with self._cutting:
-            self._journal.append(line)
-            queue.append(line)
+            self._journal.append(lines)
+            queue.extend(lines)
             size = len(queue)
         if size >= self.batch_size:
             if size >= self.max_queue:
