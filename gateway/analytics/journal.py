@@ -4,10 +4,10 @@ The writer answers a beacon with 202 before ClickHouse has the event (and the
 page-view recorder queues a page view at most a tenth of a second after its
 response), so the event must survive the process being killed before the
 next insert. Every line the writer queues is first
-copied here, into a shared memory map of the file: the copy lands in the
-kernel's page cache, the same place an unbuffered ``write`` would put it, so
-once ``put`` returns the line outlives the process: SIGKILL, an out-of-memory
-kill or a crash lose nothing. Only a power cut can take the last seconds, as
+written here, into the kernel's page cache (through a shared memory map of the
+file, or one ``pwritev`` for a larger batch), so once ``put_many`` returns the
+lines outlive the process: SIGKILL, an out-of-memory kill or a crash lose
+nothing. Only a power cut can take the last seconds, as
 it can from any file the OS has not yet written out; the spool, which holds
 batches for longer, syncs every record.
 
