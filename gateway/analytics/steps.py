@@ -21,7 +21,7 @@ writer's thread.
 
 The pipeline hands the lines of the events that came through to its sink (the
 writer's ``put_many``) a batch at a time: :meth:`Pipeline.process_all` for a
-batch of page views or a beacon's events, one journal copy and one lock for
+batch of page views or a beacon's events, one journal write and one lock for
 all of them.
 """
 
