@@ -102,8 +102,7 @@ def write_events(storage: Storage, spool_dir: Path, script: list[Scripted]) -> N
     """Run each ``(session, visitor, user agent, fields)`` through the steps and the writer."""
     writer = EventWriter(storage, Spool(spool_dir), flush_interval=3600, batch_size=10_000)
     writer.start()
-    for line in encode_events(script):
-        writer.put(line)
+    writer.put_many(encode_events(script))
     writer.close()
     assert writer.written == len(script)
 
