@@ -11,6 +11,12 @@ both at the same time, so a slow spell of the machine falls on both; the
 roles swap every round, so neither gateway's own luck (where its threads
 landed, what its engine was merging) stays on one side.
 
+``--flush-interval`` sets both gateways' ``CG_FLUSH_INTERVAL`` (and a batch size
+large enough that the interval, not the count, decides when the writer inserts),
+and waits that long past each round: each insert costs the embedded engine tens
+of milliseconds of CPU whatever its size, so at a steady rate the interval
+decides much of what recording costs a page view.
+
 By default each wrk connection waits between requests (``--rate`` page views
 per second per gateway, well below saturation): a site's proxy spends most of
 its life below its limit, and at a steady rate neither gateway takes CPU time
@@ -72,13 +78,15 @@ def paced_command(gateway: Gateway, work: Path, mode: str, args: argparse.Namesp
     return wrk_command(gateway.url + "/", args.seconds, headers, script)
 
 
-def one_round(plan: list[tuple[Gateway, list[str]]]) -> list[tuple[float, float, int]]:
-    """Run every wrk command of ``plan`` at once; per gateway (CPU us per request, the
-    event loop's us per request, requests)."""
+def one_round(
+    plan: list[tuple[Gateway, list[str]]], settle: float
+) -> list[tuple[float, float, int]]:
+    """Run every wrk command of ``plan`` at once and wait ``settle`` seconds; per gateway
+    (CPU us per request, the event loop's us per request, requests)."""
     before = [(cpu_seconds(g.pid), loop_cpu_seconds(g.pid)) for g, _ in plan]
     runs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for _, c in plan]
     outputs = [run.communicate()[0] for run in runs]
-    time.sleep(SETTLE_SECONDS)
+    time.sleep(settle)
     measured = []
     for (gateway, _), (cpu, loop), output in zip(plan, before, outputs, strict=True):
         requests = wrk_result(gateway.url, output).requests
@@ -103,7 +111,18 @@ def main() -> None:
     )
     parser.add_argument("--visitors", type=int, default=1, help="visitors on each side")
     parser.add_argument("--pages", type=int, default=4, help="page views per visitor in a row")
+    parser.add_argument(
+        "--flush-interval",
+        type=float,
+        default=None,
+        help="seconds between the writer's inserts (default: the gateway's own, 1)",
+    )
     args = parser.parse_args()
+    env: dict[str, str] = {}
+    settle = SETTLE_SECONDS
+    if args.flush_interval is not None:
+        env = {"CG_FLUSH_INTERVAL": str(args.flush_interval), "CG_FLUSH_BATCH_SIZE": "1000000"}
+        settle = max(SETTLE_SECONDS, args.flush_interval + 1)
     added: list[float] = []
     added_us: list[float] = []
     added_loop: list[float] = []
@@ -111,13 +130,13 @@ def main() -> None:
         work = Path(folder)
         with (
             nginx_origin(work, html_page(10 * 1024)) as origin,
-            gateway_process(origin.url, work / "a") as first,
-            gateway_process(origin.url, work / "b") as second,
+            gateway_process(origin.url, work / "a", env) as first,
+            gateway_process(origin.url, work / "b", env) as second,
         ):
             commands: dict[tuple[int, str], list[str]] = {}
             made_at = float("-inf")
             for number in range(args.rounds + 1):
-                if aged(made_at, args.seconds + SETTLE_SECONDS):  # see bench/analytics
+                if aged(made_at, args.seconds + settle):  # see bench/analytics
                     commands = {
                         (g.pid, mode): paced_command(g, work, mode, args)
                         for g in (first, second)
@@ -126,7 +145,7 @@ def main() -> None:
                     made_at = time.monotonic()
                 on, off = (first, second) if number % 2 else (second, first)
                 plan = [(on, commands[on.pid, "on"]), (off, commands[off.pid, "off"])]
-                (cpu_on, loop_on, done_on), (cpu_off, loop_off, done_off) = one_round(plan)
+                (cpu_on, loop_on, done_on), (cpu_off, loop_off, done_off) = one_round(plan, settle)
                 line = (
                     f"round {number}/{args.rounds}: on {cpu_on:.0f} us/req "
                     f"({done_on / args.seconds:.0f}/s), off {cpu_off:.0f} us/req "
@@ -139,6 +158,8 @@ def main() -> None:
                     line += f": recording adds {added[-1]:+.1f}%"
                 print(line, file=sys.stderr)
     pace = f"paced for {args.rate:,} page views/s each" if args.rate else "as fast as they go"
+    if args.flush_interval is not None:
+        pace += f", inserting every {args.flush_interval:g} s"
     print(f"\npage views, two gateways side by side, {pace}, {args.rounds} rounds:")
     print(f"  recording adds {spread(added, '%')} CPU per request")
     print(f"  in microseconds: {spread(added_us, ' us')}")
