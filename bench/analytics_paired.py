@@ -13,7 +13,7 @@ landed, what its engine was merging) stays on one side.
 
 ``--flush-interval`` sets both gateways' ``CG_FLUSH_INTERVAL`` (and a batch size
 large enough that the interval, not the count, decides when the writer inserts),
-and waits that long past each round: each insert costs the embedded engine tens
+and waits a second longer than that past each round: each insert costs the engine tens
 of milliseconds of CPU whatever its size, so at a steady rate the interval
 decides much of what recording costs a page view.
 
