@@ -116,7 +116,7 @@ class EventWriter:
         self.put_many((line,))
 
     def put_many(self, lines: Sequence[bytes]) -> None:
-        """Journal and queue encoded events, in one journal copy; never blocks on
+        """Journal and queue encoded events, in one journal write; never blocks on
         ClickHouse. The ingest steps hand over each batch of page views, and each
         beacon's events, this way."""
         queue = self._queue
