@@ -16,6 +16,10 @@ without limit. This protocol class adds, per connection:
   has started). Time spent with reading paused because the gateway is slow
   does not count.
 
+An ``Upgrade`` to anything but a websocket makes the parser stop at the
+headers, so such a request with a body is refused (400) and one without is
+served as a plain request on a connection that closes after it.
+
 Refusals are in the one error shape (JSON, since there is no request to read
 an ``Accept`` from yet). Body size limits stay where they are, in the app
 (``CG_MAX_BODY_BYTES``, ``CG_BEACON_MAX_BYTES``), and uvicorn's own
@@ -34,7 +38,7 @@ from gateway.asgi import VISITOR_GONE, Scope
 from gateway.errors import error_body
 from gateway.write_coalescing import CoalescingTransport
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._cancel(self._head_timer)
         self._head_timer = None
+        foreign_upgrade = self.parser.should_upgrade() and not self._should_upgrade()
+        if foreign_upgrade and self._announces_body():
+            self._refusal = (
+                400,
+                "unsupported_upgrade",
+                "This site switches protocols only for websockets: "
+                "send the request without Upgrade.",
+            )
+            raise _Refused
         super().on_headers_complete()
-        if not self.parser.should_upgrade():
+        if foreign_upgrade and self.cycle is not None:
+            # The parser stops at the headers of any Upgrade (h2c, say): the request is
+            # served as a plain one, and the connection ends with its answer.
+            self.cycle.keep_alive = False
+        elif not self.parser.should_upgrade():
             self._awaiting_body = True
             self._body_active_at = self.loop.time()
 
@@ -153,6 +170,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._write_refusal()
 
     # -- limits ----------------------------------------------------------------------
+
+    def _announces_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                return True
+        return False
 
     def _count(self, size: int) -> None:
         self._head_size += size

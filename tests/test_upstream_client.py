@@ -212,9 +212,9 @@ async def test_request_bodies_stream_in_either_framing(chunked: bool) -> None:
     size = sum(map(len, parts))
     with run_server(create_upstream()) as url:
         pool = pool_for(url)
-        extra = [] if chunked else [("Content-Length", str(size))]
-        request = encode_head("PUT", "/echo", [("Host", "u"), *extra], chunked=chunked)
-        sender = BodySender(BodyReader(receive_from(parts), size), chunked)
+        length = None if chunked else size
+        request = encode_head("PUT", "/echo", [("Host", "u")], length, chunked)
+        sender = BodySender(BodyReader(receive_from(parts), size), length)
         response = await pool.request("PUT", request, sender)
         body = b""
         while chunk := await response.read():
@@ -237,8 +237,8 @@ async def test_an_early_answer_stops_the_upload_instead_of_hanging() -> None:
         pool = pool_for(url, read_timeout=3)
         size = 64 << 20
         parts = [b"x" * (1 << 20)] * 64
-        request = encode_head("POST", "/", [("Host", "u"), ("Content-Length", str(size))])
-        sender = BodySender(BodyReader(receive_from(parts), size), False)
+        request = encode_head("POST", "/", [("Host", "u")], size)
+        sender = BodySender(BodyReader(receive_from(parts), size), size)
         response = await asyncio.wait_for(pool.request("POST", request, sender), 10)
         assert (response.status, await response.read()) == (413, b"nope")
         pool.release(response)

@@ -3,8 +3,11 @@
 Hop-by-hop headers belong to one connection and are never forwarded (RFC 9110
 section 7.6.1): ``Connection`` and every header it names, ``Keep-Alive``,
 ``Proxy-*``, ``TE``, ``Trailer``, ``Transfer-Encoding`` and ``Upgrade`` (the
-websocket proxy makes its own upgrade). ``Sec-GPC`` is always passed on, since
-the GPC specification forbids an intermediary to remove it.
+websocket proxy makes its own upgrade). A ``Connection`` token cannot remove
+what frames or identifies the request or what the gateway sets, and the
+headers that tell the upstream who the visitor is come from the gateway
+alone. ``Sec-GPC`` is always passed on, since the GPC specification forbids an
+intermediary to remove it.
 """
 
 from __future__ import annotations
@@ -33,20 +36,48 @@ HOP_BY_HOP = frozenset(
 # Request headers the gateway sets itself, so the visitor's copies are dropped:
 # a visitor must not be able to forge the forwarding headers, the consent
 # header or the Host the upstream sees, and cookies are rebuilt after the
-# consent filter.
+# consent filter. The framing (Content-Length, or chunked coding) comes from
+# what the gateway parsed, never from the visitor's header list (RFC 9112 6.3).
 _REPLACED_ON_REQUEST = frozenset(
     {
         b"host",
         b"cookie",
+        b"content-length",
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
+        b"x-real-ip",
         b"forwarded",
         b"expect",
         b"x-consent",
     }
 )
-_DROPPED_ON_REQUEST = HOP_BY_HOP | _REPLACED_ON_REQUEST
+
+# Headers that frameworks and other proxies read as the client's address, scheme,
+# port, prefix or URL: only the gateway may say these, so a visitor's are dropped.
+_SPOOFABLE = frozenset(
+    {
+        b"true-client-ip",
+        b"cf-connecting-ip",
+        b"fastly-client-ip",
+        b"x-client-ip",
+        b"x-cluster-client-ip",
+        b"x-forwarded-port",
+        b"x-forwarded-prefix",
+        b"x-forwarded-server",
+        b"x-forwarded-ssl",
+        b"x-forwarded-scheme",
+        b"x-url-scheme",
+        b"front-end-https",
+        b"x-original-url",
+        b"x-rewrite-url",
+    }
+)
+_DROPPED_ON_REQUEST = HOP_BY_HOP | _REPLACED_ON_REQUEST | _SPOOFABLE
+
+# What a Connection token can never remove: the framing, the request's identity,
+# what the gateway sets, and Sec-GPC (the GPC specification forbids removing it).
+_NEVER_HOP_BY_HOP = _REPLACED_ON_REQUEST | {b"transfer-encoding", b"sec-gpc"}
 
 
 def _connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
@@ -58,6 +89,21 @@ def _connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
     return frozenset(tokens)
 
 
+def _dropped(key: bytes) -> bool:
+    """Whether a visitor's request header never reaches the upstream, by its name.
+
+    A name with ``_`` counts as its ``-`` spelling too: WSGI and CGI servers read
+    ``X_Consent`` as ``X-Consent`` and would merge it with the gateway's (nginx
+    drops such names by default).
+    """
+    if key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-"):
+        return True
+    if b"_" in key:
+        key = key.replace(b"_", b"-")
+        return key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-")
+    return False
+
+
 def upstream_request_headers(
     headers: RawHeaders,
     context: RequestContext,
@@ -66,16 +112,17 @@ def upstream_request_headers(
     upstream_host: str,
     cookies: list[tuple[str, str]],
 ) -> list[tuple[str, str]]:
-    """The headers to send upstream for a visitor's request.
+    """The headers to send upstream for a visitor's request, without its framing.
 
     ``X-Forwarded-For`` extends a chain only a trusted peer may have started;
-    from anyone else it starts afresh with the peer's address.
+    from anyone else it starts afresh with the peer's address. ``X-Real-IP`` is
+    the client address the trusted-proxy rule gives.
     """
-    connection = _connection_tokens(headers)
+    nominated = _connection_tokens(headers) - _NEVER_HOP_BY_HOP
     out: list[tuple[str, str]] = [("Host", upstream_host)]
     forwarded_for = None
     for key, value in headers:
-        if key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-") or key in connection:
+        if _dropped(key) or key in nominated:
             if key == b"x-forwarded-for" and trusted_peer:
                 forwarded_for = value.decode("latin-1")
             continue
@@ -84,6 +131,7 @@ def upstream_request_headers(
     out.append(("X-Forwarded-Proto", "https" if context.secure else "http"))
     if context.host:
         out.append(("X-Forwarded-Host", context.host))
+    out.append(("X-Real-IP", context.client_ip))
     if cookies:
         out.append(("Cookie", join_cookie_pairs(cookies)))
     return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from gateway.asgi import VISITOR_GONE, RawHeaders, Receive, Scope, Send, header_value
 from gateway.client_ip import TrustedProxies
@@ -76,6 +76,14 @@ raise :class:`UpstreamError` only before it has sent anything.
 """
 
 
+class FramingError(NamedTuple):
+    """Why a request's framing is refused: the status, error code and message."""
+
+    status: int
+    code: str
+    message: str
+
+
 class HttpProxy:
     """ASGI app that forwards every HTTP request to the upstream."""
 
@@ -102,25 +110,16 @@ class HttpProxy:
         method: str = scope["method"]
         as_json = wants_json(header_value(headers, b"accept"))
 
-        length = header_value(headers, b"content-length")
-        chunked = header_value(headers, b"transfer-encoding") is not None
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                await send_error(
-                    send,
-                    400,
-                    "bad_content_length",
-                    "The Content-Length header is not a number.",
-                    request_id=None,
-                    as_json=as_json,
-                )
-                return
-            if declared > self.max_body_bytes:
-                await self._too_large(send, as_json)
-                return
-        has_body = chunked or (length is not None and length != "0")
+        framing = self._framing(headers)
+        if isinstance(framing, FramingError):
+            status, code, message = framing
+            await send_error(send, status, code, message, request_id=None, as_json=as_json)
+            return
+        length, chunked = framing
+        if length is not None and length > self.max_body_bytes:
+            await self._too_large(send, as_json)
+            return
+        has_body = chunked or bool(length)
 
         peer = scope["client"][0] if scope.get("client") else ""
         out_headers = upstream_request_headers(
@@ -132,16 +131,14 @@ class HttpProxy:
             self.enforcer.upstream_cookies(context),
         )
         out_headers.append(("X-Consent", self.enforcer.consent_header(context)))
-        if chunked and length is not None:
-            # Both framings at once is a smuggling attempt; the visitor's body arrived
-            # de-chunked, so it goes on chunked and the length claim stays behind.
-            out_headers = [h for h in out_headers if h[0].lower() != "content-length"]
         target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"")
         if query:
             target += "?" + query.decode("latin-1")
         try:
-            head = encode_head(method, self.upstream.base_path + target, out_headers, chunked)
+            head = encode_head(
+                method, self.upstream.base_path + target, out_headers, length, chunked
+            )
         except BadHeader as error:
             await send_error(send, 400, "bad_header", str(error), request_id=None, as_json=as_json)
             return
@@ -149,7 +146,7 @@ class HttpProxy:
         pool = self.upstream.pool
         try:
             response = await pool.request(
-                method, head, BodySender(reader, chunked) if reader is not None else None
+                method, head, BodySender(reader, length) if reader is not None else None
             )
         except UpstreamError as error:
             await self._fail(send, error, method, scope, as_json)
@@ -162,6 +159,39 @@ class HttpProxy:
             await self._relay(scope, method, response, context, send, as_json)
         finally:
             pool.release(response)
+
+    @staticmethod
+    def _framing(headers: RawHeaders) -> tuple[int | None, bool] | FramingError:
+        """The body's length (``None`` if not announced) and whether it came chunked, as
+        the gateway reads the request; the request sent upstream is framed from this.
+
+        uvicorn's parser has already refused both framings at once and a length that is
+        not a number; this is the gateway's own reading, so that nothing else decides.
+        """
+        length: int | None = None
+        chunked = False
+        for key, value in headers:
+            if key == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    return FramingError(
+                        501,
+                        "unsupported_transfer_coding",
+                        "Only chunked transfer coding is accepted.",
+                    )
+                chunked = True
+            elif key == b"content-length":
+                if not value.isdigit() or length is not None:
+                    return FramingError(
+                        400, "bad_content_length", "The Content-Length header is not one number."
+                    )
+                length = int(value)
+        if chunked and length is not None:
+            return FramingError(
+                400,
+                "bad_framing",
+                "A request may not carry both Content-Length and chunked coding.",
+            )
+        return length, chunked
 
     async def _relay(
         self,

@@ -3,8 +3,9 @@
 The head is built from the headers :func:`gateway.proxy.headers.upstream_request_headers`
 chose, in that order, and nothing else: the ``Host`` is the first of them, and
 no client header (``User-Agent``, ``Accept-Encoding``...) is invented. The only
-header added here is ``Transfer-Encoding: chunked``, for a body whose length the
-visitor did not announce, because HTTP/1.1 needs some framing (RFC 9112 section 6).
+header added here is the framing, from what the gateway itself parsed: the
+body's ``Content-Length``, or ``Transfer-Encoding: chunked`` for a body that
+came chunked (RFC 9112 section 6).
 
 The body is copied from ASGI ``receive`` one message at a time, waiting for the
 upstream's socket to drain after each, so an upload of any size holds at most a
@@ -15,6 +16,7 @@ connection is then not reused.
 
 from __future__ import annotations
 
+from gateway.exceptions import UpstreamUnreachable
 from gateway.proxy.wire import UpstreamConnection
 from gateway.request_body import BodyReader
 
@@ -25,9 +27,16 @@ class BadHeader(ValueError):
 
 
 def encode_head(
-    method: str, target: str, headers: list[tuple[str, str]], chunked: bool = False
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    length: int | None = None,
+    chunked: bool = False,
 ) -> bytes:
-    """``METHOD target HTTP/1.1`` and the headers, as latin-1 bytes.
+    """``METHOD target HTTP/1.1``, the headers and the framing, as latin-1 bytes.
+
+    The framing is the gateway's own: ``Content-Length`` when the visitor's body had
+    one, chunked coding when it came chunked, nothing when it had neither.
 
     Raises :class:`BadHeader` rather than let a CR, LF or NUL in any part start a
     header or a request of its own (request smuggling): counted in the whole head at
@@ -37,6 +46,8 @@ def encode_head(
     lines += [f"{name}: {value}" for name, value in headers]
     if chunked:
         lines.append("Transfer-Encoding: chunked")
+    elif length is not None:
+        lines.append(f"Content-Length: {length}")
     lines.append("\r\n")
     text = "\r\n".join(lines)
     breaks = len(lines)  # one CRLF between lines, and the final blank line
@@ -49,16 +60,19 @@ def encode_head(
 
 
 class BodySender:
-    """Streams a visitor's body to the upstream, as is or in chunked coding."""
+    """Streams a visitor's body to the upstream: ``length`` bytes as announced, or in
+    chunked coding when ``length`` is ``None``."""
 
-    __slots__ = ("chunked", "reader")
+    __slots__ = ("length", "reader")
 
-    def __init__(self, reader: BodyReader, chunked: bool) -> None:
+    def __init__(self, reader: BodyReader, length: int | None) -> None:
         self.reader = reader
-        self.chunked = chunked
+        self.length = length
 
     async def __call__(self, connection: UpstreamConnection) -> None:
-        reader, chunked = self.reader, self.chunked
+        reader, length = self.reader, self.length
+        chunked = length is None
+        sent = 0
         more = True
         while more:
             if connection.headers_done or connection.closed:
@@ -66,6 +80,7 @@ class BodySender:
                 return
             body, more = await reader.next_message()
             if body:
+                sent += len(body)
                 if chunked:
                     connection.write(b"%x\r\n" % len(body) + body + b"\r\n")
                 else:
@@ -73,3 +88,10 @@ class BodySender:
                 await connection.drain()
         if chunked:
             connection.write(b"0\r\n\r\n")
+        elif sent != length:
+            # Never on a parser that enforces the length; if it happens, the upstream
+            # reads the request differently from us, so its connection must not be reused.
+            connection.close()
+            raise UpstreamUnreachable(
+                f"The request body held {sent} bytes, not the {length} announced."
+            )
