@@ -1,7 +1,8 @@
 """What the gateway knows about one request, worked out once at the front door.
 
 :func:`read_context` resolves the client's address and scheme through the
-trusted-proxy rule and parses the ``Cookie`` header once; the front door
+trusted-proxy rule and parses the ``Cookie`` header once, believing the
+gateway's own cookies only as :mod:`gateway.own_cookies` allows; the front door
 (``gateway/front_door.py``) stores the result in ``scope["gateway"]``. Every
 later step (session, consent, proxy, own routes) reads that object instead of
 parsing headers again, and adds the ``Set-Cookie`` headers it wants in
@@ -18,9 +19,13 @@ from typing import Protocol
 from gateway.asgi import RawHeaders, Scope
 from gateway.client_ip import TrustedProxies
 from gateway.cookies import parse_cookie_header
+from gateway.exceptions import CookieHeaderTooLarge
+from gateway.own_cookies import GATEWAY_COOKIE_PREFIX as GATEWAY_COOKIE_PREFIX
+from gateway.own_cookies import is_gateway_cookie, read_own_cookies
 
-# Every cookie the gateway itself sets starts with this; none is ever forwarded upstream.
-GATEWAY_COOKIE_PREFIX = "cg_"
+# The longest Cookie header (all its lines together) the gateway parses, as nginx's
+# and Apache's default limit on one header line; a longer one is answered 431.
+MAX_COOKIE_BYTES = 8192
 
 # Control characters no header may carry (RFC 9110 section 5.5: CR, LF and NUL must be
 # refused; other controls but HTAB are invalid). uvicorn's parser already refuses
@@ -65,6 +70,8 @@ class RequestContext:
     session_id: str | None = None
     consent: ConsentView = NO_CONSENT
     response_cookies: list[bytes] = field(default_factory=list)
+    # The gateway's own cookies this request may believe, by unprefixed name.
+    own_cookies: dict[str, str] = field(default_factory=dict)
 
     @property
     def secure(self) -> bool:
@@ -72,7 +79,13 @@ class RequestContext:
         return self.scheme in ("https", "wss")
 
     def cookie(self, name: str) -> str | None:
-        """The value of the visitor's cookie ``name``, or ``None``."""
+        """The value of the visitor's cookie ``name``, or ``None``.
+
+        For one of the gateway's own names (``cg_session``) it is the value
+        :func:`gateway.own_cookies.read_own_cookies` believed, whatever else came.
+        """
+        if is_gateway_cookie(name):
+            return self.own_cookies.get(name)
         for key, value in self.cookies:
             if key == name:
                 return value
@@ -80,7 +93,7 @@ class RequestContext:
 
     def site_cookies(self) -> list[tuple[str, str]]:
         """The visitor's cookies that belong to the site, not to the gateway."""
-        return [pair for pair in self.cookies if not pair[0].startswith(GATEWAY_COOKIE_PREFIX)]
+        return [pair for pair in self.cookies if not is_gateway_cookie(pair[0])]
 
 
 def has_forbidden_controls(headers: RawHeaders) -> bool:
@@ -93,7 +106,11 @@ def has_forbidden_controls(headers: RawHeaders) -> bool:
 
 
 def read_context(scope: Scope, trusted: TrustedProxies) -> RequestContext:
-    """The request's client address, scheme, host and cookies, read in one pass."""
+    """The request's client address, scheme, host and cookies, read in one pass.
+
+    Raises :class:`CookieHeaderTooLarge` beyond :data:`MAX_COOKIE_BYTES`. The
+    deletions of gateway cookies it cannot believe start ``response_cookies``.
+    """
     forwarded_for = forwarded_proto = cookie = None
     host = ""
     for key, value in scope["headers"]:
@@ -108,9 +125,22 @@ def read_context(scope: Scope, trusted: TrustedProxies) -> RequestContext:
             forwarded_proto = value.decode("latin-1")
     client = scope.get("client")
     peer = client[0] if client else ""
-    return RequestContext(
+    context = RequestContext(
         client_ip=trusted.client(peer, forwarded_for),
         scheme=trusted.scheme(peer, scope["scheme"], forwarded_proto),
         host=host,
-        cookies=parse_cookie_header(cookie) if cookie else [],
+        cookies=[],
     )
+    if cookie:
+        if len(cookie) > MAX_COOKIE_BYTES:
+            raise CookieHeaderTooLarge(
+                f"The Cookie header is over {MAX_COOKIE_BYTES} bytes; clear this site's cookies."
+            )
+        context.cookies = parse_cookie_header(cookie)
+        context.own_cookies, context.response_cookies = read_own_cookies(
+            context.cookies,
+            secure=context.secure,
+            host=host,
+            raw_path=scope.get("raw_path") or scope["path"].encode("latin-1", "replace"),
+        )
+    return context

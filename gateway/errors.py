@@ -14,7 +14,7 @@ import secrets
 
 from starlette.responses import Response
 
-from gateway.asgi import Send
+from gateway.asgi import Scope, Send
 from gateway.ops.request_id import current_request_id
 
 
@@ -79,11 +79,26 @@ async def send_error(
 ) -> None:
     """Send an error answer over raw ASGI, for the proxy's hot path."""
     body, content_type = error_body(status, code, message, request_id, as_json)
-    headers = [
+    headers = [*_error_headers(body, content_type), *(extra_headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def refuse_websocket(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    """Refuse a websocket handshake with the JSON error shape, as an HTTP answer where the
+    server offers ASGI's denial response, else by closing with 1008 (policy violation)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body, content_type = error_body(status, code, message, None, as_json=True)
+    start = {"status": status, "headers": _error_headers(body, content_type)}
+    await send({"type": "websocket.http.response.start", **start})
+    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+
+
+def _error_headers(body: bytes, content_type: bytes) -> list[tuple[bytes, bytes]]:
+    return [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
-        *(extra_headers or []),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})

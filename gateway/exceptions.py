@@ -7,6 +7,8 @@
     │   └── MigrationError         a schema migration file is wrong or failed
     ├── GeoFetchError          downloading or unpacking a geolocation database failed
     ├── BadStatsQuery          a statistics question (period, filter, metric...) is not valid (400)
+    ├── JsonTooDeep            a JSON body nests arrays and objects too deep (400)
+    ├── CookieHeaderTooLarge   a request's Cookie header is longer than the gateway reads (431)
     ├── CommandError           an admin command (user, token, erase...) cannot do what was asked
     └── UpstreamError          the upstream site failed to answer a proxied request
         ├── UpstreamUnreachable    connection refused, reset or DNS failure (502)
@@ -56,6 +58,30 @@ class BadStatsQuery(GatewayError):
 
     status_code = 400
     code = "bad_query"
+
+
+class JsonTooDeep(GatewayError):
+    """A JSON body nests arrays and objects deeper than the gateway reads.
+
+    Raised by :func:`gateway.json_body.parse_json` before ``json.loads`` runs, so
+    a hostile body never exhausts the parser's recursion; every endpoint that
+    reads JSON answers it with a 400 in the one error shape.
+    """
+
+    status_code = 400
+    code = "json_too_deep"
+
+
+class CookieHeaderTooLarge(GatewayError):
+    """A request's ``Cookie`` header is longer than the gateway parses.
+
+    Raised at the front door before any cookie is read, so a visitor cannot make
+    one request cost the gateway thousands of classifications and deletions;
+    answered with a 431 in the one error shape.
+    """
+
+    status_code = 431
+    code = "cookie_too_large"
 
 
 class StorageError(GatewayError):

@@ -1,10 +1,12 @@
 """The one layer every request of the public listener passes, before it is dispatched.
 
 It does in order, once per request: bind the request for its log lines and
-error pages, refuse control characters in header values, read the request's
-context (client address, scheme, host, cookies), attach the session, attach
-the visitor's consent, then hand the request to the dispatcher; on the way out
-it counts the response and puts the gateway's ``Set-Cookie`` headers on it.
+error pages, refuse control characters in header values and a ``Host`` the site
+is not served under (``CG_ALLOWED_HOSTS``), read the request's
+context (client address, scheme, host, cookies; 431 for a Cookie header too
+long to parse), attach the session, attach the visitor's consent, then hand
+the request to the dispatcher; on the way out it counts the response and puts
+the gateway's ``Set-Cookie`` headers on it.
 
 These used to be four nested middlewares. Each layer of an ASGI stack costs a
 coroutine per request and, for those that watch the response, a wrapper around
@@ -17,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from time import perf_counter
 
-from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
+from gateway.asgi import ASGIApp, Message, Receive, Scope, Send, header_value
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
 from gateway.consent.reader import ConsentReader
 from gateway.consent.state import ConsentPolicy
 from gateway.context import RequestContext, has_forbidden_controls, read_context
-from gateway.errors import send_error
+from gateway.errors import refuse_websocket, send_error
+from gateway.exceptions import CookieHeaderTooLarge
+from gateway.hosts import AllowedHosts, Refusal, to_origin_form
 from gateway.ops.metrics import RequestMetrics
 from gateway.ops.request_id import bind_request
 from gateway.session import Sessions
@@ -41,8 +45,10 @@ class FrontDoor:
         consent: ConsentReader,
         metrics: RequestMetrics,
         is_own: Callable[[str], bool],
+        hosts: AllowedHosts,
     ) -> None:
         self.app = app
+        self.hosts = hosts
         self.trusted = trusted
         self.sessions = sessions
         self.consent = consent
@@ -68,6 +74,7 @@ class FrontDoor:
             ConsentReader(policy, settings.honour_dnt),
             metrics,
             is_own,
+            AllowedHosts(settings.allowed_hosts),
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,13 +82,34 @@ class FrontDoor:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            if has_forbidden_controls(scope["headers"]):
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            scope["gateway"] = self._context(scope)
-            await self.app(scope, receive, send)
+            await self._websocket(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Refusal | None:
+        """Why a request is refused before anything reads it, or ``None``."""
+        headers = scope["headers"]
+        if has_forbidden_controls(headers):
+            return Refusal(
+                400, "bad_header", "A request header holds a control character, which HTTP forbids."
+            )
+        if not self.hosts.allows(header_value(headers, b"host") or ""):
+            return Refusal(
+                400, "host_not_allowed", "The Host header does not name a site this gateway serves."
+            )
+        return None
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._refusal(scope) or to_origin_form(scope)
+        if refusal is None:
+            try:
+                scope["gateway"] = self._context(scope)
+            except CookieHeaderTooLarge as error:
+                refusal = Refusal(431, error.code, str(error))
+        if refusal is not None:
+            await refuse_websocket(scope, send, *refusal)
+            return
+        await self.app(scope, receive, send)
 
     def _context(self, scope: Scope) -> RequestContext:
         context = read_context(scope, self.trusted)
@@ -107,17 +135,16 @@ class FrontDoor:
 
         metrics.in_flight += 1
         try:
-            if has_forbidden_controls(scope["headers"]):
-                await send_error(
-                    send_out,
-                    400,
-                    "bad_header",
-                    "A request header holds a control character, which HTTP forbids.",
-                    request_id=None,
-                    as_json=True,
-                )
+            refusal = self._refusal(scope)
+            if refusal is None:
+                try:
+                    context = scope["gateway"] = self._context(scope)
+                except CookieHeaderTooLarge as error:
+                    refusal = Refusal(431, error.code, str(error))
+            if refusal is not None:
+                status, code, message = refusal
+                await send_error(send_out, status, code, message, request_id=None, as_json=True)
                 return
-            context = scope["gateway"] = self._context(scope)
             await self.app(scope, receive, send_out)
         finally:
             metrics.in_flight -= 1

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.admin.auth import Auth
+from gateway.admin.front_door import AdminFrontDoor
 from gateway.admin.headers import SecurityHeadersMiddleware
 from gateway.admin.local import lifespan_hooks, local_routes
 from gateway.admin.login import login_routes
@@ -60,13 +61,17 @@ def create_admin_app(
     and both run under one ``serve_all`` call. ``clock`` drives the dashboard's
     idle logout and login throttling (tests move it instead of sleeping).
     """
+    auth = Auth(settings, clock)
     app = Starlette(
         routes=admin_routes(settings),
         exception_handlers=error_handlers(),
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(AdminFrontDoor, trusted=auth.trusted),
+        ],
     )
     app.state = public.state
-    app.state.admin_auth = Auth(settings, clock)
+    app.state.admin_auth = auth
     # admin.json (local commands) is written once the public lifespan has opened storage.
     start, stop = lifespan_hooks(settings, public.state)
     public.startup.append(start)

@@ -1,7 +1,8 @@
 """Logging in to the dashboard: the session cookie, idle logout, CSRF, roles, throttling.
 
-The session is one signed cookie, ``cg_admin``, holding a random nonce, the
-account's e-mail and a stamp of its password hash; it is signed with the
+The session is one signed cookie, ``cg_admin`` (``__Host-cg_admin`` behind
+HTTPS, as every gateway cookie: :mod:`gateway.own_cookies`), holding a random
+nonce, the account's e-mail and a stamp of its password hash; it is signed with the
 gateway's keys (:mod:`gateway.signing`, its own salt) and re-signed as the user
 works, so it dies after :data:`IDLE_SECONDS` without a request, the "logged out
 after 30 minutes of inactivity" the seeds promise. Every request reads the
@@ -37,6 +38,7 @@ from gateway.admin.accounts import User
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock
 from gateway.consent.csrf import CsrfTokens
+from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
 from gateway.errors import error_response
 from gateway.ratelimit import Rate, RateLimiter, network_key
@@ -82,7 +84,8 @@ class Auth:
     # -- the cookie -------------------------------------------------------------------
 
     def read(self, request: Request) -> Session | None:
-        raw = request.cookies.get(ADMIN_COOKIE)
+        context: RequestContext = request.scope["gateway"]
+        raw = context.cookie(ADMIN_COOKIE)
         checked = self.signer.unsign(raw, max_age=IDLE_SECONDS) if raw else None
         if checked is None:
             return None
@@ -96,9 +99,9 @@ class Auth:
     def set_cookie(self, response: Response, request: Request, session: Session) -> None:
         packed = json.dumps([session.nonce, session.email, session.stamp]).encode()
         value = self.signer.sign(base64.urlsafe_b64encode(packed).decode("ascii"))
-        header = set_cookie_header(
-            ADMIN_COOKIE, value, max_age=IDLE_SECONDS, secure=request.url.scheme == "https"
-        )
+        # The scheme as CG_TRUSTED_PROXIES lets a proxy say it, not uvicorn's.
+        context: RequestContext = request.scope["gateway"]
+        header = set_cookie_header(ADMIN_COOKIE, value, max_age=IDLE_SECONDS, secure=context.secure)
         response.raw_headers.append((b"set-cookie", header))
 
     def anonymous(self) -> Session:

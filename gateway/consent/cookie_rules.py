@@ -4,7 +4,9 @@ The operator's rules (``CG_COOKIE_RULES``) come first, then a built-in list of
 the common trackers and of well-known framework session cookies. A name no rule
 knows falls in ``CG_COOKIE_DEFAULT_CATEGORY``, ``marketing`` unless the
 operator says otherwise: an unknown cookie is treated as the most intrusive
-kind until someone vouches for it.
+kind until someone vouches for it. The ``__Host-`` and ``__Secure-`` prefixes
+say how a cookie was set, not what it is for, so a prefixed name is classified
+by the name after the prefix, unless an operator's rule names it as it is.
 
 Sources for the built-in list: the vendors' own cookie documentation (Google
 Analytics and Ads, Meta, Microsoft Clarity and Ads, Hotjar, Matomo, HubSpot,
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+
+from gateway.cookies import unprefixed
 
 NECESSARY = "necessary"
 
@@ -35,7 +39,6 @@ BUILTIN_RULES: tuple[tuple[str, str], ...] = (
     ("wordpress_test_cookie", NECESSARY),
     ("connect.sid", NECESSARY),
     ("_session_id", NECESSARY),
-    ("__Host-*", NECESSARY),
     # Preferences.
     ("wp-settings-*", "preferences"),
     ("lang", "preferences"),
@@ -104,13 +107,28 @@ class CookieClassifier:
         self.category = lru_cache(maxsize=4096)(self._category)
 
     def _category(self, name: str) -> str:
-        for exact, prefixes in self._layers:
-            if name in exact:
-                return exact[name]
-            for prefix, category in prefixes:
-                if name.startswith(prefix):
-                    return category
+        bare = unprefixed(name)
+        layers = self._layers
+        if bare != name:  # only the operator may name a prefixed cookie as it is
+            found = self._lookup(layers[0], name)
+            if found is not None:
+                return found
+        for layer in layers:
+            found = self._lookup(layer, bare)
+            if found is not None:
+                return found
         return self.default_category
+
+    @staticmethod
+    def _lookup(layer: Rules, name: str) -> str | None:
+        """The category one layer of rules gives ``name``, exact names before patterns."""
+        exact, prefixes = layer
+        if name in exact:
+            return exact[name]
+        for prefix, category in prefixes:
+            if name.startswith(prefix):
+                return category
+        return None
 
     def categories_used(self) -> set[str]:
         """Every category some rule names, to check against the configured ones."""

@@ -10,24 +10,29 @@ Deleting a cookie needs the path and domain it was set with. The gateway
 remembers the variants it has seen the upstream set for each name (bounded),
 and adds the request's host and its parent domains, which is where tracking
 scripts put theirs; HttpOnly cookies, which no banner script can reach, go the
-same way.
+same way. One response carries at most :data:`MAX_EXPIRIES` deletions: a
+browser keeps sending the cookies not yet deleted, so later responses delete
+the rest, and a request with thousands of names costs no more than one with a
+few.
 """
 
 from __future__ import annotations
 
-import re
+import random
 
 from gateway.asgi import RawHeaders
 from gateway.clock import Clock
 from gateway.consent.cookie_rules import CookieClassifier
-from gateway.consent.set_cookie import cap_lifetime, cookie_name, expire_cookie, path_and_domain
-from gateway.context import GATEWAY_COOKIE_PREFIX, RequestContext
+from gateway.consent.set_cookie import cap_lifetime, cookie_name, path_and_domain
+from gateway.context import RequestContext
+from gateway.cookies import cookie_domains, expire_cookie
+from gateway.own_cookies import is_gateway_cookie
 
 _MAX_NAMES = 2048  # cookie names whose variants are remembered
 _MAX_VARIANTS = 8  # (path, domain) variants remembered per name
-# A host name as a Domain attribute may carry it: the visitor's Host header is copied
-# into deletions, so anything else (a ";" adding attributes) is not used at all.
-_HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
+# Deletions (Set-Cookie lines) of the site's cookies in one response: a dozen names
+# at the host and its parent domains, about 5 KB.
+MAX_EXPIRIES = 64
 
 
 class CookieEnforcer:
@@ -49,14 +54,17 @@ class CookieEnforcer:
     def upstream_cookies(self, context: RequestContext) -> list[tuple[str, str]]:
         """The visitor's cookies the upstream may read; the browser is told to drop the rest."""
         allowed = []
+        refused: dict[str, None] = {}  # in order, once each
         category = self.classifier.category
         for name, value in context.cookies:
-            if name.startswith(GATEWAY_COOKIE_PREFIX):
+            if is_gateway_cookie(name):
                 continue
             if context.consent.allows(category(name)):
                 allowed.append((name, value))
             else:
-                context.response_cookies.extend(self.expiries(name, context))
+                refused[name] = None
+        if refused:
+            self._expire(list(refused), context)
         return allowed
 
     def filter_response(self, headers: RawHeaders, context: RequestContext) -> RawHeaders:
@@ -69,7 +77,7 @@ class CookieEnforcer:
         for key, value in headers:
             if key == b"set-cookie":
                 name = cookie_name(value)
-                if name.startswith(GATEWAY_COOKIE_PREFIX):
+                if is_gateway_cookie(name):
                     continue  # the site may not overwrite the gateway's own cookies
                 self._remember(name, value)
                 if not context.consent.allows(category(name)):
@@ -80,8 +88,10 @@ class CookieEnforcer:
 
     def expiries(self, name: str, context: RequestContext) -> list[bytes]:
         """``Set-Cookie`` values deleting ``name`` everywhere it may have been set."""
+        if name[:7].lower() == "__host-":  # host-only at "/" is the only place it can be
+            return [expire_cookie(name, "/", "", context.secure)]
         places = {("/", "")} | self.variants.get(name, set())
-        for domain in _cookie_domains(context.host):
+        for domain in cookie_domains(context.host):
             places.add(("/", domain))
         return [
             expire_cookie(name, path, domain, context.secure) for path, domain in sorted(places)
@@ -89,17 +99,43 @@ class CookieEnforcer:
 
     def expire_withdrawn(self, context: RequestContext, granted: frozenset[str]) -> None:
         """After a choice: delete every presented cookie whose category is no longer granted."""
-        for name, _ in context.cookies:
-            if name.startswith(GATEWAY_COOKIE_PREFIX):
-                continue
-            if self.classifier.category(name) not in granted:
-                context.response_cookies.extend(self.expiries(name, context))
+        category = self.classifier.category
+        withdrawn = {
+            name: None
+            for name, _ in context.cookies
+            if not is_gateway_cookie(name) and category(name) not in granted
+        }
+        if withdrawn:
+            self._expire(list(withdrawn), context)
 
     def consent_header(self, context: RequestContext) -> str:
         """``X-Consent: preferences=0; analytics=1; marketing=0; revision=3`` for the upstream."""
         consent = context.consent
         flags = "; ".join(f"{c}={1 if consent.allows(c) else 0}" for c in self.categories)
         return f"{flags}; revision={self.revision}"
+
+    def _expire(self, names: list[str], context: RequestContext) -> None:
+        """Delete ``names`` in the browser, at most :data:`MAX_EXPIRIES` lines' worth.
+
+        When they do not all fit, the names go from a random place in the list, so
+        that a few the browser keeps (set at a domain the gateway cannot name) do
+        not hold back the others' deletion request after request.
+        """
+        lines, complete = self._fill(names, context)
+        if not complete:
+            start = random.randrange(len(names))
+            lines, _ = self._fill(names[start:] + names[:start], context)
+        context.response_cookies.extend(lines)
+
+    def _fill(self, names: list[str], context: RequestContext) -> tuple[list[bytes], bool]:
+        """The deletions of the first ``names`` that fit, and whether all of them did."""
+        lines: list[bytes] = []
+        for name in names:
+            more = self.expiries(name, context)
+            if len(lines) + len(more) > MAX_EXPIRIES:
+                return lines, False
+            lines.extend(more)
+        return lines, True
 
     def _remember(self, name: str, value: bytes) -> None:
         variant = path_and_domain(value)
@@ -110,12 +146,3 @@ class CookieEnforcer:
             known = self.variants[name] = set()
         if len(known) < _MAX_VARIANTS:
             known.add(variant)
-
-
-def _cookie_domains(host_header: str) -> list[str]:
-    """The host and up to two parent domains, where scripts set their cookies; none for IPs."""
-    host = host_header.rsplit(":", 1)[0].lower() if host_header else ""
-    if not _HOST_NAME.fullmatch(host) or host.replace(".", "").isdigit():
-        return []
-    labels = host.split(".")
-    return [".".join(labels[start:]) for start in range(min(3, len(labels) - 1))]

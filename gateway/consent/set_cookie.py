@@ -1,4 +1,4 @@
-"""Reading, capping and expiring ``Set-Cookie`` values (RFC 6265 section 4.1).
+"""Reading and capping ``Set-Cookie`` values (RFC 6265 section 4.1).
 
 Only what enforcement needs is parsed: the name, ``Path``, ``Domain``,
 ``Max-Age`` and ``Expires``. Everything else in the header passes as it came.
@@ -10,7 +10,6 @@ from email.utils import formatdate, parsedate_to_datetime
 
 # Thirteen months, the longest a consent-dependent cookie may live (CNIL).
 MAX_COOKIE_SECONDS = 395 * 86400
-EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 def cookie_name(value: bytes) -> str:
@@ -63,13 +62,3 @@ def cap_lifetime(value: bytes, now: float) -> bytes:
                 parts[index] = b" Expires=" + capped.encode()
                 changed = True
     return b";".join(part for part in parts if part is not None) if changed else value
-
-
-def expire_cookie(name: str, path: str, domain: str, secure: bool) -> bytes:
-    """A ``Set-Cookie`` value that makes the browser delete ``name`` at ``path``/``domain``."""
-    parts = [f"{name}=", f"Path={path}", "Max-Age=0", f"Expires={EPOCH}"]
-    if domain:
-        parts.append(f"Domain={domain}")
-    if secure:
-        parts.append("Secure")
-    return "; ".join(parts).encode("latin-1")

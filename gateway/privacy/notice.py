@@ -56,6 +56,8 @@ def outline(settings: Settings, site_url: str = "") -> list[Block]:
                 f"`{CONSENT_COOKIE}`: necessary; records your choice (the categories, the "
                 f"policy revision {settings.policy_revision}, a random consent id and the "
                 f"time) for {settings.consent_lifetime_days} days, after which we ask again.",
+                "Over HTTPS both names carry the `__Host-` prefix (`__Host-cg_session`), "
+                "which only this site itself can set.",
             ],
         ),
         ("h3", "Consent categories"),
