@@ -7,6 +7,7 @@ the command with exit status 2, before anything listens.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,6 +35,11 @@ def _serve(args: argparse.Namespace) -> int:
     )
     configure_logging(settings.log_format, args.log_level)
     check_workers(settings, settings.workers)
+    if not settings.allowed_hosts:
+        logging.getLogger("gateway").warning(
+            "CG_ALLOWED_HOSTS is empty: any Host header is answered; list the names the "
+            "site is served under so a forged Host cannot poison redirects and links."
+        )
     print(
         f"consent-gateway {__version__}: http://{settings.host}:{settings.port}/ -> "
         f"{settings.upstream}; admin on http://{settings.admin_host}:{settings.admin_port}/; "

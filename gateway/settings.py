@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,11 @@ __all__ = ["FIELDS", "PREFIX", "Field", "IPNetwork", "Settings", "load_fields", 
 
 @dataclass(frozen=True)
 class Settings:
-    """The gateway's configuration, parsed and checked once at start-up."""
+    """The gateway's configuration, parsed and checked once at start-up.
+
+    One attribute per entry of ``FIELDS``, in its order and typed as its parser
+    returns (``tests/test_settings.py`` fails when they part).
+    """
 
     upstream: str
     secret_key: tuple[Secret, ...] = field(repr=False)
@@ -47,6 +51,7 @@ class Settings:
     public_health: bool
     log_format: str
     trusted_proxies: tuple[IPNetwork, ...]
+    allowed_hosts: tuple[str, ...]
     prefix: str
     connect_timeout: float
     read_timeout: float
@@ -165,8 +170,7 @@ def load_settings(
     values = {
         item.attribute: _parse(item, given.get(item.attribute) or read(item)) for item in FIELDS
     }
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in known})
+    return Settings(**values)
 
 
 def load_fields(

@@ -12,6 +12,7 @@ from gateway.banner.options import (
     parse_consent_mode,
     parse_path_patterns,
 )
+from gateway.hosts import parse_allowed_hosts
 from gateway.settings_parsers import (
     MAX_CONSENT_DAYS,
     Field,
@@ -97,6 +98,16 @@ FIELDS: tuple[Field, ...] = (
         "Comma-separated IPs or CIDR networks of proxies in front of the gateway (a load "
         "balancer, nginx). Only from these peers are X-Forwarded-For and X-Forwarded-Proto "
         "believed; empty trusts no one.",
+    ),
+    Field(
+        "allowed_hosts",
+        parse_allowed_hosts,
+        "",
+        "Comma-separated host names the site is served under, as Django's ALLOWED_HOSTS: "
+        "www.example.org for that name, .example.org for it and its subdomains, * for any. "
+        "A request for another Host gets 400, so a forged Host cannot poison redirects and "
+        "links. Empty allows every well-formed host, and serve warns. Include the name your "
+        "load balancer's health checks use.",
     ),
     Field(
         "prefix",
@@ -230,7 +241,8 @@ FIELDS: tuple[Field, ...] = (
         parse_rate,
         "600/minute",
         "Requests per client network (its /24 or /48) to the consent API /_consent/state, "
-        "as count/second, count/minute or count/hour, with bursts up to the count; more are "
+        "and separately to the privacy page's erase route, as count/second, count/minute or "
+        "count/hour, with bursts up to the count; more are "
         "answered 429 with Retry-After. `off` disables it. Generous by default because a "
         "school or office puts many visitors behind one address.",
     ),
@@ -315,7 +327,9 @@ FIELDS: tuple[Field, ...] = (
         parse_cookie_rules,
         "",
         "Your own cookie classification, comma-separated `name=category` pairs; a name may end "
-        "in `*` to match a prefix (`_myapp_*=analytics`). Checked before the built-in list.",
+        "in `*` to match a prefix (`_myapp_*=analytics`). Checked before the built-in list. "
+        "A `__Host-` or `__Secure-` cookie is classified by the name after the prefix unless a "
+        "rule names it with the prefix.",
     ),
     Field(
         "cookie_default_category",
