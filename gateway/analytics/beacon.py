@@ -12,14 +12,14 @@ Validation is strict and happens before anything else: an unknown field, a
 wrong type, a body over ``CG_BEACON_MAX_BYTES`` or more than
 ``CG_BEACON_MAX_EVENTS`` events is answered 400 in the one error shape,
 code ``invalid_beacon``, with a message that starts with the field's name
-(``events[2].engagement_ms: ...``). A visitor without analytics consent gets
-204 and nothing is stored; accepted batches get 202. Times are the
-gateway's, never the browser's.
+(``events[2].engagement_ms: ...``); a body nested past the JSON depth bound
+(``gateway/json_body.py``) gets 400 ``json_too_deep``. A visitor without
+analytics consent gets 204 and nothing is stored; accepted batches get 202.
+Times are the gateway's, never the browser's.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,8 @@ from gateway.analytics.events import MAX_PATH, MAX_TITLE, Kind, event_for
 from gateway.asgi import Receive, Scope, Send, header_value
 from gateway.context import RequestContext
 from gateway.errors import new_request_id, send_error
+from gateway.exceptions import JsonTooDeep
+from gateway.json_body import parse_json
 from gateway.request_body import BodyAborted, BodyReader
 
 if TYPE_CHECKING:
@@ -85,9 +87,10 @@ def _props(value: object, where: str) -> dict[str, str]:
 
 
 def parse_beacon(body: bytes, max_events: int) -> list[dict[str, Any]]:
-    """The checked events of a beacon body; :class:`BeaconError` names what is wrong."""
+    """The checked events of a beacon body; :class:`BeaconError` names what is wrong
+    (:class:`~gateway.exceptions.JsonTooDeep` says the body nests past the bound)."""
     try:
-        data = json.loads(body)
+        data = parse_json(body)
     except (ValueError, UnicodeDecodeError):
         raise BeaconError("body: must be a JSON object.") from None
     if not isinstance(data, dict):
@@ -194,6 +197,9 @@ class Collect:
             status = self._accept(scope, body)
         except BeaconError as error:
             await _invalid(send, str(error))
+            return
+        except JsonTooDeep as error:
+            await send_error(send, 400, error.code, str(error), request_id=None, as_json=True)
             return
         except Exception:
             request_id = new_request_id()

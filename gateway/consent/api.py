@@ -17,7 +17,6 @@ consent log, and every outcome (a banner that must show included) counted in
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -31,6 +30,7 @@ from gateway.consent.state import CONSENT_COOKIE, NECESSARY, ConsentPolicy, Cons
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
 from gateway.errors import error_response
+from gateway.json_body import parse_json
 
 MAX_CHOICE_BYTES = 4096
 GPC_SUPPORT_SINCE = "2026-11-22"
@@ -43,9 +43,10 @@ class ChoiceError(ValueError):
 
 def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str]]:
     """The action (``accept_all``, ``reject_all`` or ``custom``) and the categories a
-    POST body grants, or :class:`ChoiceError` naming what is wrong."""
+    POST body grants, or :class:`ChoiceError` naming what is wrong (and
+    :class:`~gateway.exceptions.JsonTooDeep` for a body nested past the bound)."""
     try:
-        data = json.loads(body)
+        data = parse_json(body)
     except (ValueError, UnicodeDecodeError):
         raise ChoiceError("The body must be a JSON object.") from None
     if not isinstance(data, dict):
