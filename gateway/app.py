@@ -37,7 +37,7 @@ from gateway.clock import Clock, system_clock
 from gateway.consent import build_consent
 from gateway.consent.api import ConsentApi
 from gateway.errors import error_response, new_request_id, wants_json
-from gateway.exceptions import GatewayError
+from gateway.exceptions import GatewayError, JsonTooDeep
 from gateway.front_door import FrontDoor
 from gateway.geo.lookup import open_geo
 from gateway.ops.health import health_routes
@@ -88,9 +88,15 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _json_too_deep(request: Request, exc: Exception) -> Response:
+    # Raised by gateway.json_body.parse_json in any endpoint that reads a JSON body.
+    assert isinstance(exc, JsonTooDeep)
+    return error_response(exc.status_code, exc.code, str(exc))
+
+
 def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
     """The exception handlers every Starlette app of the gateway uses: one error shape."""
-    return {HTTPException: _http_error, Exception: _server_error}
+    return {HTTPException: _http_error, JsonTooDeep: _json_too_deep, Exception: _server_error}
 
 
 def build_own_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
@@ -99,10 +105,15 @@ def build_own_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
 
 
 def own_rate_limits(settings: Settings, clock: Clock) -> dict[str, RateLimiter]:
-    """The rate-limited paths of the reserved prefix; a rate set to ``off`` is left out."""
+    """The rate-limited paths of the reserved prefix; a rate set to ``off`` is left out.
+
+    The erase route shares the consent API's rate (a budget of its own): an
+    erasure is a consent change, and its jobs are bounded by their queue besides.
+    """
     rates = {
         f"{settings.prefix}state": settings.rate_limit_consent,
         f"{settings.prefix}collect": settings.rate_limit_beacon,
+        f"{settings.prefix}privacy/erase": settings.rate_limit_consent,
     }
     return {path: RateLimiter(rate, clock=clock) for path, rate in rates.items() if rate}
 

@@ -41,7 +41,9 @@ def csrf_of(page: str) -> str:
 
 def login(admin: str, email: str, password: str = PASSWORD) -> tuple[httpx.Client, httpx.Response]:
     """A client on the admin listener after a login attempt, and the login's answer."""
-    client = httpx.Client(base_url=admin)
+    # An operator's erasure rewrites the visitor's parts while the page waits: seconds on
+    # a loaded machine, past httpx's default 5 s.
+    client = httpx.Client(base_url=admin, timeout=60)
     form = client.get("/login")
     answer = client.post(
         "/login",

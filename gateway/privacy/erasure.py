@@ -1,19 +1,22 @@
-"""Erasing one visitor: the consent log entry, the deletes, and the jobs that run them.
+"""Erasing one visitor: the consent log entry, the deletes, and the wait until they are on disk.
 
 Two ways in, one piece of work:
 
 - the visitor's own ``POST /_consent/privacy/erase``: the erasure entry goes
   through the consent log's writer (chained from the head in their cookie), and
-  the deletes run as an :class:`ErasureJobs` job in the background, so the page
-  answers at once and the site is not slowed; the page asks for the job's
-  status until it is ``done``. Before deleting, the job flushes the analytics
-  writer (and so replays its spool), so no event of the visitor still waiting
-  in memory lands after the delete.
+  the deletes run as a job of :class:`gateway.privacy.jobs.ErasureJobs` in the
+  background, one at a time, so the page answers at once and the site is not
+  slowed; the page asks for the job's status until it is ``done``. Before
+  deleting, the job flushes the analytics writer (and so replays its spool),
+  so no event of the visitor still waiting in memory lands after the delete.
 - the operator's ``consent-gateway erase --consent-id ID``
   (:func:`operator_erase`, a local command): the entry is chained from the
   newest stored one and inserted directly, and the deletes run twice, the
   second time after one flush interval of a gateway that may be running, to
   catch an event it had queued at the moment of the first.
+
+Either way the work ends with the rows gone from the data folder, not only
+from queries (:mod:`gateway.privacy.purge`).
 
 The erasure entry records the fact and the time only: no IP, browser or
 country.
@@ -21,14 +24,9 @@ country.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.analytics.events import visitor_key
@@ -39,6 +37,7 @@ from gateway.consent.log import ConsentLog
 from gateway.consent.proof import COLUMNS, LogEntry
 from gateway.consent.state import Choice
 from gateway.exceptions import CommandError, StorageError
+from gateway.privacy.purge import erasure_tables, wait_until_gone
 from gateway.privacy.store import erase_rows, last_entry
 from gateway.settings import Settings
 from gateway.stats.rollup import rebuild_from, visitor_first_day
@@ -47,8 +46,6 @@ from gateway.storage import Storage
 logger = logging.getLogger("gateway.privacy")
 
 CONSENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-MAX_JOBS = 1000  # finished jobs kept for their status page; the oldest go first
-ATTEMPTS = 6  # 1 + 2 + 4 + 8 + 16 s between them: about half a minute of ClickHouse away
 
 
 def settle_writer(writer: EventWriter | None) -> None:
@@ -93,80 +90,27 @@ def choice_of(entry: LogEntry | None) -> Choice | None:
 
 
 def erase_everywhere(storage: Storage, consent_id: str) -> dict[str, int]:
-    """Delete the visitor's rows (:func:`erase_rows`) and roll up again the days they were in.
+    """Delete the visitor's rows (:func:`erase_rows`), roll up again the days they were in,
+    and return once none of it is left on disk; the rows each table held.
 
     The daily rollups (``stats_daily``, ``stats_window``) hold no visitor key but
     uniq sketches of visitor keys, which could confirm that a known visitor was
-    counted; so every rolled day from the visitor's first one on is rolled up
-    again from the cleaned events.
+    counted, and the paths they viewed; so every rolled day from the visitor's
+    first one on is rolled up again from the cleaned events. Every part this
+    replaced is then waited for until ClickHouse has removed it
+    (:func:`gateway.privacy.purge.wait_until_gone`).
     """
     first = visitor_first_day(storage, visitor_key(consent_id))
     deleted = erase_rows(storage, consent_id)
     if first is not None:
         rebuild_from(storage, first)
+    client = storage.connect()
+    try:
+        tables = erasure_tables(client, storage.cluster)
+    finally:
+        client.close()
+    wait_until_gone(storage, tables)
     return deleted
-
-
-@dataclass
-class Job:
-    """One visitor erasure running in the background."""
-
-    id: str
-    state: str = "running"  # running, done, retrying, failed
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    deleted: dict[str, int] = field(default_factory=dict)
-
-    def public(self) -> dict[str, Any]:
-        """What the status endpoint shows: the state and row counts, never the visitor."""
-        return {"erasure": self.id, "state": self.state, "deleted": self.deleted}
-
-
-class ErasureJobs:
-    """Background erasures of the running gateway, with their status by job id."""
-
-    def __init__(self) -> None:
-        self.jobs: OrderedDict[str, Job] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def start(
-        self, storage: Storage, consent_id: str, before: Callable[[], None] = lambda: None
-    ) -> Job:
-        """Start erasing ``consent_id``'s rows; ``before`` runs first (a writer flush)."""
-        job = Job(secrets.token_urlsafe(16))
-        self.jobs[job.id] = job
-        while len(self.jobs) > MAX_JOBS:
-            self.jobs.popitem(last=False)
-        task = asyncio.create_task(self._run(job, storage, consent_id, before))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return job
-
-    def get(self, job_id: str) -> Job | None:
-        return self.jobs.get(job_id)
-
-    async def _run(
-        self, job: Job, storage: Storage, consent_id: str, before: Callable[[], None]
-    ) -> None:
-        delay = 1.0
-        for attempt in range(ATTEMPTS):
-            try:
-                await storage.run(before)
-                job.deleted = await storage.run(lambda: erase_everywhere(storage, consent_id))
-            except Exception as error:  # ClickHouse away or refusing: try again shortly
-                job.state = "retrying"
-                logger.warning("erasure %s: attempt %d failed (%s)", job.id, attempt + 1, error)
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            job.state, job.finished = "done", time.time()
-            return
-        job.state, job.finished = "failed", time.time()
-
-    async def close(self) -> None:
-        """Let running erasures finish (at shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def operator_erase(storage: Storage, settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +136,7 @@ def operator_erase(storage: Storage, settings: Settings, payload: dict[str, Any]
         client.close()
     deleted = erase_everywhere(storage, consent_id)
     time.sleep(settings.flush_interval + 0.5)
-    late = erase_rows(storage, consent_id)
+    late = erase_everywhere(storage, consent_id)
     return {
         "consent_id": consent_id,
         "deleted": {table: deleted.get(table, 0) + late.get(table, 0) for table in deleted},

@@ -3,7 +3,9 @@
     GET  /_consent/privacy                  the page (server-rendered, en/fr/de/es/cy)
     GET  /_consent/privacy/export           ?format=json (visits + consent history)
                                             ?format=csv&part=visits|consent
-    POST /_consent/privacy/erase            form or JSON; CSRF token and confirmation
+    POST /_consent/privacy/erase            form or JSON; CSRF token and confirmation;
+                                            rate-limited per network, 429 when the
+                                            erasure queue is full (gateway/privacy/jobs.py)
     GET  /_consent/privacy/erase/{job}      the erasure's state (JSON)
 
 Whose data: only the consent id in the visitor's signed consent cookie, never
@@ -17,7 +19,6 @@ form field ``csrf``, plus ``confirm``.
 from __future__ import annotations
 
 import html
-import json
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -33,8 +34,10 @@ from gateway.consent.state import CONSENT_COOKIE, NECESSARY, ConsentState
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
 from gateway.errors import error_response
+from gateway.json_body import parse_json
 from gateway.privacy import store
-from gateway.privacy.erasure import ErasureJobs, erasure_entry, settle_analytics
+from gateway.privacy.erasure import erasure_entry, settle_analytics
+from gateway.privacy.jobs import ErasureJobs
 from gateway.privacy.retention import apply_analytics_retention, check_retention
 from gateway.privacy.texts import TEXTS, pick_language
 from gateway.session import SESSION_COOKIE
@@ -74,7 +77,7 @@ class PrivacyPages:
         await storage.run(lambda: apply_analytics_retention(storage, self.settings))
 
     async def close(self) -> None:
-        """Let running erasures finish (at shutdown, before the writers close)."""
+        """Carry out the running and queued erasures (at shutdown, before the writers close)."""
         await self.jobs.close()
 
     def routes(self) -> list[BaseRoute]:
@@ -176,6 +179,8 @@ class PrivacyPages:
         consent_id = consent.consent_id
         if not consent_id:
             return _no_visitor()
+        if self.jobs.full():  # before anything is logged or expired: the visitor asks again
+            return _queue_full(self.jobs.retry_after())
         log = self.consent.log
         entry = erasure_entry(log, consent_id, consent.choice)
         log.put_entry(entry)
@@ -325,7 +330,7 @@ async def _fields(request: Request) -> tuple[dict[str, Any] | None, bool]:
         except (UnicodeDecodeError, ValueError):
             return None, True
     try:
-        data = json.loads(body) if body else {}
+        data = parse_json(body) if body else {}
     except (ValueError, UnicodeDecodeError):
         return None, False
     return (data, False) if isinstance(data, dict) else (None, False)
@@ -337,6 +342,17 @@ def _download(filename: str) -> dict[str, str]:
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
     }
+
+
+def _queue_full(wait: int) -> Response:
+    response = error_response(
+        429,
+        "erasure_queue_full",
+        f"Too many erasures are waiting; nothing was changed. Try again in {wait} s.",
+    )
+    response.headers["Retry-After"] = str(wait)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _no_visitor() -> Response:

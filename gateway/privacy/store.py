@@ -8,9 +8,10 @@ consent id itself. Nothing here takes a visitor key from a request.
 Erasure finds its tables in the schema rather than in a list: every table of
 the database with a ``visitor_key`` column, or ``visitor_any`` (the sessions
 aggregate, whose ``sessions`` view then shows nothing), loses the visitor's
-rows by lightweight ``DELETE``. The aggregate's rows are also matched by the
-visitor's session ids, read from ``events`` before those rows go, so a session
-row whose ``any()`` picked another key is not left behind. On a cluster the
+rows by ``ALTER TABLE ... DELETE``, which rewrites the parts that held them.
+The aggregate's rows are also matched by the visitor's session ids, read from
+``events`` before those rows go, so a session row whose ``any()`` picked
+another key is not left behind. On a cluster the
 deletes run ``ON CLUSTER`` against each node's ``_local`` table (a Distributed
 table cannot be deleted from). The consent log keeps its entries: they are the
 proof of consent the law asks to keep (GDPR articles 7(1) and 17(3)(b)), and
@@ -140,8 +141,13 @@ def held_rows(client: Client, consent_id: str) -> dict[str, int]:
 def erase_rows(storage: Storage, consent_id: str) -> dict[str, int]:
     """Delete the visitor's rows from every visitor table; the rows each held before.
 
-    Synchronous: returns once the deletes are applied (``lightweight_deletes_sync``),
-    so a caller that reports "done" tells the truth.
+    ``ALTER TABLE ... DELETE`` rewrites every part that holds one of the rows,
+    all columns, without them, and returns once that is done
+    (``mutations_sync = 2``: on every replica), so a caller that reports
+    "done" tells the truth. A lightweight ``DELETE`` would only mask the rows and
+    leave them in the part's files until some merge. The replaced parts are
+    still on disk for a moment: :mod:`gateway.privacy.purge` waits for them.
+    Nothing is rewritten when the visitor holds no row.
     """
     client = storage.connect()
     try:
@@ -154,8 +160,9 @@ def erase_rows(storage: Storage, consent_id: str) -> dict[str, int]:
                 parameters={"key": key},
             ).result_rows
         ]
+        if not sessions and not any(before.values()):
+            return before
         on_cluster = f" ON CLUSTER {storage.cluster}" if storage.cluster else ""
-        settings = "SETTINGS lightweight_deletes_sync = 2, mutations_sync = 2"
         # MergeTree tables only: on a cluster that is each node's _local table, never the
         # Distributed one, which cannot be deleted from.
         for table, column in visitor_tables(client):
@@ -163,7 +170,8 @@ def erase_rows(storage: Storage, consent_id: str) -> dict[str, int]:
             if column == "visitor_any" and sessions:
                 condition += " OR session_id IN {sessions:Array(UInt64)}"
             client.command(
-                f"DELETE FROM {table}{on_cluster} WHERE {condition} {settings}",  # noqa: S608
+                f"ALTER TABLE {table}{on_cluster} DELETE WHERE {condition} "
+                "SETTINGS mutations_sync = 2",
                 parameters={"key": key, "sessions": sessions},
             )
         return before
