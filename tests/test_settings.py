@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import typing
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from gateway.exceptions import SettingsError
-from gateway.settings import FIELDS, load_settings
+from gateway.settings import FIELDS, Settings, load_settings
 from gateway.settings_reference import render_reference
 
 GOOD = {"CG_UPSTREAM": "http://127.0.0.1:8000", "CG_SECRET_KEY": "s" * 32}
@@ -100,3 +102,14 @@ def test_every_setting_is_documented() -> None:
         "docs/configuration.md is stale: python -m gateway.settings_reference > "
         "docs/configuration.md"
     )
+
+
+def test_the_settings_class_declares_every_field_once_with_its_parsers_type() -> None:
+    # FIELDS is the one declaration; the dataclass must hold exactly those settings, in
+    # the same order, each typed as its parser returns, or load_settings cannot build it.
+    hints = typing.get_type_hints(Settings)
+    assert [f.name for f in fields(Settings)] == [item.attribute for item in FIELDS]
+    for item in FIELDS:
+        assert typing.get_type_hints(item.parse).get("return") == hints[item.attribute], (
+            f"{item.env_name}: its parser returns another type than Settings.{item.attribute}"
+        )
