@@ -45,24 +45,25 @@ def read_own_cookies(
     other spelling of a gateway name (another prefix, a ``__Host-`` name over HTTP)
     counts for nothing.
     """
-    found: dict[str, list[str]] = {}
-    for name, value in pairs:
-        if is_gateway_cookie(name):
-            found.setdefault(name, []).append(value)
+    own = own_cookie_name(GATEWAY_COOKIE_PREFIX, secure)  # "cg_", or "__Host-cg_"
+    skip = len(own) - len(GATEWAY_COOKIE_PREFIX)
     believed: dict[str, str] = {}
-    doomed: list[str] = []
-    for name, values in found.items():
-        base = unprefixed(name)
-        if name == own_cookie_name(base, secure):
-            if len(values) == 1:
-                believed[base] = values[0]
+    doomed: dict[str, None] = {}  # names in the order met, each once
+    for name, value in pairs:
+        if name.startswith(own):
+            base = name[skip:]
+            if base in believed or name in doomed:
+                doomed[name] = None  # two of one name: neither is ours for sure
             else:
-                doomed.append(name)
-        elif secure and name == base:
-            doomed.append(name)  # planted over HTTP or by a sibling, or set before the prefix
+                believed[base] = value
+        elif secure and name.startswith(GATEWAY_COOKIE_PREFIX):
+            doomed[name] = None  # planted over HTTP or by a sibling, or set before the prefix
+    for name in doomed:
+        if name.startswith(own):
+            del believed[name[skip:]]
     expiries = [
         line
-        for name in doomed[:MAX_NAMES_DELETED]
+        for name in list(doomed)[:MAX_NAMES_DELETED]
         for line in _deletions(name, secure, host, raw_path)
     ]
     return believed, expiries

@@ -89,19 +89,12 @@ def _connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
     return frozenset(tokens)
 
 
-def _dropped(key: bytes) -> bool:
-    """Whether a visitor's request header never reaches the upstream, by its name.
-
-    A name with ``_`` counts as its ``-`` spelling too: WSGI and CGI servers read
-    ``X_Consent`` as ``X-Consent`` and would merge it with the gateway's (nginx
-    drops such names by default).
-    """
-    if key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-"):
-        return True
-    if b"_" in key:
-        key = key.replace(b"_", b"-")
-        return key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-")
-    return False
+def _dropped_as_spelled_with_dashes(key: bytes) -> bool:
+    """Whether a name with ``_`` is, read with ``-``, one the gateway drops: WSGI and CGI
+    servers read ``X_Consent`` as ``X-Consent`` and would merge it with the gateway's
+    (nginx drops such names by default)."""
+    key = key.replace(b"_", b"-")
+    return key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-")
 
 
 def upstream_request_headers(
@@ -118,11 +111,18 @@ def upstream_request_headers(
     from anyone else it starts afresh with the peer's address. ``X-Real-IP`` is
     the client address the trusted-proxy rule gives.
     """
-    nominated = _connection_tokens(headers) - _NEVER_HOP_BY_HOP
+    nominated = _connection_tokens(headers)
+    if nominated:
+        nominated -= _NEVER_HOP_BY_HOP
     out: list[tuple[str, str]] = [("Host", upstream_host)]
     forwarded_for = None
     for key, value in headers:
-        if _dropped(key) or key in nominated:
+        if (
+            key in _DROPPED_ON_REQUEST
+            or key in nominated
+            or key.startswith(b"proxy-")
+            or (b"_" in key and _dropped_as_spelled_with_dashes(key))
+        ):
             if key == b"x-forwarded-for" and trusted_peer:
                 forwarded_for = value.decode("latin-1")
             continue
