@@ -9,45 +9,38 @@
         └── the proxy (plain ASGI): HTTP and websockets to the upstream,
             with the consent's cookie filter both ways
 
-Long-lived things (the upstream client) open in the lifespan and live on
-``app.state``, never in module globals, so several apps can live in one
-process (the tests and the demo rely on that).
+Long-lived things live in one :class:`~gateway.services.Services` built before
+the app and opened by its lifespan, never in module globals, so several apps
+can live in one process (the tests and the demo rely on that).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from functools import partial
-from typing import Any
+from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.datastructures import State
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.app import create_admin_app
+from gateway.admin.local import LocalCommands
 from gateway.analytics.beacon import Collect
-from gateway.analytics.service import Analytics
 from gateway.asgi import ASGIApp, Receive, Scope, Send
 from gateway.banner.service import Banner
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
-from gateway.consent import build_consent
+from gateway.commands import Registry
 from gateway.consent.api import ConsentApi
-from gateway.errors import error_response, new_request_id, wants_json
-from gateway.exceptions import GatewayError, JsonTooDeep
+from gateway.errors import error_handlers
+from gateway.exceptions import GatewayError
 from gateway.front_door import FrontDoor
-from gateway.geo.lookup import open_geo
 from gateway.ops.health import health_routes
-from gateway.ops.metrics import RequestMetrics
 from gateway.own_headers import OwnSecurityHeaders
 from gateway.privacy.page import PrivacyPages
 from gateway.proxy.http import HttpProxy
-from gateway.proxy.upstream import Upstream
 from gateway.proxy.websocket import WebSocketProxy
-from gateway.ratelimit import RateLimiter, RateLimitMiddleware
+from gateway.ratelimit import RateLimitMiddleware
+from gateway.services import Hook, Lifecycle, Services, build_services
 from gateway.settings import Settings
 
 logger = logging.getLogger("gateway")
@@ -56,66 +49,20 @@ GPC_WELL_KNOWN = "/.well-known/gpc.json"
 
 
 def _own_routes(
-    settings: Settings, consent: ConsentApi, banner: Banner, collect: ASGIApp
+    settings: Settings, services: Services, consent: ConsentApi, banner: Banner, collect: ASGIApp
 ) -> list[BaseRoute]:
     """The gateway's own routes under the reserved prefix; later features add theirs here."""
     return [
         *consent.routes(settings.prefix),
         Route(f"{settings.prefix}collect", collect, methods=["POST"]),
         *banner.routes(),
-        *(health_routes(settings.prefix) if settings.public_health else []),
+        *(health_routes(settings.prefix, services) if settings.public_health else []),
     ]
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    as_json = wants_json(request.headers.get("accept")) or request.url.path.startswith(
-        request.app.state.prefix
-    )
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), as_json=as_json)
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    request_id = new_request_id()
-    logger.exception("unexpected error request_id=%s path=%s", request_id, request.url.path)
-    return error_response(
-        500,
-        "internal_error",
-        "Something went wrong inside the gateway.",
-        request_id=request_id,
-        as_json=wants_json(request.headers.get("accept")),
-    )
-
-
-async def _json_too_deep(request: Request, exc: Exception) -> Response:
-    # Raised by gateway.json_body.parse_json in any endpoint that reads a JSON body.
-    assert isinstance(exc, JsonTooDeep)
-    return error_response(exc.status_code, exc.code, str(exc))
-
-
-def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
-    """The exception handlers every Starlette app of the gateway uses: one error shape."""
-    return {HTTPException: _http_error, JsonTooDeep: _json_too_deep, Exception: _server_error}
 
 
 def build_own_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
     """The Starlette app that serves the reserved prefix, with the one error shape."""
-    return Starlette(routes=routes, exception_handlers=error_handlers())
-
-
-def own_rate_limits(settings: Settings, clock: Clock) -> dict[str, RateLimiter]:
-    """The rate-limited paths of the reserved prefix; a rate set to ``off`` is left out.
-
-    The erase route shares the consent API's rate (a budget of its own): an
-    erasure is a consent change, and its jobs are bounded by their queue besides.
-    """
-    rates = {
-        f"{settings.prefix}state": settings.rate_limit_consent,
-        f"{settings.prefix}collect": settings.rate_limit_beacon,
-        f"{settings.prefix}privacy/erase": settings.rate_limit_consent,
-    }
-    return {path: RateLimiter(rate, clock=clock) for path, rate in rates.items() if rate}
+    return Starlette(routes=routes, exception_handlers=error_handlers(settings.prefix))
 
 
 class Dispatcher:
@@ -154,18 +101,26 @@ class Dispatcher:
             await self.websocket(scope, receive, send)
 
 
-Hook = Callable[[], Awaitable[None]]
-
-
 class GatewayApp:
-    """The ASGI application uvicorn serves on the public listener."""
+    """The ASGI application uvicorn serves on the public listener.
+
+    ``services`` are the process's long-lived parts (shared with the admin app);
+    ``own_routes`` the routes under the reserved prefix; the lifespan runs
+    ``startup`` in order and ``shutdown`` in reverse.
+    """
 
     def __init__(
-        self, settings: Settings, stack: ASGIApp, startup: list[Hook], shutdown: list[Hook]
+        self,
+        services: Services,
+        stack: ASGIApp,
+        own_routes: list[BaseRoute],
+        startup: list[Hook],
+        shutdown: list[Hook],
     ):
-        self.settings = settings
-        self.state = State()
+        self.services = services
+        self.settings = services.settings
         self.stack = stack
+        self.own_routes = own_routes
         self.startup = startup
         self.shutdown = shutdown
 
@@ -207,68 +162,86 @@ class GatewayApp:
                 logger.exception("shutdown step failed")
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> GatewayApp:
-    """Assemble the public gateway from ``settings``; ``clock`` is injectable for tests."""
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    services: Services | None = None,
+    also: tuple[Lifecycle, ...] = (),
+) -> GatewayApp:
+    """Assemble the public gateway from ``settings``; ``clock`` is injectable for tests.
+
+    ``services`` are built from the settings unless given (as ``serve`` does, to share
+    them with the admin app); ``also`` are start-up and shutdown hooks of parts that
+    need the services open first (the admin listener's local commands).
+    """
+    services = services or build_services(settings, clock)
     trusted = TrustedProxies(settings.trusted_proxies)
-    upstream = Upstream(settings)
-    consent = build_consent(settings, clock)
+    consent, analytics = services.consent, services.analytics
     banner = Banner(settings)
-    privacy = PrivacyPages(settings, consent.api, banner.tags)
-    # Reads the geolocation database at start-up, once whoever opens it has put it there.
-    analytics = Analytics(settings, geo=lambda: getattr(app.state, "geo", None))
+    privacy = PrivacyPages(settings, consent.api, analytics, banner.tags)
     collect = Collect(analytics)
     own = build_own_app(
-        settings, [*_own_routes(settings, consent.api, banner, collect), *privacy.routes()]
+        settings,
+        [*_own_routes(settings, services, consent.api, banner, collect), *privacy.routes()],
     )
-    limits = own_rate_limits(settings, clock)
 
     def own_middleware(inner: ASGIApp) -> ASGIApp:
         # Only the reserved prefix pays for rate limiting; the proxy never sees it.
-        return OwnSecurityHeaders(RateLimitMiddleware(inner, limits))
+        return OwnSecurityHeaders(RateLimitMiddleware(inner, services.rate_limits))
 
     dispatcher = Dispatcher(
         settings.prefix,
         own=own_middleware(own),
         http=HttpProxy(
-            upstream,
+            services.upstream,
             trusted,
             consent.enforcer,
             settings.max_body_bytes,
             observers=[analytics.recorder],
             page_rewriter=banner.injector,
         ),
-        websocket=WebSocketProxy(upstream, trusted, consent.enforcer),
+        websocket=WebSocketProxy(services.upstream, trusted, consent.enforcer),
         direct={("POST", f"{settings.prefix}collect"): own_middleware(collect)},
     )
-    request_metrics = RequestMetrics()
     stack = FrontDoor.from_settings(
-        dispatcher, settings, trusted, consent.policy, request_metrics, dispatcher.is_own, clock
-    )
-    app = GatewayApp(
+        dispatcher,
         settings,
-        stack,
-        # The consent log's writers start once analytics has migrated the schema.
-        startup=[
-            upstream.open,
-            analytics.open,
-            partial(consent.log.open, analytics.storage),
-            partial(privacy.open, analytics.storage),
-        ],
-        shutdown=[upstream.close, analytics.close, consent.log.close, privacy.close],
+        trusted,
+        consent.policy,
+        services.request_metrics,
+        dispatcher.is_own,
+        clock,
     )
-    app.state.upstream = upstream
-    app.state.request_metrics = request_metrics
-    app.state.analytics = analytics
-    app.state.consent_log = consent.log
-    app.state.rate_limits = limits
-    app.state.own_routes = own.routes
-    # Opened here, not on the first request: a missing or corrupt database stops
-    # start-up with a SettingsError saying how to fetch one. Memory-mapped and
-    # thread-safe; it re-opens the file itself when it changes on disk.
-    app.state.geo = open_geo(settings)
-    consent.policy.geo = app.state.geo
-    # The own routes read long-lived things (the event writer, the ClickHouse client)
-    # from ``request.app.state``: share one State so the lifespan fills both.
-    own.state = app.state
-    app.state.prefix = settings.prefix
-    return app
+
+    async def open_privacy() -> None:
+        await privacy.open(services.storage)
+
+    return GatewayApp(
+        services,
+        stack,
+        own.routes,
+        startup=[*services.startup(), open_privacy, *(hooks.start for hooks in also)],
+        shutdown=[*services.shutdown(), privacy.close, *(hooks.stop for hooks in also)],
+    )
+
+
+def create_gateway(
+    settings: Settings,
+    commands: Registry,
+    *,
+    clock: Clock = system_clock,
+    metrics_dir: Path | None = None,
+) -> tuple[GatewayApp, Starlette]:
+    """The public app and the admin app over one set of services, as ``serve`` runs them.
+
+    The public app's lifespan opens the services, then announces the admin
+    listener's local-commands route (``commands``, the CLI's) to the CLI.
+    """
+    services = build_services(settings, clock, metrics_dir=metrics_dir)
+    local = LocalCommands(settings, services.analytics, commands)
+    admin = create_admin_app(settings, services, local, clock=clock)
+    public = create_app(
+        settings, clock=clock, services=services, also=(Lifecycle(local.start, local.stop),)
+    )
+    return public, admin

@@ -1,5 +1,10 @@
 """The ``consent-gateway`` command: one subcommand per job, each with ``--help``.
 
+Every subcommand is declared once, as a :class:`~gateway.commands.Command` (its
+package's ``commands`` module; ``serve`` and ``demo`` here), and :data:`COMMANDS`
+lists them all: the parser is built from it, and ``serve`` and ``demo`` hand it
+to the admin listener, whose local-commands route runs its actions.
+
 Settings errors are printed as the sentence the settings module wrote and end
 the command with exit status 2, before anything listens.
 """
@@ -9,18 +14,23 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from gateway import __version__
+from gateway.admin.commands import USER
+from gateway.commands import Command, Registry
 from gateway.exceptions import SettingsError
+from gateway.geo.commands import GEO
+from gateway.privacy.commands import ERASE, EXPORT, NOTICE, RETENTION
+from gateway.stats.commands import TOKEN
+from gateway.storage.commands import MIGRATE
 
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.ops.logging import configure_logging
-    from gateway.ops.workers import check_workers, serve_workers
     from gateway.server import gateway_listeners, run
     from gateway.settings import load_settings
+    from gateway.workers import check_workers, serve_workers
 
     settings = load_settings(
         env_file=args.env_file,
@@ -47,32 +57,28 @@ def _serve(args: argparse.Namespace) -> int:
     )
     sys.stdout.flush()
     if settings.workers > 1:
-        return serve_workers(settings, settings.workers, args.log_level)
+        return serve_workers(settings, settings.workers, args.log_level, commands=COMMANDS)
     # A start-up that failed (ClickHouse unreachable, a port taken) was logged; exit 1.
-    return 0 if run(gateway_listeners(settings), args.log_level, settings.background_nice) else 1
+    listeners = gateway_listeners(settings, COMMANDS)
+    return 0 if run(listeners, args.log_level, settings.background_nice) else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.runner import run_demo
 
-    run_demo(args.data_dir, args.host, args.port, args.site_port, args.admin_port, args.visits)
+    run_demo(
+        args.data_dir,
+        args.host,
+        args.port,
+        args.site_port,
+        args.admin_port,
+        args.visits,
+        commands=COMMANDS,
+    )
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="consent-gateway",
-        description="A reverse proxy that makes cookie consent and privacy-first analytics true.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser(
-        "serve",
-        help="run the gateway in front of a site",
-        description="Run the gateway in front of the site at --upstream (or CG_UPSTREAM). "
-        "Every other setting comes from CG_* environment variables, .env or CG_CONFIG_FILE.",
-    )
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--upstream", help="the site to protect, e.g. http://127.0.0.1:8000")
     serve.add_argument("--host", help="address of the public listener (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port of the public listener (default 8080)")
@@ -86,14 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.set_defaults(handler=_serve)
 
-    demo = commands.add_parser(
-        "demo",
-        help="run the gateway in front of a bundled demo site",
-        description="Start a small demo website and the gateway in front of it, keep all data "
-        "under --data-dir, and print the URLs to open.",
-    )
+
+def _demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--data-dir", default="./demo-data", help="folder for all demo data")
     demo.add_argument("--host", default="127.0.0.1", help="address of the gateway listener")
     demo.add_argument("--port", type=int, default=8080, help="port of the gateway (default 8080)")
@@ -105,26 +106,44 @@ def build_parser() -> argparse.ArgumentParser:
         default=2000,
         help="synthetic visits to send through the gateway at start (default 2000; 0: none)",
     )
-    demo.set_defaults(handler=_demo)
 
-    for register in _feature_commands():
-        register(commands)
+
+SERVE = Command(
+    "serve",
+    help="run the gateway in front of a site",
+    description="Run the gateway in front of the site at --upstream (or CG_UPSTREAM). "
+    "Every other setting comes from CG_* environment variables, .env or CG_CONFIG_FILE.",
+    arguments=_serve_arguments,
+    handler=_serve,
+)
+DEMO = Command(
+    "demo",
+    help="run the gateway in front of a bundled demo site",
+    description="Start a small demo website and the gateway in front of it, keep all data "
+    "under --data-dir, and print the URLs to open.",
+    arguments=_demo_arguments,
+    handler=_demo,
+)
+
+# Every command, in the order --help lists them.
+COMMANDS = Registry([SERVE, DEMO, GEO, MIGRATE, USER, TOKEN, ERASE, EXPORT, RETENTION, NOTICE])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``consent-gateway`` parser: one subcommand per command of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="consent-gateway",
+        description="A reverse proxy that makes cookie consent and privacy-first analytics true.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subparsers.add_parser(
+            command.name, help=command.help, description=command.description
+        )
+        command.arguments(sub)
+        sub.set_defaults(handler=command.handler)
     return parser
-
-
-def _feature_commands() -> list[Callable[[Any], None]]:
-    """Each feature module that has commands gives a ``register(subparsers)`` function.
-
-    Add a feature's register function here; each adds its own subcommands with
-    ``--help`` and sets ``handler`` to a function taking the parsed arguments.
-    """
-    from gateway.admin.users_cli import register as register_users
-    from gateway.geo.cli import register as register_geo
-    from gateway.privacy.commands import register as register_privacy
-    from gateway.stats.cli import register as register_tokens
-    from gateway.storage.cli import register as register_storage
-
-    return [register_geo, register_storage, register_users, register_tokens, register_privacy]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

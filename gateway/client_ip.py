@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from gateway.settings import IPNetwork
+from gateway.iptools import IPNetwork
 
 
 class TrustedProxies:

@@ -21,7 +21,7 @@ from gateway.client_ip import TrustedProxies
 from gateway.cookies import parse_cookie_header
 from gateway.exceptions import CookieHeaderTooLarge
 from gateway.own_cookies import GATEWAY_COOKIE_PREFIX as GATEWAY_COOKIE_PREFIX
-from gateway.own_cookies import is_gateway_cookie, read_own_cookies
+from gateway.own_cookies import read_own_cookies
 
 # The longest Cookie header (all its lines together) the gateway parses, as nginx's
 # and Apache's default limit on one header line; a longer one is answered 431.
@@ -81,19 +81,15 @@ class RequestContext:
     def cookie(self, name: str) -> str | None:
         """The value of the visitor's cookie ``name``, or ``None``.
 
-        For one of the gateway's own names (``cg_session``) it is the value
-        :func:`gateway.own_cookies.read_own_cookies` believed, whatever else came.
+        For one of the gateway's own names (``cg_session``, unprefixed) it is the
+        value :func:`gateway.own_cookies.read_own_cookies` believed, whatever else came.
         """
-        if is_gateway_cookie(name):
+        if name.startswith(GATEWAY_COOKIE_PREFIX):
             return self.own_cookies.get(name)
         for key, value in self.cookies:
             if key == name:
                 return value
         return None
-
-    def site_cookies(self) -> list[tuple[str, str]]:
-        """The visitor's cookies that belong to the site, not to the gateway."""
-        return [pair for pair in self.cookies if not is_gateway_cookie(pair[0])]
 
 
 def has_forbidden_controls(headers: RawHeaders) -> bool:

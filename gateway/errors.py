@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.asgi import Scope, Send
-from gateway.ops.request_id import current_request_id
+from gateway.exceptions import JsonTooDeep
+from gateway.request_id import current_request_id
+
+logger = logging.getLogger("gateway")
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def new_request_id() -> str:
@@ -102,3 +112,39 @@ def _error_headers(body: bytes, content_type: bytes) -> list[tuple[bytes, bytes]
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
     ]
+
+
+def error_handlers(json_prefix: str) -> dict[Any, Handler]:
+    """The exception handlers every Starlette app of the gateway uses: one error shape.
+
+    Errors under ``json_prefix`` (the reserved prefix, where every client is a
+    script) are JSON whatever the ``Accept`` header says.
+    """
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        as_json = wants_json(request.headers.get("accept")) or request.url.path.startswith(
+            json_prefix
+        )
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), as_json=as_json)
+
+    return {HTTPException: http_error, JsonTooDeep: _json_too_deep, Exception: _server_error}
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    request_id = new_request_id()
+    logger.exception("unexpected error request_id=%s path=%s", request_id, request.url.path)
+    return error_response(
+        500,
+        "internal_error",
+        "Something went wrong inside the gateway.",
+        request_id=request_id,
+        as_json=wants_json(request.headers.get("accept")),
+    )
+
+
+async def _json_too_deep(request: Request, exc: Exception) -> Response:
+    # Raised by gateway.json_body.parse_json in any endpoint that reads a JSON body.
+    assert isinstance(exc, JsonTooDeep)
+    return error_response(exc.status_code, exc.code, str(exc))

@@ -1,17 +1,13 @@
 """The one layer every request of the public listener passes, before it is dispatched.
 
 It does in order, once per request: bind the request for its log lines and
-error pages, refuse control characters in header values and a ``Host`` the site
-is not served under (``CG_ALLOWED_HOSTS``), read the request's
-context (client address, scheme, host, cookies; 431 for a Cookie header too
-long to parse), attach the session, attach the visitor's consent, then hand
-the request to the dispatcher; on the way out it counts the response and puts
-the gateway's ``Set-Cookie`` headers on it.
-
-These used to be four nested middlewares. Each layer of an ASGI stack costs a
-coroutine per request and, for those that watch the response, a wrapper around
-every ``send``; on the proxy's hot path one layer with plain steps does the
-same work for less, and reads top to bottom in the order it happens.
+error pages; refuse control characters in header values and a ``Host`` the
+site is not served under (``CG_ALLOWED_HOSTS``); read the request's context
+(client address, scheme, host, cookies; 431 for a Cookie header too long to
+parse); attach the session and the visitor's consent; hand the request to the
+dispatcher. On the way out it counts the response and puts the gateway's
+``Set-Cookie`` headers on it. One layer with plain steps rather than nested
+middlewares, because it sits on the proxy's hot path.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from gateway.errors import refuse_websocket, send_error
 from gateway.exceptions import CookieHeaderTooLarge
 from gateway.hosts import AllowedHosts, Refusal, to_origin_form
 from gateway.ops.metrics import RequestMetrics
-from gateway.ops.request_id import bind_request
+from gateway.request_id import bind_request
 from gateway.session import Sessions
 from gateway.settings import Settings
 

@@ -14,6 +14,8 @@ import ipaddress
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 _IPV4_MASK = (1 << 32) - (1 << (32 - IPV4_PREFIX))
 _IPV6_MASK = (1 << 128) - (1 << (128 - IPV6_PREFIX))

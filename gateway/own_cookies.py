@@ -19,6 +19,7 @@ from gateway.cookies import HOST_PREFIX, cookie_domains, expire_cookie, own_cook
 # Every cookie the gateway itself sets starts with this, after a ``__Host-`` prefix
 # behind HTTPS; none is ever forwarded upstream.
 GATEWAY_COOKIE_PREFIX = "cg_"
+_OWN_SECURE = own_cookie_name(GATEWAY_COOKIE_PREFIX, secure=True)  # "__Host-cg_"
 # At most this many of the gateway's names are deleted per response (it sets three).
 MAX_NAMES_DELETED = 3
 # A cookie's path is the request path or one of its ancestors: "/" and this many more.
@@ -45,7 +46,7 @@ def read_own_cookies(
     other spelling of a gateway name (another prefix, a ``__Host-`` name over HTTP)
     counts for nothing.
     """
-    own = own_cookie_name(GATEWAY_COOKIE_PREFIX, secure)  # "cg_", or "__Host-cg_"
+    own = _OWN_SECURE if secure else GATEWAY_COOKIE_PREFIX
     skip = len(own) - len(GATEWAY_COOKIE_PREFIX)
     believed: dict[str, str] = {}
     doomed: dict[str, None] = {}  # names in the order met, each once
@@ -58,6 +59,8 @@ def read_own_cookies(
                 believed[base] = value
         elif secure and name.startswith(GATEWAY_COOKIE_PREFIX):
             doomed[name] = None  # planted over HTTP or by a sibling, or set before the prefix
+    if not doomed:
+        return believed, []
     for name in doomed:
         if name.startswith(own):
             del believed[name[skip:]]

@@ -28,10 +28,8 @@ than a path (the dashboard's login, by network and by user name) call
 from __future__ import annotations
 
 import math
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from starlette.responses import Response
 
@@ -39,43 +37,9 @@ from gateway.asgi import ASGIApp, Receive, Scope, Send
 from gateway.clock import Clock, system_clock
 from gateway.errors import error_response, send_error
 from gateway.iptools import truncate_ip
+from gateway.settings_parsers import Rate
 
 DEFAULT_MAX_KEYS = 100_000
-_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$")
-
-
-@dataclass(frozen=True)
-class Rate:
-    """``count`` requests per ``period`` seconds, with bursts of up to ``count``."""
-
-    count: int
-    period: float
-
-    @property
-    def interval(self) -> float:
-        """Seconds between requests at the steady rate (GCRA's emission interval)."""
-        return self.period / self.count
-
-    @classmethod
-    def parse(cls, text: str) -> Rate | None:
-        """``"600/minute"`` (or second, hour) as a :class:`Rate`; ``"off"`` as ``None``.
-
-        Raises :class:`ValueError` for anything else, with a sentence naming the form.
-        """
-        if text.strip().lower() in ("off", "0", "none", ""):
-            return None
-        match = _RATE.match(text.lower())
-        if not match or int(match.group(1)) < 1:
-            raise ValueError(
-                f"{text!r} is not a rate; write a count per second, minute or hour "
-                "such as 600/minute, or off."
-            )
-        return cls(int(match.group(1)), _UNITS[match.group(2)])
-
-    def __str__(self) -> str:
-        unit = next(name for name, seconds in _UNITS.items() if seconds == self.period)
-        return f"{self.count}/{unit}"
 
 
 class RateLimiter:

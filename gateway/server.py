@@ -12,11 +12,15 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 
+from gateway.app import create_gateway
 from gateway.asgi import ASGIApp
+from gateway.commands import Registry
 from gateway.limits import ConnectionLimits, limited_protocol
+from gateway.ops.priority import PriorityKeeper
 from gateway.settings import Settings
 
 
@@ -106,22 +110,25 @@ async def _serve_one(server: uvicorn.Server, listener: Listener) -> None:
 
 
 def gateway_listeners(
-    settings: Settings, sockets: tuple[socket.socket, socket.socket] | None = None
+    settings: Settings,
+    commands: Registry,
+    sockets: tuple[socket.socket, socket.socket] | None = None,
+    metrics_dir: Path | None = None,
 ) -> list[Listener]:
-    """The public listener and the admin listener for ``settings``, sharing one state.
+    """The public listener and the admin listener for ``settings``, over one set of services.
 
-    ``sockets`` are the public and admin sockets bound by ``serve --workers``.
+    ``commands`` are the CLI's, for the admin listener's local-commands route;
+    ``sockets`` are the public and admin sockets bound by ``serve --workers``, and
+    ``metrics_dir`` where each worker publishes its counters.
     """
-    from gateway.admin import create_admin_app
-    from gateway.app import create_app
 
-    public = create_app(settings)
+    public, admin = create_gateway(settings, commands, metrics_dir=metrics_dir)
     limits = connection_limits(settings)
     public_sock, admin_sock = sockets or (None, None)
     return [
         Listener(public, settings.host, settings.port, "gateway", public_sock, limits=limits),
         Listener(
-            create_admin_app(settings, public),
+            admin,
             settings.admin_host,
             settings.admin_port,
             "admin",
@@ -172,7 +179,6 @@ def tune_process(background_nice: int) -> None:
     """Set up a serving process once, before its loop starts: the garbage collector
     kept off the hot path, and the loop's thread (this one) first in line for the CPU
     (``gateway/ops/priority.py``). Never called by the tests' in-process servers."""
-    from gateway.ops.priority import PriorityKeeper
 
     tune_gc()
     PriorityKeeper(threading.get_native_id(), background_nice).start()

@@ -25,9 +25,9 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from gateway.exceptions import SettingsError
-from gateway.ratelimit import Rate
+from gateway.iptools import IPNetwork
 from gateway.settings_fields import FIELDS
-from gateway.settings_parsers import PREFIX, Field, IPNetwork
+from gateway.settings_parsers import PREFIX, Field, Rate
 
 __all__ = ["FIELDS", "PREFIX", "Field", "IPNetwork", "Settings", "load_fields", "load_settings"]
 
@@ -159,18 +159,24 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     env_file: str | Path | None = ".env",
     overrides: Mapping[str, object] | None = None,
+    fallbacks: Mapping[str, object] | None = None,
 ) -> Settings:
     """Build :class:`Settings` from overrides, environment, ``.env``, TOML and defaults.
 
     ``overrides`` maps attribute names (``"upstream"``) to values given on the
     command line; ``None`` values are ignored so that absent flags fall through.
+    ``fallbacks`` (same keys) stand in for settings that are set nowhere and have
+    no default, for commands that never use them.
     """
     read = _reader(environ, env_file)
     given = {k: str(v) for k, v in (overrides or {}).items() if v is not None}
-    values = {
-        item.attribute: _parse(item, given.get(item.attribute) or read(item)) for item in FIELDS
-    }
-    return Settings(**values)
+    spare = {k: str(v) for k, v in (fallbacks or {}).items()}
+
+    def raw(item: Field) -> str | None:
+        value = given.get(item.attribute) or read(item)
+        return spare.get(item.attribute) if value is None else value
+
+    return Settings(**{item.attribute: _parse(item, raw(item)) for item in FIELDS})
 
 
 def load_fields(

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-from gateway.banner.options import (
+from gateway.hosts import parse_allowed_hosts
+from gateway.settings_banner import (
     DEFAULT_CONSENT_MODE,
     parse_banner_texts,
     parse_consent_mode,
     parse_path_patterns,
 )
-from gateway.hosts import parse_allowed_hosts
 from gateway.settings_parsers import (
     MAX_CONSENT_DAYS,
     Field,

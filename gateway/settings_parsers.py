@@ -18,12 +18,46 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Secret
 
 from gateway.exceptions import SettingsError
-from gateway.ratelimit import Rate
+from gateway.iptools import IPNetwork
 
 PREFIX = "CG_"
 MIN_SECRET_BYTES = 32
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``count`` requests per ``period`` seconds, with bursts of up to ``count``."""
+
+    count: int
+    period: float
+
+    @property
+    def interval(self) -> float:
+        """Seconds between requests at the steady rate (GCRA's emission interval)."""
+        return self.period / self.count
+
+    @classmethod
+    def parse(cls, text: str) -> Rate | None:
+        """``"600/minute"`` (or second, hour) as a :class:`Rate`; ``"off"`` as ``None``.
+
+        Raises :class:`ValueError` for anything else, with a sentence naming the form.
+        """
+        if text.strip().lower() in ("off", "0", "none", ""):
+            return None
+        match = _RATE.match(text.lower())
+        if not match or int(match.group(1)) < 1:
+            raise ValueError(
+                f"{text!r} is not a rate; write a count per second, minute or hour "
+                "such as 600/minute, or off."
+            )
+        return cls(int(match.group(1)), _UNITS[match.group(2)])
+
+    def __str__(self) -> str:
+        unit = next(name for name, seconds in _UNITS.items() if seconds == self.period)
+        return f"{self.count}/{unit}"
 
 
 def parse_url(name: str, raw: str) -> str:

@@ -19,8 +19,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gateway.ops.logging import configure_logging
-from gateway.ops.workers import STARTUP_FAILED, bind, supervise
 from gateway.server import Listener, serve_all
+from gateway.workers import STARTUP_FAILED, bind, supervise
 
 
 async def whoami(request: Request) -> PlainTextResponse:

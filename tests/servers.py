@@ -111,7 +111,7 @@ def run_raw_server(handler: Any) -> Iterator[tuple[str, list[bytes]]]:
 
 @contextmanager
 def run_gateway(settings: Any, *, clock: Any = None) -> Iterator[tuple[str, str]]:
-    """The public gateway and its admin listener, sharing one state as ``serve`` runs them.
+    """The public gateway and its admin listener, over one set of services as ``serve`` runs them.
 
     Yields ``(public_url, admin_url)``; ``clock`` (a :class:`gateway.clock.Clock`) drives
     both apps when given. The public app's lifespan opens what both use
@@ -119,15 +119,13 @@ def run_gateway(settings: Any, *, clock: Any = None) -> Iterator[tuple[str, str]
     """
     from dataclasses import replace
 
-    from gateway.admin import create_admin_app
-    from gateway.app import create_app
+    from gateway.app import create_gateway
+    from gateway.cli import COMMANDS
+    from gateway.clock import system_clock
 
     # The admin listener's real port goes into the settings, as `serve` has it, so
     # that what the gateway announces (admin.json, for local commands) is right.
     settings = replace(settings, admin_port=free_port())
-    from gateway.clock import system_clock
-
-    public = create_app(settings, clock=clock or system_clock)
-    admin_app = create_admin_app(settings, public, clock=clock or system_clock)
+    public, admin_app = create_gateway(settings, COMMANDS, clock=clock or system_clock)
     with run_server(public) as public_url, run_server(admin_app, port=settings.admin_port) as admin:
         yield public_url, admin

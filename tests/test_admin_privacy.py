@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.admin.audit import audit_entries
 from gateway.analytics.events import visitor_key
+from gateway.audit import audit_entries
 from gateway.consent.proof import LogEntry, load_chain
 from gateway.privacy.retention import retention_report
 from gateway.settings import Settings

@@ -398,7 +398,7 @@ def test_beacons_follow_analytics_consent_only(
     # left with its own user agent rather than the context's, and the gateway drops
     # HeadlessChrome as a bot: either way it is counted once.
     left = engaged.get(DEMO + "/step-2")
-    bots = app.state.analytics.pipeline.dropped[DropReason.BOT]
+    bots = app.services.analytics.pipeline.dropped[DropReason.BOT]
     assert (left is not None and left >= 7000) + bots == 1
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.analytics.steps import DropReason
 from gateway.app import create_app
 from gateway.storage import Storage
 from tests.analytics_helpers import FIREFOX
@@ -83,7 +84,7 @@ def test_unconsented_visits_store_nothing(demo_site: str, tmp_path: Path) -> Non
         assert beacon.status_code == 204 and beacon.content == b""
     # The server has stopped, so the writer has flushed: still nothing was written.
     assert count(settings.clickhouse_dsn) == 0
-    assert app.state.analytics.pipeline.dropped["no_consent"] == 3
+    assert app.services.analytics.pipeline.dropped[DropReason.NO_CONSENT] == 3
 
 
 def test_consented_batches_are_accepted_and_stored(demo_site: str, tmp_path: Path) -> None:

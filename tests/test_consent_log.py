@@ -91,7 +91,7 @@ def test_every_choice_is_in_the_consent_log_with_an_intact_chain(
         (),
         (),
     ]
-    expected_hash = app.state.consent_log.config_hash
+    expected_hash = app.services.consent.log.config_hash
     for entry in entries:
         assert entry.ip == "81.2.69.0"  # truncated; the full address is nowhere
         assert (entry.browser, entry.country, entry.gpc) == ("Firefox", "GB", False)

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from gateway.admin import accounts
-from gateway.admin.audit import audit_entries
 from gateway.admin.auth import IDLE_SECONDS, LOGIN_PER_ACCOUNT, LOGIN_PER_NETWORK
 from gateway.admin.headers import CSP
 from gateway.admin.passwords import hash_password
+from gateway.audit import audit_entries
 from gateway.storage import Storage, storage_from_settings
 from tests.admin_helpers import PASSWORD, ManualClock, add_account, csrf_of, login
 from tests.conftest import TEST_KEY, make_settings

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.admin.audit import audit_entries
 from gateway.admin.charts import line_chart
 from gateway.admin.dashboard import EXPORTABLE, PANELS
 from gateway.admin.exports import csv_response
+from gateway.audit import audit_entries
 from gateway.storage import Storage, storage_from_settings
 from tests.admin_helpers import add_account, login
 from tests.analytics_helpers import FIREFOX

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
 from gateway.admin import accounts
 from gateway.admin.passwords import verify
 from gateway.demo.account import DEMO_ADMIN, ensure_demo_admin
+from gateway.demo.browser import Browser
 from gateway.demo.traffic import ENTRIES, drive, plan_visits
+from gateway.proxy.pool import ConnectionPool
 from gateway.storage import storage_from_settings
 from tests.conftest import make_settings
-from tests.servers import run_gateway
+from tests.servers import run_gateway, run_server
 
 
 def test_the_plan_mixes_pages_places_devices_and_choices() -> None:
@@ -68,3 +76,54 @@ def test_the_demo_admin_gets_a_fresh_password_at_every_start(tmp_path: Path) -> 
     assert email == DEMO_ADMIN and user is not None and user.is_admin
     assert first != second
     assert verify(user.password_hash, second) and not verify(user.password_hash, first)
+
+
+async def _set(request: Request) -> PlainTextResponse:
+    response = PlainTextResponse("set")
+    response.set_cookie("a", "1", httponly=True)
+    response.set_cookie("b", "2", max_age=3600)
+    response.set_cookie("c", "3")
+    return response
+
+
+async def _delete(request: Request) -> PlainTextResponse:
+    response = PlainTextResponse("deleted")
+    response.delete_cookie("a")  # Max-Age=0
+    response.headers.append("set-cookie", "b=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    return response
+
+
+async def _echo(request: Request) -> JSONResponse:
+    headers = request.headers
+    return JSONResponse(
+        {
+            "cookie": headers.get("cookie"),
+            "agent": headers.get("user-agent"),
+            "type": headers.get("content-type"),
+            "body": (await request.body()).decode(),
+        }
+    )
+
+
+async def test_each_synthetic_browser_keeps_its_own_cookies_until_deleted() -> None:
+    routes = [
+        Route("/set", _set),
+        Route("/delete", _delete),
+        Route("/echo", _echo, methods=["GET", "POST"]),
+    ]
+    with run_server(Starlette(routes=routes)) as url:
+        pool = ConnectionPool(url, connect_timeout=5, read_timeout=5)
+        one, other = Browser(pool, url, {"User-Agent": "one"}), Browser(pool, url, {})
+        assert await one.request("GET", "/set") == (200, b"set")
+        status, body = await one.request("POST", "/echo", json_body={"x": 1})
+        assert status == 200
+        assert json.loads(body) == {
+            "cookie": "a=1; b=2; c=3",
+            "agent": "one",
+            "type": "application/json",
+            "body": '{"x": 1}',
+        }
+        assert json.loads((await other.request("GET", "/echo"))[1])["cookie"] is None
+        await one.request("GET", "/delete")
+        assert json.loads((await one.request("GET", "/echo"))[1])["cookie"] == "c=3"
+        pool.close()

@@ -20,10 +20,11 @@ import pytest
 import yaml
 from starlette.routing import Route
 
-from gateway.admin.app import admin_routes
-from gateway.ops.workers import check_workers
+from gateway.app import create_gateway
+from gateway.cli import COMMANDS
 from gateway.settings import FIELDS, Settings, load_settings
 from gateway.storage.client import dsn_database
+from gateway.workers import check_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -200,7 +201,8 @@ def test_runtime_image_is_slim_non_root_and_checks_health() -> None:
     assert path is not None
     settings = gateway_settings()
     assert path.group(1) == f"{settings.prefix}healthz"
-    admin_paths = {r.path for r in admin_routes(settings) if isinstance(r, Route)}
+    _, admin = create_gateway(settings, COMMANDS)
+    admin_paths = {r.path for r in admin.routes if isinstance(r, Route)}
     assert path.group(1) in admin_paths
     assert "CG_ADMIN_PORT" in healthcheck
 

@@ -123,7 +123,7 @@ def settle(gateway: Gateway, consent_id: str, marker: str) -> None:
     try:
         for _ in range(600):
             if gateway.app is not None:
-                gateway.app.state.analytics.flush()
+                gateway.app.services.analytics.flush()
             held = client.command(
                 "SELECT count() FROM events WHERE visitor_key = {key:UUID}",
                 parameters={"key": visitor_key(consent_id)},

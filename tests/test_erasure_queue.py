@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.consent.proof import load_chain
 from gateway.consent.state import CONSENT_COOKIE
 from gateway.privacy.jobs import MAX_QUEUED
-from gateway.ratelimit import Rate
+from gateway.settings_parsers import Rate
 from gateway.storage import storage_from_settings
 from tests.conftest import make_settings
 from tests.inprocess import InProcess, in_process
@@ -36,7 +36,7 @@ def test_the_erase_route_shares_the_consent_apis_rate_per_network(
     clock = ManualClock()
     settings = make_settings(demo_site, tmp_path, rate_limit_consent="3/minute")
     app = create_app(settings, clock=clock)
-    assert app.state.rate_limits[ERASE].rate == Rate(3, 60.0)
+    assert app.services.rate_limits[ERASE].rate == Rate(3, 60.0)
     with in_process(app) as gateway:
         # Refused or not, every request counts: a flood without a token costs the same.
         for _ in range(3):
@@ -138,7 +138,7 @@ def test_erasures_queue_one_at_a_time_and_a_full_queue_answers_429(
             gateway.run(visitor.consent())
         page = gateway.run(first.http.get("/courses", headers=PAGE))
         assert page.status_code == 200
-        app.state.analytics.flush()
+        app.services.analytics.flush()
         reader = hold_the_visitors_parts(settings, 4)
         running = gateway.run(first.erase())
         assert running.status_code == 202
@@ -168,11 +168,13 @@ def test_erasures_queue_one_at_a_time_and_a_full_queue_answers_429(
                 "analytics"
             ]
 
-        # The queue drains in order, never two at once.
+        # The queue drains in order, never two at once. The states are read last job
+        # first: a job starts only after every earlier one ended and no state goes back,
+        # so an earlier job read later is never behind a later one read earlier.
         jobs = [running.json()["erasure"]] + [a.json()["erasure"] for a in accepted]
         seen: list[list[str]] = []
         while True:
-            states = [state(job) for job in jobs]
+            states = [state(job) for job in reversed(jobs)][::-1]
             seen.append(states)
             assert states.count("running") + states.count("retrying") <= 1, states
             finished = [each == "done" for each in states]
@@ -186,7 +188,7 @@ def test_erasures_queue_one_at_a_time_and_a_full_queue_answers_429(
         refused_ids = [visitor.consent_id for visitor, _ in refused]
         for visitor, _ in refused:
             assert gateway.run(visitor.erase()).status_code == 202
-        app.state.consent_log.flush()
+        app.services.consent.log.flush()
         client = storage_from_settings(settings).connect()
         try:
             for consent_id in refused_ids:

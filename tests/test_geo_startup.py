@@ -48,8 +48,8 @@ def test_an_empty_folder_says_which_files_it_looked_for(tmp_path: Path) -> None:
 
 def test_switched_off_needs_no_database_and_finds_nothing(tmp_path: Path) -> None:
     app = create_app(make_settings(UPSTREAM, tmp_path, geolocation="off"))
-    assert isinstance(app.state.geo, NullLookup)
-    assert app.state.geo.lookup("81.2.69.0") == UNKNOWN
+    assert isinstance(app.services.geo, NullLookup)
+    assert app.services.geo.lookup("81.2.69.0") == UNKNOWN
 
 
 def test_the_lookup_lives_on_app_state_of_a_running_gateway(demo_site: str, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_the_lookup_lives_on_app_state_of_a_running_gateway(demo_site: str, tmp_
     app = create_app(settings)
     with run_server(app) as url:
         assert httpx.get(url + "/about").status_code == 200
-        assert app.state.geo.lookup("81.2.69.0") == Location("GB", "England", "London")
+        assert app.services.geo.lookup("81.2.69.0") == Location("GB", "England", "London")
 
 
 def test_the_default_place_is_the_geo_folder_in_the_data_dir(tmp_path: Path) -> None:

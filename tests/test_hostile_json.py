@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.admin.local import MAX_PAYLOAD_BYTES, announcement_path
+from gateway.admin.local import MAX_PAYLOAD_BYTES
+from gateway.commands import announcement_path
 from gateway.consent.api import MAX_CHOICE_BYTES
 from gateway.demo.site import create_demo_site
 from gateway.exceptions import JsonTooDeep

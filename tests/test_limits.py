@@ -188,13 +188,14 @@ def test_past_max_connections_new_requests_get_503(demo_site: str, tmp_path: Pat
 
 
 def test_serve_uses_the_settings(demo_site: str, tmp_path: Path) -> None:
+    from gateway.cli import COMMANDS
     from gateway.server import connection_limits, gateway_listeners, uvicorn_config
 
     settings = make_settings(
         demo_site, tmp_path, max_header_bytes=4096, max_headers=20, header_timeout=3
     )
     assert connection_limits(settings).max_header_bytes == 4096
-    listeners = gateway_listeners(settings)
+    listeners = gateway_listeners(settings, COMMANDS)
     config = uvicorn_config(listeners[0])
     assert config.http.limits.max_headers == 20  # type: ignore[union-attr]
     assert config.limit_concurrency == settings.max_connections

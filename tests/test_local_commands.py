@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 
 from gateway.admin import accounts
-from gateway.admin.audit import audit_entries
-from gateway.admin.local import announcement_path
 from gateway.admin.passwords import verify
+from gateway.audit import audit_entries
+from gateway.cli import COMMANDS, build_parser
+from gateway.commands import announcement_path
 from gateway.settings import Settings
 from gateway.storage import storage_from_settings
 from tests.conftest import TEST_KEY, make_settings
@@ -175,3 +176,36 @@ def test_a_folder_held_without_an_announcement_gets_a_sentence_not_a_lock_error(
     assert result.returncode == 1
     assert "Another process holds the embedded ClickHouse" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Commands that never go through a running gateway: they serve, fetch files, print text,
+# or (migrate) do what every gateway does at start-up anyway.
+LOCAL_ONLY = {"serve", "demo", "geo", "migrate", "notice"}
+
+
+def test_every_cli_command_runs_through_the_gateway_or_is_local_only(
+    demo_site: str, tmp_path: Path
+) -> None:
+    parser = build_parser()
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert list(choices or ()) == [command.name for command in COMMANDS]
+    assert {command.name for command in COMMANDS if command.local_only} == LOCAL_ONLY
+    settings = make_settings(demo_site, tmp_path)
+    with run_gateway(settings) as (_, admin):
+        token = json.loads(announcement_path(settings).read_text())["token"]
+
+        def post(name: str) -> httpx.Response:
+            url = f"{admin}/_local/commands/{name}"
+            return httpx.post(url, json={}, headers={"Authorization": f"Bearer {token}"})
+
+        for command in COMMANDS:
+            for action in command.actions:
+                answer = post(action.name)  # an empty payload: refused by the action, or run
+                assert answer.status_code in (200, 400), (action.name, answer.text)
+                if answer.status_code == 400:
+                    assert answer.json()["error"]["code"] == "command_failed"
+                    assert "no local command" not in answer.text, action.name
+        for name in LOCAL_ONLY:
+            refused = post(name)
+            assert refused.status_code == 400
+            assert f"no local command named {name!r}" in refused.json()["error"]["message"]

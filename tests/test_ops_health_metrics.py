@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.admin import create_admin_app
 from gateway.analytics.pageviews import BATCH_SECONDS
 from gateway.analytics.steps import DropReason
-from gateway.app import create_app
-from gateway.ops.buckets import Buckets, cumulative
+from gateway.app import create_gateway
+from gateway.cli import COMMANDS
+from gateway.histograms import Buckets, cumulative
+from gateway.ops.health import CHECK_TIMEOUT
 from gateway.ops.metrics import merge
 from tests.analytics_helpers import FIREFOX
 from tests.conftest import make_settings
-from tests.servers import free_port, run_gateway, run_server
+from tests.servers import free_port, run_gateway, run_raw_server, run_server
+from tests.test_upstream_client import self_signed
+from tests.upstreams import create_upstream
 
 BROWSER = {
     "user-agent": FIREFOX,
@@ -65,6 +71,69 @@ def test_readyz_is_503_when_the_upstream_is_down(tmp_path: Path) -> None:
         assert ready.status_code == 503
         assert ready.json()["status"] == "not_ready"
         assert ready.json()["checks"]["upstream"]["ok"] is False
+
+
+async def _answers_500(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+) -> None:
+    seen.append(await reader.readuntil(b"\r\n\r\n"))
+    writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 5\r\n\r\n")
+    await writer.drain()
+    with contextlib.suppress(ConnectionError):
+        await reader.read()
+
+
+def test_readyz_sends_head_under_the_base_path_and_any_status_answers(tmp_path: Path) -> None:
+    with run_raw_server(_answers_500) as (upstream, seen):
+        with run_gateway(make_settings(upstream + "/app", tmp_path)) as (_, admin):
+            ready = httpx.get(f"{admin}/_consent/readyz", timeout=10)
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["upstream"] == {"ok": True, "status": 500}
+    host = upstream.removeprefix("http://").encode()
+    assert seen == [b"HEAD /app/ HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"]
+
+
+async def _silent(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+) -> None:
+    seen.append(await reader.readuntil(b"\r\n\r\n"))
+    with contextlib.suppress(ConnectionError):
+        await reader.read()
+    seen.append(b"closed")
+
+
+def test_readyz_gives_up_on_an_upstream_that_never_answers(tmp_path: Path) -> None:
+    with run_raw_server(_silent) as (upstream, seen):
+        with run_gateway(make_settings(upstream, tmp_path)) as (_, admin):
+            started = time.monotonic()
+            ready = httpx.get(f"{admin}/_consent/readyz", timeout=30)
+            took = time.monotonic() - started
+            deadline = time.monotonic() + 5
+            while b"closed" not in seen and time.monotonic() < deadline:
+                time.sleep(0.02)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["upstream"] == {"ok": False, "detail": "TimeoutError"}
+    assert took < CHECK_TIMEOUT + 3
+    assert b"closed" in seen  # the probe's connection is closed, not left to linger
+
+
+def test_readyz_verifies_an_https_upstream_as_the_proxy_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, cert = self_signed(tmp_path)
+    tls = {"ssl_keyfile": str(key), "ssl_certfile": str(cert)}
+    with run_server(create_upstream(), **tls) as url:
+        secure = url.replace("http://", "https://")
+        with run_gateway(make_settings(secure, tmp_path)) as (_, admin):
+            unknown = httpx.get(f"{admin}/_consent/readyz", timeout=10)
+        # The operator's own CA, the way OpenSSL reads it from the environment.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with run_gateway(make_settings(secure, tmp_path)) as (_, admin):
+            known = httpx.get(f"{admin}/_consent/readyz", timeout=10)
+    assert unknown.status_code == 503
+    assert unknown.json()["checks"]["upstream"] == {"ok": False, "detail": "UpstreamUnreachable"}
+    assert known.status_code == 200
+    assert known.json()["checks"]["upstream"] == {"ok": True, "status": 404}
 
 
 def test_metrics_count_responses_latency_events_and_consent(demo_site: str, tmp_path: Path) -> None:
@@ -117,11 +186,8 @@ def test_metrics_count_responses_latency_events_and_consent(demo_site: str, tmp_
 
 def test_writer_batch_sizes_after_a_flush(demo_site: str, tmp_path: Path) -> None:
     settings = make_settings(demo_site, tmp_path, flush_interval=3600)
-    public_app = create_app(settings)
-    with (
-        run_server(public_app) as public,
-        run_server(create_admin_app(settings, public_app)) as admin,
-    ):
+    public_app, admin_app = create_gateway(settings, COMMANDS)
+    with run_server(public_app) as public, run_server(admin_app) as admin:
         with httpx.Client(base_url=public, headers=BROWSER) as client:
             token = client.get("/_consent/state").json()["csrf"]
             client.post(
@@ -130,7 +196,7 @@ def test_writer_batch_sizes_after_a_flush(demo_site: str, tmp_path: Path) -> Non
             for _ in range(4):
                 client.get("/")
         # The writer thread sleeps for an hour; flush from here, as the benchmarks do.
-        public_app.state.analytics.flush()
+        public_app.services.analytics.flush()
         found = samples(httpx.get(f"{admin}/metrics").text)
     assert found[("cg_writer_events_total", (("outcome", "written"),))] == 4
     assert found[("cg_writer_batch_events_count", ())] == 1
@@ -169,17 +235,14 @@ def test_with_workers_metrics_add_up_every_workers_file(demo_site: str, tmp_path
     from gateway.ops.metrics import publish
 
     settings = make_settings(demo_site, tmp_path)
-    public_app = create_app(settings)
     folder = tmp_path / "metrics"
     folder.mkdir()
-    with (
-        run_server(public_app) as public,
-        run_server(create_admin_app(settings, public_app)) as admin,
-    ):
+    public_app, admin_app = create_gateway(settings, COMMANDS, metrics_dir=folder)
+    with run_server(public_app) as public, run_server(admin_app) as admin:
         with httpx.Client(base_url=public, headers=BROWSER) as client:
             for _ in range(3):
                 assert client.get("/").status_code == 200
-        publish(public_app.state, folder)
+        publish(public_app.services, folder)
         mine = json.loads((folder / f"{os.getpid()}.json").read_text())
         assert mine["responses"]["proxy"] == {"200": 3}
         # Two more workers: one alive (this test's parent process stands in for its pid),
@@ -192,7 +255,6 @@ def test_with_workers_metrics_add_up_every_workers_file(demo_site: str, tmp_path
         )
         for pid in (os.getppid(), int(gone.stdout)):
             (folder / f"{pid}.json").write_text(json.dumps({**mine, "pid": pid, "queued": 7}))
-        public_app.state.metrics_dir = folder
         found = samples(httpx.get(f"{admin}/metrics").text)
     assert found[("cg_http_responses_total", (("route", "proxy"), ("status", "200")))] == 9
     assert found[("cg_processes", ())] == 2  # this one and the live one

@@ -8,7 +8,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.exceptions import SettingsError
-from gateway.ratelimit import Rate, RateLimiter, network_key, retry_after_seconds
+from gateway.ratelimit import RateLimiter, network_key, retry_after_seconds
+from gateway.settings_parsers import Rate
 from tests.conftest import make_settings
 from tests.inprocess import in_process
 
@@ -162,7 +163,7 @@ def test_beacon_is_limited_on_its_own_budget(demo_site: str, tmp_path: Path) -> 
     )
     body = {"events": [{"type": "engagement", "path": "/", "engagement_ms": 10}]}
     app = create_app(settings, clock=ManualClock())
-    assert set(app.state.rate_limits) == {"/_consent/collect"}
+    assert set(app.services.rate_limits) == {"/_consent/collect"}
     with in_process(app) as gateway:
         codes = [
             gateway.request("POST", "/_consent/collect", json=body).status_code for _ in range(3)

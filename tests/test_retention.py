@@ -151,8 +151,8 @@ def test_operator_export_and_erase_while_the_gateway_runs(
         )
         for path in ("/", "/courses"):
             browser.get(path, headers={"sec-fetch-dest": "document", "accept": "text/html"})
-        app.state.analytics.flush()
-        app.state.consent_log.flush()
+        app.services.analytics.flush()
+        app.services.consent.log.flush()
         page = browser.get("/_consent/privacy").text
         consent_id = page.split("<code id=consent-id>")[1].split("<")[0]
 

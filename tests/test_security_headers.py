@@ -32,7 +32,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProces
     app = create_app(settings)
     paths = [
         route.path
-        for route in app.state.own_routes
+        for route in app.own_routes
         if isinstance(route, Route) and "GET" in (route.methods or ()) and "{" not in route.path
     ]
     with in_process(app) as running:

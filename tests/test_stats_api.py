@@ -18,7 +18,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from gateway.admin.audit import audit_entries
+from gateway.audit import audit_entries
 from gateway.settings import Settings
 from gateway.stats import DIRECT, OTHER
 from gateway.stats.api import stats_routes
@@ -189,7 +189,12 @@ def test_bad_breakdowns_are_400(api: Api, params: dict[str, str]) -> None:
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_query"
 
 
-ROUTES = [r.path for r in stats_routes(make_settings("http://x")) if isinstance(r, Route)]
+_SETTINGS = make_settings("http://x")
+ROUTES = [
+    r.path
+    for r in stats_routes(_SETTINGS, storage_from_settings(_SETTINGS))
+    if isinstance(r, Route)
+]
 
 
 @pytest.mark.parametrize("path", ROUTES)

@@ -23,10 +23,10 @@ import pytest
 
 from gateway.analytics.service import Analytics
 from gateway.analytics.spool import Spool
+from gateway.analytics.stale_days import StaleDays
 from gateway.analytics.writer import EventWriter
 from gateway.stats import StatsQuery, aggregate
 from gateway.stats.rollup import refresh
-from gateway.stats.stale_days import StaleDays
 from gateway.storage import Storage
 from tests.analytics_helpers import FIREFOX
 from tests.chdb import migrated_storage

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.exceptions import SettingsError
-from gateway.ops.workers import check_workers
+from gateway.workers import check_workers
 from tests.conftest import TEST_KEY, make_settings
 from tests.servers import free_port
 

@@ -35,14 +35,16 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.admin import accounts
 from gateway.admin.accounts import User
+from gateway.admin.services import admin_of
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock
 from gateway.consent.csrf import CsrfTokens
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
 from gateway.errors import error_response
-from gateway.ratelimit import Rate, RateLimiter, network_key
+from gateway.ratelimit import RateLimiter, network_key
 from gateway.settings import Settings
+from gateway.settings_parsers import Rate
 from gateway.signing import CookieSigner
 from gateway.storage import Storage
 
@@ -180,8 +182,8 @@ def requires(role: accounts.Role) -> Callable[[Endpoint], Endpoint]:
     def decorate(endpoint: Endpoint) -> Endpoint:
         @wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            auth: Auth = request.app.state.admin_auth
-            storage: Storage = request.app.state.analytics.storage
+            auth = admin_of(request).auth
+            storage = admin_of(request).storage
             session = auth.read(request)
             user = await auth.user_for(storage, session)
             if user is None or session is None:

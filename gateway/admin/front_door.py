@@ -9,6 +9,7 @@ deletions those rules ask for go out first, before any cookie the answer sets.
 
 from __future__ import annotations
 
+from gateway.admin.services import SCOPE_KEY, Admin
 from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
 from gateway.context import read_context
@@ -17,13 +18,16 @@ from gateway.exceptions import CookieHeaderTooLarge
 
 
 class AdminFrontDoor:
-    """ASGI middleware: the request's context in ``scope["gateway"]``, cookie deletions out."""
+    """ASGI middleware: the listener's :class:`Admin` and the request's context in the
+    scope (``admin_of``, ``scope["gateway"]``), cookie deletions out."""
 
-    def __init__(self, app: ASGIApp, trusted: TrustedProxies) -> None:
+    def __init__(self, app: ASGIApp, trusted: TrustedProxies, admin: Admin) -> None:
         self.app = app
         self.trusted = trusted
+        self.admin = admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SCOPE_KEY] = self.admin
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -7,13 +7,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin import accounts
-from gateway.admin.audit import record_audit
-from gateway.admin.auth import Auth, Session, safe_next
+from gateway.admin.auth import Session, safe_next
 from gateway.admin.passwords import hash_password, needs_rehash, verify
 from gateway.admin.rendering import render
+from gateway.admin.services import admin_of
+from gateway.audit import record_audit
 from gateway.exceptions import CommandError
 from gateway.ratelimit import retry_after_seconds
-from gateway.storage import Storage
 
 
 def _page(
@@ -28,22 +28,22 @@ def _page(
         email=email,
         next=safe_next(request.query_params.get("next")),
     )
-    request.app.state.admin_auth.set_cookie(response, request, session)
+    admin_of(request).auth.set_cookie(response, request, session)
     return response
 
 
 async def login_form(request: Request) -> Response:
-    auth: Auth = request.app.state.admin_auth
+    auth = admin_of(request).auth
     session = auth.read(request)
-    storage: Storage = request.app.state.analytics.storage
+    storage = admin_of(request).storage
     if await auth.user_for(storage, session) is not None:
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     return _page(request, session if session and not session.email else auth.anonymous())
 
 
 async def login(request: Request) -> Response:
-    auth: Auth = request.app.state.admin_auth
-    storage: Storage = request.app.state.analytics.storage
+    auth = admin_of(request).auth
+    storage = admin_of(request).storage
     session = auth.read(request)
     form = await request.form()
     typed = str(form.get("email", ""))[:254]
@@ -99,8 +99,8 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    auth: Auth = request.app.state.admin_auth
-    storage: Storage = request.app.state.analytics.storage
+    auth = admin_of(request).auth
+    storage = admin_of(request).storage
     session = auth.read(request)
     form = await request.form()
     response = RedirectResponse("/login", status_code=303)

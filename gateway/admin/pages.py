@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin import charts
-from gateway.admin.audit import record_audit
 from gateway.admin.auth import requires
 from gateway.admin.dashboard import (
     EXPORTABLE,
@@ -29,16 +28,17 @@ from gateway.admin.dashboard import (
 )
 from gateway.admin.exports import csv_response
 from gateway.admin.rendering import render
+from gateway.admin.services import admin_of
 from gateway.admin.sites import known_sites
-from gateway.analytics.service import site_id
+from gateway.audit import record_audit
 from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
+from gateway.sites import site_id
 from gateway.stats import OTHER, realtime
-from gateway.storage import Storage
 
 
 def _now(request: Request) -> dt.datetime:
-    return dt.datetime.fromtimestamp(request.app.state.admin_auth.clock(), dt.UTC)
+    return dt.datetime.fromtimestamp(admin_of(request).auth.clock(), dt.UTC)
 
 
 def page_routes(settings: Settings) -> list[BaseRoute]:
@@ -46,14 +46,14 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
     default_site = site_id(settings)
 
     async def sites(request: Request) -> Response:
-        storage: Storage = request.app.state.analytics.storage
+        storage = admin_of(request).storage
         names = await storage.run(lambda: known_sites(storage, default_site))
         if len(names) == 1 and request.url.path == "/":
             return RedirectResponse(f"/sites/{names[0]}", status_code=303)
         return render(request, "sites.html", sites=names)
 
     async def site_dashboard(request: Request) -> Response:
-        storage: Storage = request.app.state.analytics.storage
+        storage = admin_of(request).storage
         site = request.path_params["site"]
         try:
             view = View.from_params(site, request.query_params)
@@ -74,10 +74,10 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         )
 
     async def export(request: Request) -> Response:
-        storage: Storage = request.app.state.analytics.storage
+        storage = admin_of(request).storage
         site, panel = request.path_params["site"], request.path_params["panel"]
         user = request.state.user
-        ip = request.app.state.admin_auth.client_ip(request)
+        ip = admin_of(request).auth.client_ip(request)
         try:
             view = View.from_params(site, request.query_params)
             header, rows = await panel_table(storage, settings, view, panel, _now(request))
@@ -95,7 +95,7 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         return csv_response(f"{site}-{panel}-{view.period}-{day}.csv", header, rows)
 
     async def live(request: Request) -> Response:
-        storage: Storage = request.app.state.analytics.storage
+        storage = admin_of(request).storage
         site, now = request.path_params["site"], _now(request)
         numbers = await storage.run(lambda: realtime(storage, site, now))
         return JSONResponse(numbers)

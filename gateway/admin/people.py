@@ -17,14 +17,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin import accounts
-from gateway.admin.audit import audit_entries, record_audit
-from gateway.admin.auth import Auth, requires
+from gateway.admin.auth import requires
 from gateway.admin.exports import csv_response
 from gateway.admin.passwords import generate_password, hash_password
 from gateway.admin.rendering import render
+from gateway.admin.services import admin_of
+from gateway.audit import audit_entries, record_audit
 from gateway.exceptions import CommandError
 from gateway.settings import FIELDS, Settings
-from gateway.storage import Storage
 
 AUDIT_PAGE = 100
 
@@ -37,7 +37,7 @@ async def users_page(
     status: int = 200,
     shown_password: str = "",
 ) -> Response:
-    storage: Storage = request.app.state.analytics.storage
+    storage = admin_of(request).storage
     users = await storage.run(lambda: accounts.list_users(storage))
     return render(
         request,
@@ -57,8 +57,8 @@ async def users_get(request: Request) -> Response:
 
 async def users_post(request: Request) -> Response:
     """One form endpoint for every account change: ``action`` says which."""
-    auth: Auth = request.app.state.admin_auth
-    storage: Storage = request.app.state.analytics.storage
+    auth = admin_of(request).auth
+    storage = admin_of(request).storage
     form = await request.form()
     if not auth.form_is_genuine(request, request.state.session, str(form.get("csrf", ""))):
         return await users_page(request, error="The form had expired; try again.", status=403)
@@ -114,7 +114,7 @@ async def users_post(request: Request) -> Response:
 
 
 async def audit_page(request: Request) -> Response:
-    storage: Storage = request.app.state.analytics.storage
+    storage = admin_of(request).storage
     actor = request.query_params.get("actor", "")[:254]
     action = request.query_params.get("action", "")[:40]
     try:
@@ -138,8 +138,8 @@ async def audit_page(request: Request) -> Response:
 
 
 async def audit_csv(request: Request) -> Response:
-    auth: Auth = request.app.state.admin_auth
-    storage: Storage = request.app.state.analytics.storage
+    auth = admin_of(request).auth
+    storage = admin_of(request).storage
     user, ip = request.state.user, auth.client_ip(request)
     entries = await storage.run(lambda: audit_entries(storage, limit=1_000_000))
     await storage.run(lambda: record_audit(storage, user.email, "export", "audit_log", ip=ip))

@@ -20,8 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.admin.auth import Auth, requires
+from gateway.admin.auth import requires
+from gateway.admin.local import gateway_context
 from gateway.admin.rendering import render
+from gateway.admin.services import admin_of
+from gateway.commands import Context
 from gateway.exceptions import CommandError, StorageError
 from gateway.privacy import commands
 from gateway.privacy.erasure import check_consent_id
@@ -70,8 +73,8 @@ def privacy_routes(settings: Settings) -> list[BaseRoute]:
         return page(request)
 
     async def requests_post(request: Request) -> Response:
-        auth: Auth = request.app.state.admin_auth
-        storage: Storage = request.app.state.analytics.storage
+        auth = admin_of(request).auth
+        storage = admin_of(request).storage
         form = await request.form()
         given = str(form.get("consent_id", ""))[:200]
         if not auth.form_is_genuine(request, request.state.session, str(form.get("csrf", ""))):
@@ -84,7 +87,8 @@ def privacy_routes(settings: Settings) -> list[BaseRoute]:
             consent_id, counts = await storage.run(lambda: _known(storage, given))
             payload |= {"consent_id": consent_id, "format": "json"}
             if action == "export":
-                result = await storage.run(lambda: commands.export(storage, settings, payload))
+                here = Context(storage, settings)
+                result = await storage.run(lambda: commands.export(here, payload))
                 return Response(
                     result["content"],
                     media_type="application/json; charset=utf-8",
@@ -94,7 +98,8 @@ def privacy_routes(settings: Settings) -> list[BaseRoute]:
                 )
             if action == "confirm":
                 return page(request, consent_id=consent_id, confirm=counts)
-            erased = await storage.run(lambda: commands.erase(storage, settings, payload))
+            context = gateway_context(admin_of(request).services.analytics, settings)
+            erased = await storage.run(lambda: commands.erase(context, payload))
         except (CommandError, StorageError) as failure:
             return page(request, 400, consent_id=given, error=str(failure))
         rows = ", ".join(f"{table} {count}" for table, count in erased["deleted"].items())
@@ -106,8 +111,8 @@ def privacy_routes(settings: Settings) -> list[BaseRoute]:
         )
 
     async def retention_page(request: Request) -> Response:
-        storage: Storage = request.app.state.analytics.storage
-        report = await storage.run(lambda: commands.retention(storage, settings, {}))
+        storage = admin_of(request).storage
+        report = await storage.run(lambda: commands.retention(Context(storage, settings), {}))
         return render(request, "retention.html", report=report)
 
     admin = requires("admin")

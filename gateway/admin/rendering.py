@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from gateway import __version__
+from gateway.admin.services import admin_of
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -51,7 +52,7 @@ _environment.filters["query"] = lambda params: urlencode(
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """The page ``name`` with the signed-in account and the CSRF token in its context."""
-    auth = request.app.state.admin_auth
+    auth = admin_of(request).auth
     session = getattr(request.state, "session", None)
     context.setdefault("user", getattr(request.state, "user", None))
     context.setdefault("csrf", auth.token(session) if session is not None else "")

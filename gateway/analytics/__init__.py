@@ -8,5 +8,7 @@ writer      the bounded queue and background thread that insert batches
 spool       the append-only file that keeps batches while ClickHouse is away
 pageviews   the proxy observer that records server-side page views
 beacon      POST /_consent/collect, the banner script's batches
+journal     the memory-mapped file each batch goes through on its way to the writer
+stale_days  days rolled up again when events for them arrive late
 service     all of it assembled for create_app
 """

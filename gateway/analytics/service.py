@@ -11,25 +11,19 @@ queued. The object lives on ``app.state.analytics``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from gateway.analytics.events import Event
 from gateway.analytics.pageviews import PageViewRecorder
 from gateway.analytics.spool import Spool
+from gateway.analytics.stale_days import StaleDays
 from gateway.analytics.steps import DropReason, Pipeline, default_pipeline
 from gateway.analytics.writer import EventWriter
 from gateway.geo import GeoLookup
 from gateway.settings import Settings
-from gateway.stats.stale_days import StaleDays
+from gateway.sites import site_id
 from gateway.storage import Storage, storage_from_settings
 from gateway.storage.migrator import migrate
-
-
-def site_id(settings: Settings) -> str:
-    """The ``site`` column: ``CG_SITE_ID``, else the upstream's host name, else "default"."""
-    return settings.site_id or urlsplit(settings.upstream).hostname or "default"
 
 
 class Analytics:
@@ -40,7 +34,7 @@ class Analytics:
         settings: Settings,
         *,
         storage: Storage | None = None,
-        geo: Callable[[], GeoLookup | None] = lambda: None,
+        geo: GeoLookup | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage or storage_from_settings(settings)
@@ -81,7 +75,7 @@ class Analytics:
         )
         writer.start()
         self.writer = writer
-        self.pipeline.replace(default_pipeline(writer.put_many, self._geo()))
+        self.pipeline.replace(default_pipeline(writer.put_many, self._geo))
 
     async def close(self) -> None:
         """Flush or spool everything queued (at shutdown, SIGTERM included)."""

@@ -30,7 +30,7 @@ SIGKILL or a crash: the next start writes what the journal holds.
 
 Batches inserted late (replayed from the spool, or a dead process's journal)
 are handed to the ``late`` callback once they are in: their days may have been
-rolled up without them (:mod:`gateway.stats.stale_days`).
+rolled up without them (:mod:`gateway.analytics.stale_days`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from clickhouse_connect.driver.client import Client
 from gateway.analytics.events import COLUMNS
 from gateway.analytics.journal import Journal, Sealed
 from gateway.analytics.spool import Spool
-from gateway.ops.buckets import BATCH_BOUNDS, Buckets
+from gateway.histograms import BATCH_BOUNDS, Buckets
 from gateway.storage import Storage
 
 logger = logging.getLogger("gateway.analytics")

@@ -1,7 +1,7 @@
 """Consent, enforced by the server.
 
 state.py         the consent cookie and what a visitor has granted
-middleware.py    reads the cookie once per request into the request context
+reader.py        reads the cookie once per request into the request context
 cookie_rules.py  which category each cookie name belongs to
 set_cookie.py    reading, capping and expiring Set-Cookie values
 enforcement.py   the cookie filter both ways, used by the proxy
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.analytics.service import site_id
 from gateway.clock import Clock
 from gateway.consent.api import ConsentApi
 from gateway.consent.cookie_rules import NECESSARY, CookieClassifier
@@ -24,7 +23,9 @@ from gateway.consent.enforcement import CookieEnforcer
 from gateway.consent.log import ConsentLog
 from gateway.consent.state import ConsentPolicy
 from gateway.exceptions import SettingsError
+from gateway.geo import GeoLookup
 from gateway.settings import Settings
+from gateway.sites import site_id
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Consent:
     log: ConsentLog
 
 
-def build_consent(settings: Settings, clock: Clock) -> Consent:
+def build_consent(settings: Settings, clock: Clock, geo: GeoLookup | None = None) -> Consent:
     """Build the consent parts, checking the settings that only make sense together."""
     known = {*settings.consent_categories, NECESSARY}
     classifier = CookieClassifier(settings.cookie_rules, settings.cookie_default_category)
@@ -67,6 +68,7 @@ def build_consent(settings: Settings, clock: Clock) -> Consent:
         settings.consent_regimes,
         settings.gpc_denies_analytics,
         clock,
+        geo,
     )
     enforcer = CookieEnforcer(
         classifier, settings.consent_categories, settings.policy_revision, clock

@@ -85,6 +85,7 @@ class ConsentPolicy:
         regimes: dict[str, str],
         gpc_denies_analytics: bool,
         clock: Clock,
+        geo: GeoLookup | None = None,
     ) -> None:
         self.categories = categories
         self.revision = revision
@@ -94,7 +95,7 @@ class ConsentPolicy:
         self.gpc_denied = frozenset(denied)
         self.signer = CookieSigner(keys, salt="cg.consent", clock=clock)
         self.clock = clock
-        self.geo: GeoLookup | None = None  # set in the lifespan when geolocation is on
+        self.geo = geo  # a country's regime needs it; without one, the default regime
 
     # -- the cookie --------------------------------------------------------------
 

@@ -8,8 +8,8 @@ scrollback stops working at the next start.
 from __future__ import annotations
 
 from gateway.admin import accounts
-from gateway.admin.audit import record_audit
 from gateway.admin.passwords import generate_password, hash_password
+from gateway.audit import record_audit
 from gateway.settings import Settings
 from gateway.storage import storage_from_settings
 from gateway.storage.migrator import migrate

@@ -14,6 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
+from gateway.commands import Registry
 from gateway.demo.account import ensure_demo_admin
 from gateway.demo.site import create_demo_site
 from gateway.demo.traffic import start_in_background
@@ -51,12 +52,15 @@ def run_demo(
     site_port: int | None,
     admin_port: int = 8081,
     visits: int = 2000,
+    *,
+    commands: Registry,
 ) -> None:
     """Start the demo site and the gateway in front of it, and print where to go.
 
     ``visits`` synthetic visitors then browse through the gateway
     (:mod:`gateway.demo.traffic`); loopback is a trusted proxy so that their
-    ``X-Forwarded-For`` addresses count.
+    ``X-Forwarded-For`` addresses count. ``commands`` are what the admin
+    listener runs for the CLI (``consent-gateway user add`` next to the demo).
     """
     folder = Path(data_dir).resolve()
     key = os.environ.get("CG_SECRET_KEY") or demo_secret(folder)
@@ -90,7 +94,7 @@ def run_demo(
     run(
         [
             Listener(create_demo_site(), "127.0.0.1", site_port, "demo site"),
-            *gateway_listeners(settings),
+            *gateway_listeners(settings, commands),
         ],
         background_nice=settings.background_nice,
     )

@@ -7,10 +7,10 @@ its own cookie jar, a realistic user agent, a referrer or campaign link, and a
 public address passed in ``X-Forwarded-For`` (the demo trusts loopback as a
 proxy, so the gateway believes it, truncates it and geolocates it). Each one
 answers the banner through the real consent API (accept, reject, or a custom
-choice; some send GPC), then browses a few pages with short pauses (time runs fast: a visit lasts
-seconds, not minutes), and sends
-an engagement beacon as it leaves each page. Only visitors who consented to
-analytics are counted, as with real visitors.
+choice; some send GPC), then browses a few pages with short pauses (time runs
+fast: a visit lasts seconds, not minutes), and sends an engagement beacon as it
+leaves each page. Only visitors who consented to analytics are counted, as with
+real visitors.
 
 :func:`plan_visits` is pure (a seeded random generator in, visits out), so
 the mix is reproducible; :func:`drive` performs them with bounded concurrency.
@@ -19,6 +19,7 @@ the mix is reproducible; :func:`drive` performs them with bounded concurrency.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import sys
@@ -29,7 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-import aiohttp
+from gateway.demo.browser import Browser
+from gateway.exceptions import UpstreamError
+from gateway.proxy.pool import ConnectionPool
 
 PREFIX = "/_consent/"
 
@@ -179,7 +182,35 @@ class Tally:
     failures: int = 0
 
 
-async def _one(session: aiohttp.ClientSession, base: str, visit: Visit, tally: Tally) -> None:
+async def _one(browser: Browser, visit: Visit, tally: Tally) -> None:
+    # Like a returning visitor, the choice comes first (the banner shows, it is
+    # answered), so that the entry page, its referrer and campaign are recorded.
+    _, answer = await browser.request("GET", f"{PREFIX}state")
+    state = json.loads(answer)
+    status, _ = await browser.request(
+        "POST", f"{PREFIX}state", {"X-CSRF-Token": state["csrf"]}, json_body=visit.choice
+    )
+    if status >= 400:
+        tally.failures += 1
+        return
+    tally.choices[visit.choice.get("action", "custom")] += 1
+    first = visit.pages[0] + (f"?{visit.query}" if visit.query else "")
+    await browser.request("GET", first, {"Referer": visit.referrer} if visit.referrer else None)
+    tally.pageviews += 1
+    previous = browser.base + first
+    for index, path in enumerate(visit.pages):
+        await asyncio.sleep(visit.pauses[index])
+        beacon = {"events": [{"type": "engagement", "path": path,
+                              "engagement_ms": visit.engaged_ms[index]}]}  # fmt: skip
+        await browser.request("POST", f"{PREFIX}collect", json_body=beacon)
+        if index + 1 < len(visit.pages):
+            following = visit.pages[index + 1]
+            await browser.request("GET", following, {"Referer": previous})
+            previous = browser.base + following
+            tally.pageviews += 1
+
+
+def _headers(visit: Visit) -> dict[str, str]:
     headers = {
         "User-Agent": visit.user_agent,
         "X-Forwarded-For": visit.ip,
@@ -188,36 +219,7 @@ async def _one(session: aiohttp.ClientSession, base: str, visit: Visit, tally: T
     }
     if visit.gpc:
         headers["Sec-GPC"] = "1"
-    # Like a returning visitor, the choice comes first (the banner shows, it is
-    # answered), so that the entry page, its referrer and campaign are recorded.
-    async with session.get(f"{base}{PREFIX}state", headers=headers) as answer:
-        state = await answer.json()
-    choice_headers = {**headers, "X-CSRF-Token": state["csrf"], "Content-Type": "application/json"}
-    async with session.post(f"{base}{PREFIX}state", json=visit.choice, headers=choice_headers) as a:
-        if a.status >= 400:
-            tally.failures += 1
-            return
-    tally.choices[visit.choice.get("action", "custom")] += 1
-    first = visit.pages[0] + (f"?{visit.query}" if visit.query else "")
-    arrival = {**headers, "Referer": visit.referrer} if visit.referrer else headers
-    async with session.get(base + first, headers=arrival) as answer:
-        await answer.read()
-    tally.pageviews += 1
-    previous = base + first
-    for index, path in enumerate(visit.pages):
-        await asyncio.sleep(visit.pauses[index])
-        beacon = {"events": [{"type": "engagement", "path": path,
-                              "engagement_ms": visit.engaged_ms[index]}]}  # fmt: skip
-        async with session.post(f"{base}{PREFIX}collect", json=beacon, headers=headers) as a:
-            await a.read()
-        if index + 1 < len(visit.pages):
-            following = visit.pages[index + 1]
-            async with session.get(
-                base + following, headers={**headers, "Referer": previous}
-            ) as answer:
-                await answer.read()
-            previous = base + following
-            tally.pageviews += 1
+    return headers
 
 
 async def drive(
@@ -240,20 +242,22 @@ async def drive(
             print(f"\rSynthetic visits: [{bar:<20}] {tally.visits}/{total}", end=end, file=out)
             out.flush()
 
+    # One pool of connections to the gateway; each visitor has its own cookies.
+    pool = ConnectionPool(base, connect_timeout=10, read_timeout=60)
+
     async def run(visit: Visit) -> None:
         async with gate:
-            # A fresh jar per visitor: its own session and consent cookies (loopback
-            # is an IP host, which the default jar refuses to store cookies for).
-            jar = aiohttp.CookieJar(unsafe=True)
-            async with aiohttp.ClientSession(cookie_jar=jar) as session:
-                try:
-                    await _one(session, base, visit, tally)
-                except (TimeoutError, aiohttp.ClientError, ValueError, KeyError):
-                    tally.failures += 1
+            try:
+                await _one(Browser(pool, base, _headers(visit)), visit, tally)
+            except (UpstreamError, ValueError, KeyError):
+                tally.failures += 1
         tally.visits += 1
         progress()
 
-    await asyncio.gather(*(run(visit) for visit in visits))
+    try:
+        await asyncio.gather(*(run(visit) for visit in visits))
+    finally:
+        pool.close()
     seconds = time.monotonic() - started
     choices = ", ".join(f"{name} {count}" for name, count in sorted(tally.choices.items()))
     print(

@@ -16,13 +16,14 @@ check and the queue and spool sizes, so a monitor can alert on it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
-import aiohttp
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from gateway.analytics.service import Analytics
+from gateway.exceptions import UpstreamError
 from gateway.storage import Storage
 
 # Seconds each check may take: a readiness probe must answer quickly even when a
@@ -36,29 +37,22 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
 
-async def _check_upstream(state: Any) -> dict[str, Any]:
-    """HEAD / on the upstream: any HTTP answer means reachable.
+class UpstreamProbe(Protocol):
+    """What readiness asks of the upstream (:class:`gateway.proxy.upstream.Upstream`)."""
 
-    A short-lived session of its own, not the proxy's pool: the check must not
-    take a pooled connection from visitors, and it runs on whichever event loop
-    the admin listener has.
-    """
-    upstream = getattr(state, "upstream", None)
-    if upstream is None:
-        return {"ok": False, "detail": "not started"}
-    timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT)
+    async def probe(self) -> int:
+        """The HTTP status the upstream answers ``HEAD /`` with; raises
+        :class:`UpstreamError` when it gives none."""
+        ...
+
+
+async def _check_upstream(upstream: UpstreamProbe) -> dict[str, Any]:
+    """Any HTTP answer to ``HEAD /`` means reachable."""
     try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout, trust_env=False) as session,
-            session.head(
-                upstream.base_url + "/",
-                allow_redirects=False,
-                headers={"Host": upstream.host_header},
-            ) as response,
-        ):
-            return {"ok": True, "status": response.status}
-    except (aiohttp.ClientError, TimeoutError) as error:
+        status = await asyncio.wait_for(upstream.probe(), CHECK_TIMEOUT)
+    except (UpstreamError, TimeoutError) as error:
         return {"ok": False, "detail": type(error).__name__}
+    return {"ok": True, "status": status}
 
 
 def _ping(storage: Storage) -> None:
@@ -69,28 +63,34 @@ def _ping(storage: Storage) -> None:
         client.close()
 
 
-async def _check_clickhouse(state: Any) -> dict[str, Any]:
-    analytics = getattr(state, "analytics", None)
-    if analytics is None:
-        return {"ok": False, "detail": "not started"}
+async def _check_clickhouse(analytics: Analytics) -> dict[str, Any]:
+    storage = analytics.storage
     try:
-        await asyncio.wait_for(
-            analytics.storage.run(lambda: _ping(analytics.storage)), CHECK_TIMEOUT
-        )
+        await asyncio.wait_for(storage.run(lambda: _ping(storage)), CHECK_TIMEOUT)
     except Exception as error:  # any failure means "not reachable"; the message says which
         return {"ok": False, "detail": type(error).__name__}
     return {"ok": True}
 
 
-async def readyz(request: Request) -> JSONResponse:
+class HealthSources(Protocol):
+    """What readiness reads (:class:`gateway.services.Services` is one)."""
+
+    @property
+    def upstream(self) -> UpstreamProbe: ...
+
+    @property
+    def analytics(self) -> Analytics: ...
+
+
+async def readiness(upstream: UpstreamProbe, analytics: Analytics) -> JSONResponse:
     """Whether this process can serve visitors, with each dependency's state."""
-    state = request.app.state
-    analytics = getattr(state, "analytics", None)
-    writer = analytics.writer if analytics is not None else None
-    upstream, clickhouse = await asyncio.gather(_check_upstream(state), _check_clickhouse(state))
-    queued = analytics.queued if analytics is not None else 0
+    writer = analytics.writer
+    upstream_check, clickhouse = await asyncio.gather(
+        _check_upstream(upstream), _check_clickhouse(analytics)
+    )
+    queued = analytics.queued
     spooled = await asyncio.to_thread(writer.spool.pending_events) if writer is not None else 0
-    if writer is None or not upstream["ok"]:
+    if writer is None or not upstream_check["ok"]:
         status, code = "not_ready", 503
     elif not clickhouse["ok"] or spooled:
         status, code = "degraded", 200
@@ -99,14 +99,18 @@ async def readyz(request: Request) -> JSONResponse:
     body = {
         "status": status,
         "started": writer is not None,
-        "checks": {"upstream": upstream, "clickhouse": clickhouse},
+        "checks": {"upstream": upstream_check, "clickhouse": clickhouse},
         "events": {"queued": queued, "spooled": spooled},
     }
     return JSONResponse(body, status_code=code, headers=NO_STORE)
 
 
-def health_routes(prefix: str) -> list[BaseRoute]:
-    """``<prefix>healthz`` and ``<prefix>readyz``."""
+def health_routes(prefix: str, sources: HealthSources) -> list[BaseRoute]:
+    """``<prefix>healthz`` and ``<prefix>readyz``, which reads ``sources``."""
+
+    async def readyz(request: Request) -> JSONResponse:
+        return await readiness(sources.upstream, sources.analytics)
+
     return [
         Route(prefix + "healthz", healthz, methods=["GET", "HEAD"]),
         Route(prefix + "readyz", readyz, methods=["GET", "HEAD"]),

@@ -30,7 +30,7 @@ import time
 from typing import IO, Any
 
 from gateway.iptools import truncate_ip
-from gateway.ops.request_id import current_request_id
+from gateway.request_id import current_request_id
 
 REDACTED = "[redacted]"
 FORMATS = ("text", "json")

@@ -2,7 +2,7 @@
 
 The proxy must stay fast, so nothing here calls ``prometheus_client`` per
 request. :class:`RequestMetrics`, which the public app's front door fills,
-adds to plain dicts and a :class:`~gateway.ops.buckets.Buckets`; the ingest
+adds to plain dicts and a :class:`~gateway.histograms.Buckets`; the ingest
 pipeline, the event writer and the consent log already keep plain counters of
 their own. At scrape time :func:`snapshot` reads them all into one JSON-able
 dict, and :func:`render` turns one or more snapshots into Prometheus families.
@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -36,8 +37,10 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.analytics.service import Analytics
 from gateway.analytics.steps import DropReason
-from gateway.ops.buckets import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets, cumulative
+from gateway.consent import Consent
+from gateway.histograms import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets, cumulative
 from gateway.processes import process_alive
 
 # Consent outcomes always exported, at zero too: the banner shown, and each choice.
@@ -68,34 +71,47 @@ class RequestMetrics:
             self.latency.observe(seconds)
 
 
-def snapshot(state: Any) -> dict[str, Any]:
-    """Every counter of one process, read from the public app's ``state``."""
-    data: dict[str, Any] = {"pid": os.getpid(), "time": time.time()}
-    requests: RequestMetrics | None = getattr(state, "request_metrics", None)
-    if requests is not None:
-        data["responses"] = {
+class MetricsSources(Protocol):
+    """Where one process's counters live (:class:`gateway.services.Services` is one)."""
+
+    @property
+    def request_metrics(self) -> RequestMetrics: ...
+
+    @property
+    def analytics(self) -> Analytics: ...
+
+    @property
+    def consent(self) -> Consent: ...
+
+    @property
+    def metrics_dir(self) -> Path | None: ...
+
+
+def snapshot(sources: MetricsSources) -> dict[str, Any]:
+    """Every counter of one process."""
+    requests = sources.request_metrics
+    analytics = sources.analytics
+    pipeline = analytics.pipeline
+    data: dict[str, Any] = {
+        "pid": os.getpid(),
+        "time": time.time(),
+        "responses": {
             "proxy": {str(k): v for k, v in requests.proxied.items()},
             "own": {str(k): v for k, v in requests.own.items()},
-        }
-        data["latency"] = requests.latency.snapshot()
-        data["in_flight"] = requests.in_flight
-    analytics = getattr(state, "analytics", None)
-    if analytics is not None:
-        pipeline = analytics.pipeline
-        data["events_accepted"] = pipeline.accepted
-        data["events_dropped"] = {str(k): v for k, v in pipeline.dropped.items()}
-        writer = analytics.writer
-        if writer is not None:
-            data["writer"] = {"written": writer.written, "spooled": writer.spooled}
-            data["writer"]["replayed"] = writer.replayed
-            data["queued"] = analytics.queued
-            data["spool_events"] = writer.spool.pending_events()
-            batches = getattr(writer, "batches", None)
-            if batches is not None:
-                data["batches"] = batches.snapshot()
-    consent = getattr(state, "consent_log", None)
-    if consent is not None:
-        data["consent"] = dict(consent.outcomes)
+        },
+        "latency": requests.latency.snapshot(),
+        "in_flight": requests.in_flight,
+        "events_accepted": pipeline.accepted,
+        "events_dropped": {str(k): v for k, v in pipeline.dropped.items()},
+        "consent": dict(sources.consent.log.outcomes),
+    }
+    writer = analytics.writer
+    if writer is not None:
+        data["writer"] = {"written": writer.written, "spooled": writer.spooled}
+        data["writer"]["replayed"] = writer.replayed
+        data["queued"] = analytics.queued
+        data["spool_events"] = writer.spool.pending_events()
+        data["batches"] = writer.batches.snapshot()
     return data
 
 
@@ -223,17 +239,18 @@ def render(data: dict[str, Any]) -> bytes:
     return generate_latest(registry)
 
 
-def publish(state: Any, folder: Path) -> None:
+def publish(sources: MetricsSources, folder: Path) -> None:
     """Write this process's snapshot to ``folder/<pid>.json``, atomically."""
     path = folder / f"{os.getpid()}.json"
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(snapshot(state)))
+    temporary.write_text(json.dumps(snapshot(sources)))
     os.replace(temporary, path)
 
 
-def gather(state: Any, folder: Path | None) -> dict[str, Any]:
+def gather(sources: MetricsSources) -> dict[str, Any]:
     """This process's live counters plus, with workers, every other worker's last file."""
-    own = snapshot(state)
+    own = snapshot(sources)
+    folder = sources.metrics_dir
     live: list[dict[str, Any]] = [own]
     exited: list[dict[str, Any]] = []
     if folder is not None:
@@ -248,8 +265,11 @@ def gather(state: Any, folder: Path | None) -> dict[str, Any]:
     return merge(live, exited)
 
 
-async def metrics_endpoint(request: Request) -> Response:
+def metrics_endpoint(sources: MetricsSources) -> Callable[[Request], Awaitable[Response]]:
     """``GET /metrics`` on the admin listener: Prometheus text format 0.0.4."""
-    state = request.app.state
-    data = gather(state, getattr(state, "metrics_dir", None))
-    return Response(render(data), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def endpoint(request: Request) -> Response:
+        data = gather(sources)
+        return Response(render(data), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return endpoint

@@ -2,10 +2,10 @@
 
 ``erase`` and ``export`` serve requests that arrive by email (the seeds'
 "contact us" route), quoting the consent id the visitor's privacy page shows.
-They, and ``retention``, are local commands (``(storage, settings, payload) ->
-dict``, see :mod:`gateway.admin.local`): run in this process when the data
-folder is free, or by the running gateway through its admin listener when it
-owns the embedded engine, so they work while the gateway runs. Erasures and
+Their work, and ``retention``'s, are actions (:mod:`gateway.commands`): run in
+this process when the data folder is free, or by the running gateway through
+its admin listener when it owns the embedded engine, so they work while the
+gateway runs. Erasures and
 exports are written to the audit log under the visitor key, never the
 consent id itself. The dashboard's "Visitor requests" and "Retention" pages
 (:mod:`gateway.admin.privacy_pages`) call these same commands, adding the
@@ -19,28 +19,25 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from gateway.admin.audit import cli_actor, record_audit
-from gateway.admin.local import Payload, register_command, run_command
 from gateway.analytics.events import visitor_key
+from gateway.audit import cli_actor, record_audit
+from gateway.commands import Action, Command, Context, Payload, run_command
 from gateway.exceptions import CommandError
 from gateway.privacy import store
 from gateway.privacy.erasure import check_consent_id, operator_erase
 from gateway.privacy.notice import outline, to_html, to_markdown
 from gateway.privacy.retention import format_report, retention_report
-from gateway.settings import Settings
-from gateway.storage import Storage
+from gateway.settings import Settings, load_settings
 
 FORMATS = ("json", "csv")
 PARTS = ("visits", "consent")
 
 
-@register_command("privacy.erase")
-def erase(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    result = operator_erase(storage, settings, payload)
+def erase(context: Context, payload: Payload) -> Payload:
+    result = operator_erase(context, payload)
     record_audit(
-        storage,
+        context.storage,
         str(payload.get("actor", "cli")),
         "privacy.erase",
         visitor_key(result["consent_id"]),
@@ -50,8 +47,8 @@ def erase(storage: Storage, settings: Settings, payload: Payload) -> Payload:
     return result
 
 
-@register_command("privacy.export")
-def export(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+def export(context: Context, payload: Payload) -> Payload:
+    storage = context.storage
     consent_id = check_consent_id(payload.get("consent_id"))
     form, part = payload.get("format", "json"), payload.get("part", "visits")
     if form not in FORMATS or part not in PARTS:
@@ -77,27 +74,24 @@ def export(storage: Storage, settings: Settings, payload: Payload) -> Payload:
     return {"content": content}
 
 
-@register_command("privacy.retention")
-def retention(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    return retention_report(storage, settings)
+def retention(context: Context, payload: Payload) -> Payload:
+    return retention_report(context.storage, context.settings)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from gateway.settings import load_settings
-
     return load_settings(env_file=args.env_file)
 
 
-def _run(args: argparse.Namespace, name: str, payload: Payload) -> Payload | None:
+def _run(args: argparse.Namespace, action: Action, payload: Payload) -> Payload | None:
     try:
-        return run_command(_settings(args), name, {"actor": cli_actor(), **payload})
+        return run_command(_settings(args), action, {"actor": cli_actor(), **payload})
     except CommandError as error:
         print(f"consent-gateway {args.command}: {error}", file=sys.stderr)
         return None
 
 
 def _erase(args: argparse.Namespace) -> int:
-    result = _run(args, "privacy.erase", {"consent_id": args.consent_id})
+    result = _run(args, ERASE.action("privacy.erase"), {"consent_id": args.consent_id})
     if result is None:
         return 1
     rows = ", ".join(f"{table} {count}" for table, count in result["deleted"].items())
@@ -108,7 +102,7 @@ def _erase(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     payload = {"consent_id": args.consent_id, "format": args.format, "part": args.part}
-    result = _run(args, "privacy.export", payload)
+    result = _run(args, EXPORT.action("privacy.export"), payload)
     if result is None:
         return 1
     if args.output:
@@ -120,7 +114,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _retention(args: argparse.Namespace) -> int:
-    report = _run(args, "privacy.retention", {})
+    report = _run(args, RETENTION.action("privacy.retention"), {})
     if report is None:
         return 1
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -136,55 +130,68 @@ def _notice(args: argparse.Namespace) -> int:
 # Consent ids are URL-safe base64 and one in 64 starts with "-", which argparse
 # takes for an option after a space: "--consent-id=ID" always works.
 CONSENT_ID_HELP = "the visitor's consent id; write --consent-id=ID (an id may start with '-')"
+ENV_FILE_HELP = "a .env file to read (default .env)"
 
 
-def register(commands: Any) -> None:
-    """Add ``erase``, ``export``, ``retention`` and ``notice``."""
-    env: dict[str, Any] = {"default": ".env", "help": "a .env file to read (default .env)"}
+def _erase_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--consent-id", required=True, help=CONSENT_ID_HELP)
+    parser.add_argument("--env-file", default=".env", help=ENV_FILE_HELP)
 
-    erase_parser = commands.add_parser(
-        "erase",
-        help="erase one visitor's analytics data",
-        description="Delete every analytics row of the visitor with this consent id (the "
-        "privacy page shows it), append an erasure entry to the consent log and audit it. "
-        "Works while the gateway runs.",
-    )
-    erase_parser.add_argument("--consent-id", required=True, help=CONSENT_ID_HELP)
-    erase_parser.add_argument("--env-file", **env)
-    erase_parser.set_defaults(handler=_erase)
 
-    export_parser = commands.add_parser(
-        "export",
-        help="export one visitor's data (JSON or CSV)",
-        description="Print (or write to --output) the visitor's analytics rows and consent "
-        "history. JSON holds both; CSV holds one part at a time (--part).",
-    )
-    export_parser.add_argument("--consent-id", required=True, help=CONSENT_ID_HELP)
-    export_parser.add_argument("--format", choices=FORMATS, default="json")
-    export_parser.add_argument("--part", choices=PARTS, default="visits", help="for CSV")
-    export_parser.add_argument("--output", help="a file to write instead of standard output")
-    export_parser.add_argument("--env-file", **env)
-    export_parser.set_defaults(handler=_export)
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--consent-id", required=True, help=CONSENT_ID_HELP)
+    parser.add_argument("--format", choices=FORMATS, default="json")
+    parser.add_argument("--part", choices=PARTS, default="visits", help="for CSV")
+    parser.add_argument("--output", help="a file to write instead of standard output")
+    parser.add_argument("--env-file", default=".env", help=ENV_FILE_HELP)
 
-    retention_parser = commands.add_parser(
-        "retention",
-        help="show each table's TTL and the age of its oldest row",
-        description="Report, for each ClickHouse table, its TTL as the database has it and "
-        "the age of its oldest row, and whether it is within its limit (exit status 3 if "
-        "not).",
-    )
-    retention_parser.add_argument("--json", action="store_true", help="print JSON")
-    retention_parser.add_argument("--env-file", **env)
-    retention_parser.set_defaults(handler=_retention)
 
-    notice_parser = commands.add_parser(
-        "notice",
-        help="print the cookie and analytics part of a privacy notice",
-        description="Write the cookie and analytics section of a privacy policy from the "
-        "running configuration: cookies, categories, what is collected, truncation, "
-        "retention, rights and the privacy page URL.",
-    )
-    notice_parser.add_argument("--format", choices=("markdown", "html"), default="markdown")
-    notice_parser.add_argument("--site-url", default="", help="the site's public URL")
-    notice_parser.add_argument("--env-file", **env)
-    notice_parser.set_defaults(handler=_notice)
+def _retention_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--env-file", default=".env", help=ENV_FILE_HELP)
+
+
+def _notice_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("markdown", "html"), default="markdown")
+    parser.add_argument("--site-url", default="", help="the site's public URL")
+    parser.add_argument("--env-file", default=".env", help=ENV_FILE_HELP)
+
+
+ERASE = Command(
+    "erase",
+    help="erase one visitor's analytics data",
+    description="Delete every analytics row of the visitor with this consent id (the "
+    "privacy page shows it), append an erasure entry to the consent log and audit it. "
+    "Works while the gateway runs.",
+    arguments=_erase_arguments,
+    handler=_erase,
+    actions=(Action("privacy.erase", erase),),
+)
+EXPORT = Command(
+    "export",
+    help="export one visitor's data (JSON or CSV)",
+    description="Print (or write to --output) the visitor's analytics rows and consent "
+    "history. JSON holds both; CSV holds one part at a time (--part).",
+    arguments=_export_arguments,
+    handler=_export,
+    actions=(Action("privacy.export", export),),
+)
+RETENTION = Command(
+    "retention",
+    help="show each table's TTL and the age of its oldest row",
+    description="Report, for each ClickHouse table, its TTL as the database has it and "
+    "the age of its oldest row, and whether it is within its limit (exit status 3 if "
+    "not).",
+    arguments=_retention_arguments,
+    handler=_retention,
+    actions=(Action("privacy.retention", retention),),
+)
+NOTICE = Command(
+    "notice",
+    help="print the cookie and analytics part of a privacy notice",
+    description="Write the cookie and analytics section of a privacy policy from the "
+    "running configuration: cookies, categories, what is collected, truncation, "
+    "retention, rights and the privacy page URL.",
+    arguments=_notice_arguments,
+    handler=_notice,
+)

@@ -10,10 +10,9 @@ Two ways in, one piece of work:
   deleting, the job flushes the analytics writer (and so replays its spool),
   so no event of the visitor still waiting in memory lands after the delete.
 - the operator's ``consent-gateway erase --consent-id ID``
-  (:func:`operator_erase`, a local command): the entry is chained from the
-  newest stored one and inserted directly, and the deletes run twice, the
-  second time after one flush interval of a gateway that may be running, to
-  catch an event it had queued at the moment of the first.
+  (:func:`operator_erase`, an action of the CLI): the entry is chained from the
+  newest stored one and inserted directly, and the deletes run again once the
+  events that writers held at the first one are written (:func:`_await_writers`).
 
 Either way the work ends with the rows gone from the data folder, not only
 from queries (:mod:`gateway.privacy.purge`).
@@ -33,13 +32,14 @@ from gateway.analytics.events import visitor_key
 from gateway.analytics.service import Analytics
 from gateway.analytics.writer import EventWriter
 from gateway.clock import system_clock
+from gateway.commands import Context
+from gateway.consent import build_consent
 from gateway.consent.log import ConsentLog
 from gateway.consent.proof import COLUMNS, LogEntry
 from gateway.consent.state import Choice
 from gateway.exceptions import CommandError, StorageError
 from gateway.privacy.purge import erasure_tables, wait_until_gone
 from gateway.privacy.store import erase_rows, last_entry
-from gateway.settings import Settings
 from gateway.stats.rollup import rebuild_from, visitor_first_day
 from gateway.storage import Storage
 
@@ -113,12 +113,11 @@ def erase_everywhere(storage: Storage, consent_id: str) -> dict[str, int]:
     return deleted
 
 
-def operator_erase(storage: Storage, settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
-    """The ``erase`` local command: log the erasure, delete the rows, report what went."""
-    from gateway.consent import build_consent
-
+def operator_erase(context: Context, payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``erase`` action: log the erasure, delete the rows, report what went."""
+    storage = context.storage
     consent_id = check_consent_id(payload.get("consent_id"))
-    log = build_consent(settings, system_clock).log
+    log = build_consent(context.settings, system_clock).log
     client = storage.connect()
     try:
         entry = erasure_entry(log, consent_id, choice_of(last_entry(client, consent_id)))
@@ -135,10 +134,27 @@ def operator_erase(storage: Storage, settings: Settings, payload: dict[str, Any]
     finally:
         client.close()
     deleted = erase_everywhere(storage, consent_id)
-    time.sleep(settings.flush_interval + 0.5)
-    late = erase_everywhere(storage, consent_id)
+    late = erase_everywhere(storage, consent_id) if _await_writers(context) else {}
     return {
         "consent_id": consent_id,
         "deleted": {table: deleted.get(table, 0) + late.get(table, 0) for table in deleted},
         "logged": {"seq": entry.seq, "hash": entry.hash},
     }
+
+
+def _await_writers(context: Context) -> bool:
+    """Wait until the events that writers held at the first delete are written; whether
+    any writer may have held one (then the deletes run again).
+
+    Inside the gateway its own writer is flushed (:attr:`Context.flush_events`).
+    The embedded engine has one process, so a CLI that runs this action on it
+    holds the folder with no writer in it: nothing can land late. Other
+    processes writing to a ClickHouse server cannot be asked from here, so their
+    flush interval is waited out.
+    """
+    if context.flush_events is not None:
+        context.flush_events()
+    if not context.storage.embedded:
+        time.sleep(context.settings.flush_interval + 0.5)
+        return True
+    return context.flush_events is not None

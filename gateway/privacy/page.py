@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.analytics.service import Analytics
 from gateway.consent.api import ConsentApi
 from gateway.consent.csrf import same_origin
 from gateway.consent.state import CONSENT_COOKIE, NECESSARY, ConsentState
@@ -64,11 +65,18 @@ STYLE = (
 class PrivacyPages:
     """The visitor-facing privacy routes, sharing the consent API's policy, CSRF and log."""
 
-    def __init__(self, settings: Settings, consent: ConsentApi, banner_tags: bytes = b"") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        consent: ConsentApi,
+        analytics: Analytics,
+        banner_tags: bytes = b"",
+    ) -> None:
         check_retention(settings)  # a refused retention stops start-up, not a request
         self.settings = settings
         self.prefix = settings.prefix
         self.consent = consent
+        self.analytics = analytics
         self.banner_tags = banner_tags.decode("ascii")
         self.jobs = ErasureJobs()
 
@@ -141,7 +149,7 @@ class PrivacyPages:
 
     async def _read(self, request: Request, call: Any) -> Any:
         """``call(client)`` on a fresh client, off the event loop."""
-        storage = request.app.state.analytics.storage
+        storage = self.analytics.storage
 
         def run() -> Any:
             client = storage.connect()
@@ -192,7 +200,7 @@ class PrivacyPages:
             context.response_cookies.append(
                 set_cookie_header(name, "", max_age=0, secure=context.secure)
             )
-        analytics = request.app.state.analytics
+        analytics = self.analytics
         job = self.jobs.start(analytics.storage, consent_id, partial(settle_analytics, analytics))
         status_url = f"{self.prefix}privacy/erase/{job.id}"
         if as_form:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from gateway.asgi import RawHeaders
+from gateway.asgi import RawHeaders, Scope
+from gateway.client_ip import TrustedProxies
+from gateway.consent.enforcement import CookieEnforcer
 from gateway.context import RequestContext
 from gateway.cookies import join_cookie_pairs
 
@@ -75,6 +77,16 @@ _SPOOFABLE = frozenset(
 )
 _DROPPED_ON_REQUEST = HOP_BY_HOP | _REPLACED_ON_REQUEST | _SPOOFABLE
 
+# The handshake headers a websocket client makes itself for the upstream (RFC 6455 4.1).
+_HANDSHAKE = frozenset(
+    {
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+    }
+)
+
 # What a Connection token can never remove: the framing, the request's identity,
 # what the gateway sets, and Sec-GPC (the GPC specification forbids removing it).
 _NEVER_HOP_BY_HOP = _REPLACED_ON_REQUEST | {b"transfer-encoding", b"sec-gpc"}
@@ -97,44 +109,77 @@ def _dropped_as_spelled_with_dashes(key: bytes) -> bool:
     return key in _DROPPED_ON_REQUEST or key.startswith(b"proxy-")
 
 
-def upstream_request_headers(
-    headers: RawHeaders,
-    context: RequestContext,
-    peer: str,
-    trusted_peer: bool,
-    upstream_host: str,
-    cookies: list[tuple[str, str]],
-) -> list[tuple[str, str]]:
-    """The headers to send upstream for a visitor's request, without its framing.
+class RequestTranslator:
+    """The upstream's request target and headers for a visitor's request, HTTP or websocket.
 
-    ``X-Forwarded-For`` extends a chain only a trusted peer may have started;
-    from anyone else it starts afresh with the peer's address. ``X-Real-IP`` is
-    the client address the trusted-proxy rule gives.
+    One translation for both, so a websocket handshake loses the same headers and
+    cookies and carries the same labels as a page request. The target is the
+    upstream's base path, then the request's raw path and query. The headers come
+    ``Host`` first, then the visitor's, less the dropped ones, then the gateway's:
+    ``X-Forwarded-For`` extends a chain only a trusted peer may have started (from
+    anyone else it starts afresh with the peer's address), ``X-Real-IP`` is the
+    client address the trusted-proxy rule gives, then the ``Cookie`` the consent
+    allows and ``X-Consent``. For a websocket, the ``Sec-WebSocket-*`` handshake
+    headers are dropped too: the gateway's websocket client makes its own.
     """
-    nominated = _connection_tokens(headers)
-    if nominated:
-        nominated -= _NEVER_HOP_BY_HOP
-    out: list[tuple[str, str]] = [("Host", upstream_host)]
-    forwarded_for = None
-    for key, value in headers:
-        if (
-            key in _DROPPED_ON_REQUEST
-            or key in nominated
-            or key.startswith(b"proxy-")
-            or (b"_" in key and _dropped_as_spelled_with_dashes(key))
-        ):
-            if key == b"x-forwarded-for" and trusted_peer:
-                forwarded_for = value.decode("latin-1")
-            continue
-        out.append((key.decode("latin-1"), value.decode("latin-1")))
-    out.append(("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer))
-    out.append(("X-Forwarded-Proto", "https" if context.secure else "http"))
-    if context.host:
-        out.append(("X-Forwarded-Host", context.host))
-    out.append(("X-Real-IP", context.client_ip))
-    if cookies:
-        out.append(("Cookie", join_cookie_pairs(cookies)))
-    return out
+
+    __slots__ = ("_base_path", "_dropped", "_enforcer", "_host", "_trusted")
+
+    def __init__(
+        self,
+        host: str,
+        base_path: str,
+        trusted: TrustedProxies,
+        enforcer: CookieEnforcer,
+        *,
+        websocket: bool = False,
+    ) -> None:
+        self._host = host
+        self._base_path = base_path
+        self._trusted = trusted
+        self._enforcer = enforcer
+        self._dropped = _DROPPED_ON_REQUEST | _HANDSHAKE if websocket else _DROPPED_ON_REQUEST
+
+    def translate(self, scope: Scope, context: RequestContext) -> tuple[str, list[tuple[str, str]]]:
+        """``(target, headers)`` for the request in ``scope``, without its framing."""
+        # One function on the proxy's hot path: every call and lookup here is per request.
+        target = self._base_path + (scope.get("raw_path") or scope["path"].encode()).decode(
+            "latin-1"
+        )
+        query = scope.get("query_string")
+        if query:
+            target += "?" + query.decode("latin-1")
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        headers: RawHeaders = scope["headers"]
+        nominated = _connection_tokens(headers)
+        if nominated:
+            nominated -= _NEVER_HOP_BY_HOP
+        dropped = self._dropped
+        out: list[tuple[str, str]] = [("Host", self._host)]
+        forwarded_for = None
+        for key, value in headers:
+            if (
+                key in dropped
+                or key in nominated
+                or key.startswith(b"proxy-")
+                or (b"_" in key and _dropped_as_spelled_with_dashes(key))
+            ):
+                if key == b"x-forwarded-for" and self._trusted.is_trusted(peer):
+                    forwarded_for = value.decode("latin-1")
+                continue
+            out.append((key.decode("latin-1"), value.decode("latin-1")))
+        out.append(("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer))
+        out.append(("X-Forwarded-Proto", "https" if context.secure else "http"))
+        if context.host:
+            out.append(("X-Forwarded-Host", context.host))
+        out.append(("X-Real-IP", context.client_ip))
+        enforcer = self._enforcer
+        cookies = enforcer.upstream_cookies(context)
+        if cookies:
+            out.append(("Cookie", join_cookie_pairs(cookies)))
+        out.append(("X-Consent", enforcer.consent_header(context)))
+        return target, out
 
 
 class LocationRewriter:

@@ -32,8 +32,8 @@ from gateway.errors import new_request_id, send_error, wants_json
 from gateway.exceptions import UpstreamError, UpstreamTimeout
 from gateway.proxy.headers import (
     LocationRewriter,
+    RequestTranslator,
     downstream_response_headers,
-    upstream_request_headers,
 )
 from gateway.proxy.request import BadHeader, BodySender, encode_head
 from gateway.proxy.upstream import Upstream
@@ -97,10 +97,12 @@ class HttpProxy:
         page_rewriter: PageRewriter | None = None,
     ) -> None:
         self.upstream = upstream
-        self.trusted = trusted
         self.enforcer = enforcer
         self.max_body_bytes = max_body_bytes
         self.rewriter = LocationRewriter(upstream.base_url)
+        self.translate = RequestTranslator(
+            upstream.host_header, upstream.base_path, trusted, enforcer
+        ).translate
         self.observers = observers or []
         self.page_rewriter = page_rewriter
 
@@ -121,24 +123,9 @@ class HttpProxy:
             return
         has_body = chunked or bool(length)
 
-        peer = scope["client"][0] if scope.get("client") else ""
-        out_headers = upstream_request_headers(
-            headers,
-            context,
-            peer,
-            self.trusted.is_trusted(peer),
-            self.upstream.host_header,
-            self.enforcer.upstream_cookies(context),
-        )
-        out_headers.append(("X-Consent", self.enforcer.consent_header(context)))
-        target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        query = scope.get("query_string", b"")
-        if query:
-            target += "?" + query.decode("latin-1")
+        target, out_headers = self.translate(scope, context)
         try:
-            head = encode_head(
-                method, self.upstream.base_path + target, out_headers, length, chunked
-            )
+            head = encode_head(method, target, out_headers, length, chunked)
         except BadHeader as error:
             await send_error(send, 400, "bad_header", str(error), request_id=None, as_json=as_json)
             return

@@ -1,6 +1,6 @@
 """The request as it goes to the upstream: its head in bytes, and its body streamed.
 
-The head is built from the headers :func:`gateway.proxy.headers.upstream_request_headers`
+The head is built from the headers :class:`gateway.proxy.headers.RequestTranslator`
 chose, in that order, and nothing else: the ``Host`` is the first of them, and
 no client header (``User-Agent``, ``Accept-Encoding``...) is invented. The only
 header added here is the framing, from what the gateway itself parsed: the

@@ -1,24 +1,21 @@
-"""Where proxied requests go, and the clients that take them there, opened in the lifespan.
+"""Where proxied requests go, and how the gateway reaches it.
 
-Plain HTTP requests go through the gateway's own keep-alive pool
-(``gateway/proxy/pool.py``): one origin, bytes passed through exactly, about a
-third of aiohttp's CPU per request (see ``bench/bare_forwarder.py``).
-Websockets keep an aiohttp session, which does the upgrade and the framing;
-it never decompresses, never follows redirects, never invents headers and
-never reads proxy settings from the environment.
+HTTP requests go through the gateway's own keep-alive pool
+(``gateway/proxy/pool.py``); websockets through the ``websockets`` library's
+client (``gateway/proxy/websocket.py``); the readiness probe through a
+connection of its own. All three reach the one configured origin, verify its
+certificate with the same TLS context, and read no proxy setting from the
+environment.
 """
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from gateway.proxy.pool import ConnectionPool
+from gateway.proxy.request import encode_head
 from gateway.settings import Settings
-
-# The headers aiohttp would otherwise invent when the visitor did not send them.
-_NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
 def _ascii_netloc(netloc: str, hostname: str, port: int | None) -> str:
@@ -31,47 +28,53 @@ def _ascii_netloc(netloc: str, hostname: str, port: int | None) -> str:
 
 
 class Upstream:
-    """The upstream's address, its connection pool and the websocket client."""
+    """The upstream's address, its TLS context and the connection pool to it.
 
-    def __init__(self, settings: Settings) -> None:
+    ``ssl_context`` replaces the default verifying one for an https upstream
+    (tests trust their own CA); the pool, the websockets and the probe share it.
+    """
+
+    def __init__(self, settings: Settings, ssl_context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(settings.upstream)
+        secure = parts.scheme == "https"
         self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
         # Prefixed to every request's path: an upstream at https://host/app gets /app/...
         self.base_path = parts.path.rstrip("/")
         self.host_header = _ascii_netloc(parts.netloc, parts.hostname or "", parts.port)
-        self.ws_base_url = ("wss" if parts.scheme == "https" else "ws") + self.base_url[
-            len(parts.scheme) :
-        ]
+        self.origin = f"{parts.scheme}://{self.host_header}"
+        # The websocket client writes the Host header from this: the same as for HTTP.
+        self.ws_origin = ("wss://" if secure else "ws://") + self.host_header
+        self.connect_timeout = settings.connect_timeout
+        self.read_timeout = settings.read_timeout
+        self.ssl_context = (ssl_context or ssl.create_default_context()) if secure else None
         self.pool = ConnectionPool(
-            f"{parts.scheme}://{parts.netloc}",
+            self.origin,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
+            ssl_context=self.ssl_context,
         )
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        """The aiohttp session for websockets."""
-        if self._session is None:
-            raise RuntimeError("The upstream client is used before the app's lifespan opened it.")
-        return self._session
+    def address(self) -> tuple[str, int]:
+        """The host and port every connection to the upstream goes to."""
+        return self.pool.host, self.pool.port
 
-    async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self.timeout,
-            auto_decompress=False,
-            skip_auto_headers=_NO_AUTO_HEADERS,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,
+    async def probe(self) -> int:
+        """The status the upstream answers ``HEAD /`` (under its base path) with.
+
+        On a connection of its own, closed after: a health check must not take a
+        pooled connection from visitors, nor leave one behind on its event loop.
+        Raises :class:`gateway.exceptions.UpstreamError` when there is no answer;
+        the caller bounds the whole with its own deadline.
+        """
+        pool = ConnectionPool(
+            self.origin, self.connect_timeout, self.read_timeout, ssl_context=self.ssl_context
         )
+        head = encode_head("HEAD", self.base_path + "/", [("Host", self.host_header)])
+        response = await pool.request("HEAD", head, None)
+        response.close()
+        return response.status
 
     async def close(self) -> None:
+        """Close the idle pooled connections (websockets close with their visitors)."""
         self.pool.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None

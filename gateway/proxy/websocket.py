@@ -1,10 +1,11 @@
 """Websockets, relayed both ways between the visitor and the upstream.
 
-The gateway opens its own websocket to the upstream first, with the visitor's
-headers less the hop-by-hop ones and the gateway's cookies, and only then
-accepts the visitor with the subprotocol the upstream chose. If the upstream
-refuses, the visitor's handshake is refused too (HTTP 403 from uvicorn), so a
-page never sees a socket that leads nowhere.
+The gateway opens its own websocket to the upstream first, with the ``websockets``
+library's client and the headers :class:`RequestTranslator` gives HTTP requests
+too, and only then accepts the visitor with the subprotocol the upstream chose.
+If the upstream refuses or cannot be reached, the visitor's handshake is refused
+(HTTP 403 from uvicorn), so a page never sees a socket that leads nowhere.
+Messages pass as they are, of any size: no compression is negotiated upstream.
 """
 
 from __future__ import annotations
@@ -13,31 +14,44 @@ import asyncio
 import contextlib
 import logging
 
-import aiohttp
-from yarl import URL
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.typing import Subprotocol
 
 from gateway.asgi import Receive, Scope, Send
 from gateway.client_ip import TrustedProxies
 from gateway.consent.enforcement import CookieEnforcer
 from gateway.context import RequestContext
 from gateway.errors import new_request_id
-from gateway.proxy.headers import upstream_request_headers
+from gateway.proxy.headers import RequestTranslator
 from gateway.proxy.upstream import Upstream
 
 logger = logging.getLogger("gateway.proxy")
 
-# Headers the websocket client makes itself for the upstream handshake.
-_HANDSHAKE = frozenset(
-    {
-        b"sec-websocket-key",
-        b"sec-websocket-version",
-        b"sec-websocket-extensions",
-        b"sec-websocket-protocol",
-    }
-)
-
-# RFC 6455 close codes: 1011 unexpected condition, 1014 bad gateway.
+# RFC 6455 section 7.4.1: 1014 bad gateway, for an upstream that cannot be reached.
 _BAD_GATEWAY = 1014
+# Seconds between pings to the upstream, and for its pong: a vanished upstream is
+# noticed, and its visitor told, within a minute.
+PING_INTERVAL = 20.0
+PING_TIMEOUT = 20.0
+
+
+class _OneOrigin(connect):
+    """The ``websockets`` client, except that it never follows a redirect: the
+    configured upstream is the only place the gateway connects to."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
+def _sendable(code: int | None) -> int:
+    """``code`` if a close frame may carry it, else 1000 (normal): 1005 and 1006 only
+    report that no code or no close frame came (RFC 6455 section 7.4.1)."""
+    if code is not None and (
+        (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999
+    ):
+        return code
+    return 1000
 
 
 class WebSocketProxy:
@@ -45,37 +59,19 @@ class WebSocketProxy:
 
     def __init__(self, upstream: Upstream, trusted: TrustedProxies, enforcer: CookieEnforcer):
         self.upstream = upstream
-        self.trusted = trusted
-        self.enforcer = enforcer
+        self.translate = RequestTranslator(
+            upstream.host_header, upstream.base_path, trusted, enforcer, websocket=True
+        ).translate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         context: RequestContext = scope["gateway"]
-        peer = scope["client"][0] if scope.get("client") else ""
-        headers = upstream_request_headers(
-            [(k, v) for k, v in scope["headers"] if k not in _HANDSHAKE],
-            context,
-            peer,
-            self.trusted.is_trusted(peer),
-            self.upstream.host_header,
-            self.enforcer.upstream_cookies(context),
-        )
-        headers.append(("X-Consent", self.enforcer.consent_header(context)))
-        target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = URL(self.upstream.ws_base_url + target + ("?" + query if query else ""), encoded=True)
-
+        target, headers = self.translate(scope, context)
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         try:
-            upstream_ws = await self.upstream.session.ws_connect(
-                url,
-                headers=headers,
-                protocols=tuple(scope.get("subprotocols", ())),
-                autoping=True,
-                max_msg_size=0,
-            )
-        except (aiohttp.ClientError, TimeoutError) as error:
+            upstream_ws = await self._connect(target, headers, scope.get("subprotocols", ()))
+        except (WebSocketException, OSError, TimeoutError, ValueError) as error:
             logger.warning(
                 "upstream websocket refused request_id=%s path=%s error=%s",
                 new_request_id(),
@@ -84,45 +80,86 @@ class WebSocketProxy:
             )
             await send({"type": "websocket.close", "code": _BAD_GATEWAY})
             return
-
         async with upstream_ws:
-            await send({"type": "websocket.accept", "subprotocol": upstream_ws.protocol})
-            to_upstream = asyncio.create_task(_visitor_to_upstream(receive, upstream_ws))
-            to_visitor = asyncio.create_task(_upstream_to_visitor(upstream_ws, send))
-            done, pending = await asyncio.wait(
-                (to_upstream, to_visitor), return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            for task in done:
-                if task.exception() is not None:
-                    logger.info("websocket relay ended: %s", type(task.exception()).__name__)
+            try:
+                await send({"type": "websocket.accept", "subprotocol": upstream_ws.subprotocol})
+            except OSError:  # the visitor left while the upstream answered
+                return
+            await _relay(receive, send, upstream_ws)
+
+    async def _connect(
+        self, target: str, headers: list[tuple[str, str]], subprotocols: list[str]
+    ) -> ClientConnection:
+        """The upstream's websocket; the handshake, TLS included, within the connect and
+        read timeouts together. Raises what ``websockets`` raises for a refusal."""
+        upstream = self.upstream
+        host, port = upstream.address
+        return await _OneOrigin(
+            upstream.ws_origin + target,
+            # Host comes first: the client writes it from the URI, which carries the same.
+            additional_headers=headers[1:],
+            # None, not an empty list, which would send an empty Sec-WebSocket-Protocol.
+            subprotocols=[Subprotocol(protocol) for protocol in subprotocols] or None,
+            user_agent_header=None,  # only the visitor's
+            compression=None,
+            proxy=None,
+            open_timeout=upstream.connect_timeout + upstream.read_timeout,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            max_size=None,
+            ssl=upstream.ssl_context,
+            host=host,
+            port=port,
+        )
+
+
+async def _relay(receive: Receive, send: Send, upstream_ws: ClientConnection) -> None:
+    """Messages both ways until one side closes; then the other side is closed too."""
+    visitor_left = asyncio.Event()
+    pump = asyncio.create_task(_visitor_to_upstream(receive, upstream_ws, visitor_left))
+    try:
+        await _upstream_to_visitor(upstream_ws, send)
+        if not visitor_left.is_set():
+            with contextlib.suppress(OSError):  # the visitor left meanwhile
+                code = _sendable(upstream_ws.close_code)
+                await send({"type": "websocket.close", "code": code})
+    finally:
+        pump.cancel()
+        try:
+            await pump
+        except asyncio.CancelledError:
+            pass
+        except Exception as error:
+            logger.info("websocket relay ended: %s", type(error).__name__)
 
 
 async def _visitor_to_upstream(
-    receive: Receive, upstream_ws: aiohttp.ClientWebSocketResponse
+    receive: Receive, upstream_ws: ClientConnection, visitor_left: asyncio.Event
 ) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            await upstream_ws.close(code=message.get("code", 1000))
-            return
-        if message.get("bytes") is not None:
-            await upstream_ws.send_bytes(message["bytes"])
-        elif message.get("text") is not None:
-            await upstream_ws.send_str(message["text"])
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                visitor_left.set()
+                await upstream_ws.close(_sendable(message.get("code")))
+                return
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+            if data is not None:
+                await upstream_ws.send(data)
+    except ConnectionClosed:
+        return  # the upstream left: the other direction tells the visitor
 
 
-async def _upstream_to_visitor(upstream_ws: aiohttp.ClientWebSocketResponse, send: Send) -> None:
-    async for message in upstream_ws:
-        if message.type == aiohttp.WSMsgType.TEXT:
-            await send({"type": "websocket.send", "text": message.data})
-        elif message.type == aiohttp.WSMsgType.BINARY:
-            await send({"type": "websocket.send", "bytes": message.data})
-        elif message.type == aiohttp.WSMsgType.ERROR:
-            break
-    code = upstream_ws.close_code or 1000
-    # 1005/1006 are reserved and must not be sent in a close frame (RFC 6455 section 7.4.1).
-    await send({"type": "websocket.close", "code": 1000 if code in (1005, 1006) else code})
+async def _upstream_to_visitor(upstream_ws: ClientConnection, send: Send) -> None:
+    try:
+        async for data in upstream_ws:
+            if isinstance(data, str):
+                await send({"type": "websocket.send", "text": data})
+            else:
+                await send({"type": "websocket.send", "bytes": data})
+    except ConnectionClosed:
+        return  # closed abnormally: close_code says 1006
+    except OSError:
+        return  # the visitor left: its side of the relay closes the upstream

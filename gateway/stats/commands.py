@@ -1,7 +1,7 @@
 """``consent-gateway token create|list|revoke``: the stats API's bearer tokens.
 
-Each runs as a local command (:mod:`gateway.admin.local`): here, or inside the
-running gateway when that owns the embedded ClickHouse. ``create`` prints the
+Each one's work is an action (:mod:`gateway.commands`): it runs here, or inside
+the running gateway when that owns the embedded ClickHouse. ``create`` prints the
 token once; only its hash is stored. Creating and revoking are audited, with
 the actor ``cli:<os user>``.
 """
@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from gateway.admin.audit import cli_actor, record_audit
-from gateway.admin.local import Payload, register_command, run_command
+from gateway.audit import cli_actor, record_audit
+from gateway.commands import Action, Command, Context, Payload, run_command
 from gateway.exceptions import CommandError
-from gateway.settings import Settings
+from gateway.settings import load_settings
 from gateway.stats.tokens import ApiToken, create_token, list_tokens, revoke_token
-from gateway.storage import Storage
 
 
 def _listed(token: ApiToken) -> Payload:
@@ -30,37 +28,33 @@ def _listed(token: ApiToken) -> Payload:
     }
 
 
-@register_command("token.create")
-def create_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    actor = str(payload.get("actor", "cli"))
+def create_command(context: Context, payload: Payload) -> Payload:
+    storage, actor = context.storage, str(payload.get("actor", "cli"))
     row, token = create_token(storage, str(payload.get("name", "")), actor)
     record_audit(storage, actor, "token.create", row.id, detail=row.name)
     return {**_listed(row), "token": token}
 
 
-@register_command("token.list")
-def list_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    return {"tokens": [_listed(token) for token in list_tokens(storage)]}
+def list_command(context: Context, payload: Payload) -> Payload:
+    return {"tokens": [_listed(token) for token in list_tokens(context.storage)]}
 
 
-@register_command("token.revoke")
-def revoke_command(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    actor = str(payload.get("actor", "cli"))
+def revoke_command(context: Context, payload: Payload) -> Payload:
+    storage, actor = context.storage, str(payload.get("actor", "cli"))
     row = revoke_token(storage, str(payload.get("id", "")))
     record_audit(storage, actor, "token.revoke", row.id, detail=row.name)
     return _listed(row)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from gateway.settings import load_settings
-
     payload: Payload = {"actor": cli_actor()}
     if args.action == "create":
         payload["name"] = args.name
     elif args.action == "revoke":
         payload["id"] = args.id
     try:
-        result = run_command(load_settings(env_file=args.env_file), f"token.{args.action}", payload)
+        settings = load_settings(env_file=args.env_file)
+        result = run_command(settings, TOKEN.action(f"token.{args.action}"), payload)
     except CommandError as error:
         print(f"consent-gateway token {args.action}: {error}", file=sys.stderr)
         return 1
@@ -83,14 +77,7 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: Any) -> None:
-    """Add ``consent-gateway token`` and its subcommands."""
-    parser = commands.add_parser(
-        "token",
-        help="manage stats API tokens",
-        description="Create, list and revoke bearer tokens for the stats API "
-        "(/api/v1/stats/ on the admin listener). Works while the gateway runs.",
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = sub.add_parser(
@@ -100,4 +87,18 @@ def register(commands: Any) -> None:
     sub.add_parser("list", help="list tokens (never the tokens themselves)", description="List.")
     revoke = sub.add_parser("revoke", help="revoke a token by its id", description="Revoke one.")
     revoke.add_argument("id", help="the token's id, as `token list` shows it")
-    parser.set_defaults(handler=_handle)
+
+
+TOKEN = Command(
+    "token",
+    help="manage stats API tokens",
+    description="Create, list and revoke bearer tokens for the stats API "
+    "(/api/v1/stats/ on the admin listener). Works while the gateway runs.",
+    arguments=_arguments,
+    handler=_handle,
+    actions=(
+        Action("token.create", create_command),
+        Action("token.list", list_command),
+        Action("token.revoke", revoke_command),
+    ),
+)

@@ -1,10 +1,10 @@
 """``consent-gateway user add|list|remove|set-role|reset-password``.
 
-Each subcommand is a local command (:mod:`gateway.admin.local`): it runs in
-this process, or inside the running gateway when that owns the embedded
-ClickHouse. The password is read here (a prompt, or ``--password-stdin``) and
-hashed here, so only its argon2 hash ever travels to the gateway. Every change
-is written to the audit log with the actor ``cli:<os user>``.
+Each subcommand's work is an action (:mod:`gateway.commands`): it runs in this
+process, or inside the running gateway when that owns the embedded ClickHouse.
+The password is read here (a prompt, or ``--password-stdin``) and hashed here,
+so only its argon2 hash ever travels to the gateway. Every change is written to
+the audit log with the actor ``cli:<os user>``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
 
 from gateway.admin import accounts
-from gateway.admin.audit import cli_actor, record_audit
-from gateway.admin.local import Payload, command_settings, register_command, run_command
 from gateway.admin.passwords import check_strength, hash_password
+from gateway.audit import cli_actor, record_audit
+from gateway.commands import Action, Command, Context, Payload, command_settings, run_command
 from gateway.exceptions import CommandError
-from gateway.settings import Settings
-from gateway.storage import Storage
 
 
 def _hash_of(payload: Payload) -> str:
@@ -30,8 +27,8 @@ def _hash_of(payload: Payload) -> str:
     return value
 
 
-@register_command("user.add")
-def add(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+def add(context: Context, payload: Payload) -> Payload:
+    storage = context.storage
     email = accounts.normalize_email(str(payload.get("email", "")))
     role = accounts.check_role(str(payload.get("role", "")))
     accounts.add_user(storage, email, role, _hash_of(payload))
@@ -39,9 +36,8 @@ def add(storage: Storage, settings: Settings, payload: Payload) -> Payload:
     return {"email": email, "role": role}
 
 
-@register_command("user.list")
-def list_(storage: Storage, settings: Settings, payload: Payload) -> Payload:
-    users = accounts.list_users(storage)
+def list_(context: Context, payload: Payload) -> Payload:
+    users = accounts.list_users(context.storage)
     return {
         "users": [
             {"email": user.email, "role": user.role, "created": user.created.isoformat()}
@@ -50,16 +46,16 @@ def list_(storage: Storage, settings: Settings, payload: Payload) -> Payload:
     }
 
 
-@register_command("user.remove")
-def remove(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+def remove(context: Context, payload: Payload) -> Payload:
+    storage = context.storage
     email = accounts.normalize_email(str(payload.get("email", "")))
     accounts.remove_user(storage, email)
     record_audit(storage, str(payload.get("actor", "cli")), "user.remove", email)
     return {"email": email}
 
 
-@register_command("user.set_role")
-def set_role(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+def set_role(context: Context, payload: Payload) -> Payload:
+    storage = context.storage
     email = accounts.normalize_email(str(payload.get("email", "")))
     role = accounts.check_role(str(payload.get("role", "")))
     accounts.set_role(storage, email, role)
@@ -67,8 +63,8 @@ def set_role(storage: Storage, settings: Settings, payload: Payload) -> Payload:
     return {"email": email, "role": role}
 
 
-@register_command("user.reset_password")
-def reset_password(storage: Storage, settings: Settings, payload: Payload) -> Payload:
+def reset_password(context: Context, payload: Payload) -> Payload:
+    storage = context.storage
     email = accounts.normalize_email(str(payload.get("email", "")))
     accounts.set_password_hash(storage, email, _hash_of(payload))
     record_audit(storage, str(payload.get("actor", "cli")), "user.reset_password", email)
@@ -99,8 +95,8 @@ def _handle(args: argparse.Namespace) -> int:
         if args.user_command in ("add", "reset-password"):
             accounts.normalize_email(args.email)  # before asking for a password
             payload["password_hash"] = hash_password(read_password(args.password_stdin))
-        name = "user." + args.user_command.replace("-", "_")
-        result = run_command(command_settings(args.env_file, args.data_dir), name, payload)
+        action = USER.action("user." + args.user_command.replace("-", "_"))
+        result = run_command(command_settings(args.env_file, args.data_dir), action, payload)
     except CommandError as error:
         print(f"consent-gateway user {args.user_command}: {error}", file=sys.stderr)
         return 1
@@ -125,14 +121,7 @@ def _report(command: str, result: Payload) -> None:
     print(said[command])
 
 
-def register(commands: Any) -> None:
-    """Add ``consent-gateway user`` and its subcommands."""
-    parser = commands.add_parser(
-        "user",
-        help="manage dashboard accounts",
-        description="Add, list, remove dashboard accounts and change their role or password. "
-        "Works while the gateway runs: the command then goes through its admin listener.",
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
     common.add_argument(
@@ -169,4 +158,20 @@ def register(commands: Any) -> None:
             action="store_true",
             help="read the password from the first line of standard input instead of a prompt",
         )
-    parser.set_defaults(handler=_handle)
+
+
+USER = Command(
+    "user",
+    help="manage dashboard accounts",
+    description="Add, list, remove dashboard accounts and change their role or password. "
+    "Works while the gateway runs: the command then goes through its admin listener.",
+    arguments=_arguments,
+    handler=_handle,
+    actions=(
+        Action("user.add", add),
+        Action("user.list", list_),
+        Action("user.remove", remove),
+        Action("user.set_role", set_role),
+        Action("user.reset_password", reset_password),
+    ),
+)

@@ -1,6 +1,5 @@
-"""Parsers for the ``CG_BANNER_*`` settings, used by ``gateway.settings``.
+"""Parsers for the ``CG_BANNER_*`` settings: path patterns, Consent Mode signals, texts.
 
-They live beside the banner because only the banner understands its options;
 ``settings.py`` stays the one module that reads the environment and calls them
 with each variable's name and raw value. Every bad value raises
 :class:`SettingsError` with a sentence that names the variable and the fix.

@@ -1,4 +1,4 @@
-"""The audit log: who did what on the admin side, and whether it worked.
+"""The audit log: who did what on the admin side or the command line, and whether it worked.
 
 Every login (and failed login), every export and every account change calls
 :func:`record_audit`. The actor is an account's e-mail, ``cli:<os user>`` for
@@ -17,9 +17,9 @@ import getpass
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.admin.db import thread_client
 from gateway.iptools import truncate_ip
 from gateway.storage import Storage
+from gateway.storage.threads import thread_client
 
 Outcome = Literal["ok", "denied", "failed", "throttled"]
 COLUMNS = ["time", "actor", "action", "target", "ip", "outcome", "detail"]

@@ -7,16 +7,15 @@ who want the schema in place before the first start, or on a new cluster node.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from gateway.commands import Command
 from gateway.exceptions import StorageError
+from gateway.settings import load_settings
+from gateway.storage import Storage, storage_from_settings
+from gateway.storage.migrator import migrate
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from gateway.settings import load_settings
-    from gateway.storage import Storage, storage_from_settings
-    from gateway.storage.migrator import migrate
-
     if args.dsn:
         storage = Storage(args.dsn, args.cluster or "")
     else:
@@ -37,16 +36,18 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: Any) -> None:
-    """Add the ``migrate`` subcommand to the ``consent-gateway`` parser."""
-    parser = commands.add_parser(
-        "migrate",
-        help="create or update the ClickHouse tables",
-        description="Apply the schema migrations not yet recorded in schema_migrations. "
-        "Safe to run twice. Uses CG_CLICKHOUSE_DSN and CG_CLICKHOUSE_CLUSTER (with the "
-        "rest of the settings) unless --dsn is given.",
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", help="a ClickHouse DSN, instead of the settings")
     parser.add_argument("--cluster", help="a cluster name: run the DDL ON CLUSTER")
     parser.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
-    parser.set_defaults(handler=_migrate)
+
+
+MIGRATE = Command(
+    "migrate",
+    help="create or update the ClickHouse tables",
+    description="Apply the schema migrations not yet recorded in schema_migrations. "
+    "Safe to run twice. Uses CG_CLICKHOUSE_DSN and CG_CLICKHOUSE_CLUSTER (with the "
+    "rest of the settings) unless --dsn is given.",
+    arguments=_arguments,
+    handler=_migrate,
+)
