@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.admin.db import thread_client
 from gateway.exceptions import CommandError
 from gateway.storage import Storage
+from gateway.storage.threads import thread_client
 
 Role = Literal["admin", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "viewer")

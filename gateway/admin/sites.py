@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.admin.db import thread_client
 from gateway.storage import Storage
+from gateway.storage.threads import thread_client
 
 
 def known_sites(storage: Storage, fallback: str) -> list[str]:

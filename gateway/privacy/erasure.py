@@ -34,7 +34,7 @@ from gateway.analytics.writer import EventWriter
 from gateway.clock import system_clock
 from gateway.commands import Context
 from gateway.consent import build_consent
-from gateway.consent.log import ConsentLog
+from gateway.consent.log import COUNT_COLUMNS, ConsentLog
 from gateway.consent.proof import COLUMNS, LogEntry
 from gateway.consent.state import Choice
 from gateway.exceptions import CommandError, StorageError
@@ -127,7 +127,7 @@ def operator_erase(context: Context, payload: dict[str, Any]) -> dict[str, Any]:
         )
         client.raw_insert(
             "consent_counts",
-            ["hour", "site", "outcome", "categories", "gpc", "count"],
+            list(COUNT_COLUMNS),
             log.count_line("erase"),
             fmt="JSONCompactEachRow",
         )
