@@ -1,21 +1,13 @@
 """What a ``consent-gateway`` command is, the registry of them, and where their work runs.
 
-Each package that has commands declares them in its ``commands`` module as
-:class:`Command` values; :mod:`gateway.cli` lists them all once, in a
-:class:`Registry`, builds its parser from it and hands the same registry to the
-admin listener, whose local-commands route (:mod:`gateway.admin.local`) runs
-the registry's actions by name. Nothing registers itself on import.
-
-The embedded engine lets one process open a data folder, so while a gateway
-runs on it the CLI cannot open it too. :func:`run_command` then sends the
-action to that gateway: a gateway on the embedded engine writes
-``<data_dir>/admin.json`` (mode 0600: its admin URL, pid and a random token) at
-start-up, and the action's JSON payload is POSTed to ``/_local/commands/{name}``
-with that token. With no live gateway there, or a ClickHouse server DSN (which
-any number of processes may use), the action runs in the CLI's own process. It
-never ends with a lock error: a folder held by a process that left no
-``admin.json``, or a gateway that does not answer, gets a sentence saying what
-to do.
+Each package declares its commands in its ``commands`` module as :class:`Command`
+values; :mod:`gateway.cli` lists them once in a :class:`Registry`, which both the
+parser and the admin local-commands route (:mod:`gateway.admin.local`) read.
+Nothing registers itself on import. The embedded engine lets one process open a
+data folder, so while a gateway runs on it :func:`run_command` POSTs the action
+to that gateway, found through ``<data_dir>/admin.json`` (its URL and a token);
+otherwise the action runs in the CLI's own process, and a held folder gets a
+sentence saying what to do, never a lock error.
 """
 
 from __future__ import annotations

@@ -1,29 +1,19 @@
 """Connection limits uvicorn's httptools protocol lacks: head size, header count, slow clients.
 
-uvicorn (with httptools, which the gateway uses for speed) puts no bound on the
-size or number of request headers and no deadline on receiving them: a client
-that opens a connection and sends a header byte every few seconds (slowloris)
-holds the connection forever, and one endless header line grows a buffer
-without limit. This protocol class adds, per connection:
+uvicorn with httptools bounds neither the size nor the number of request headers,
+nor the time to receive them, so a slowloris client holds a connection forever.
+This protocol class adds, per connection:
 
 - ``max_header_bytes``: the request line and headers together; more is 431.
 - ``max_headers``: the number of header lines; more is 431.
-- ``header_timeout``: seconds from the connection (or the first byte of the
-  next request on a kept-alive one) until the headers are complete; past it,
-  408 and the connection is closed, however steadily the bytes trickle in.
-- ``body_timeout``: seconds the client may go without sending a byte of a
-  request body it announced; past it, 408 (or a cut connection if the answer
-  has started). Time spent with reading paused because the gateway is slow
-  does not count.
+- ``header_timeout``: seconds until the headers are complete, however steadily
+  bytes trickle in; past it, 408 and the connection is closed.
+- ``body_timeout``: seconds the client may go without sending a byte of an
+  announced body (paused reading does not count); past it, 408 or a cut.
 
-An ``Upgrade`` to anything but a websocket makes the parser stop at the
-headers, so such a request with a body is refused (400) and one without is
-served as a plain request on a connection that closes after it.
-
-Refusals are in the one error shape (JSON, since there is no request to read
-an ``Accept`` from yet). Body size limits stay where they are, in the app
-(``CG_MAX_BODY_BYTES``, ``CG_BEACON_MAX_BYTES``), and uvicorn's own
-``limit_concurrency`` answers 503 past ``max_connections``.
+A non-websocket ``Upgrade`` with a body is refused (400), since the parser stops
+at the headers. Refusals use the one error shape, in JSON. Body size limits stay
+in the app (``CG_MAX_BODY_BYTES``, ``CG_BEACON_MAX_BYTES``).
 """
 
 from __future__ import annotations

@@ -1,28 +1,15 @@
 """Per-network rate limits for the gateway's own endpoints, answered 429 with ``Retry-After``.
 
-The limiter is GCRA (the generic cell rate algorithm, ITU-T I.371; the form
-used by redis-cell and Envoy): per key it keeps one float, the *theoretical
-arrival time* (TAT) of the next request at the steady rate. A request is let in
-when ``now >= TAT - period`` (so a fresh key may spend a whole burst of
-``count`` requests at once) and then pushes TAT one emission interval
-(``period / count``) further. A refused request changes nothing, so a client
-that keeps hammering gets no further behind, and ``Retry-After`` is exact.
+The limiter is GCRA (generic cell rate algorithm, ITU-T I.371, as in redis-cell
+and Envoy): per key one float, the *theoretical arrival time* (TAT). A request
+is let in when ``now >= TAT - period`` and then pushes TAT on by
+``period / count``; a refusal changes nothing, so ``Retry-After`` is exact.
 
-Keys are IP *networks*, never addresses: the client address from the request
-context (``CG_TRUSTED_PROXIES`` decides it, never a raw ``X-Forwarded-For``)
-is cut to its /24 (IPv4) or /48 (IPv6) by :func:`gateway.iptools.truncate_ip`
-first, so a visitor cannot dodge the limit by hopping addresses inside their
-network, and no full address is held in memory. Because a school or a company
-puts hundreds of visitors behind one NAT address, the default rates are
-generous: they stop floods, not classrooms.
-
-Memory is bounded: a key whose TAT is in the past is indistinguishable from a
-new one and is dropped; past ``max_keys`` the least recently seen key goes.
-
-Only the reserved prefix pays for this: :class:`RateLimitMiddleware` wraps the
-gateway's own routes, never the proxy. Features that limit something other
-than a path (the dashboard's login, by network and by user name) call
-:meth:`RateLimiter.hit` and answer with :func:`too_many_requests`.
+Keys are the client's /24 or /48 network (:func:`gateway.iptools.truncate_ip`),
+so hopping addresses does not dodge the limit and no full address is held; the
+defaults are generous because one NAT address may hide a whole school. Memory is
+bounded by ``max_keys``. :class:`RateLimitMiddleware` wraps only the gateway's
+own routes; other limits (the dashboard login) call :meth:`RateLimiter.hit`.
 """
 
 from __future__ import annotations

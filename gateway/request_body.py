@@ -44,7 +44,7 @@ class BodyReader:
         """The whole body (for small ones: the beacon, never a proxied upload).
 
         Without an async generator: a beacon is nearly always one message, and a
-        generator per body cost a few microseconds each.
+        generator per body would cost more than the read itself.
         """
         body, more = await self.next_message()
         if not more:

@@ -160,9 +160,8 @@ def tune_gc() -> None:
 
     Everything alive once the app is built (modules, the embedded engine's
     bindings, settings, routes) lives for the whole process, yet CPython's
-    collector kept walking it: under load that was a quarter of the CPU per
-    request and p99 latencies of 60 ms against 10 ms without collections
-    (``scripts/bench proxy``). ``gc.freeze()`` moves those objects out of the
+    collector would keep walking it, at a real cost in CPU and tail latency.
+    ``gc.freeze()`` moves those objects out of the
     collector's sight, and a larger young threshold makes collections rare;
     cycles are still collected, so nothing leaks. Called by ``serve`` only,
     never by the tests, which build many apps in one process.

@@ -1,15 +1,11 @@
 """The one essential cookie: a signed, random session id with a rolling idle expiry.
 
-The seeds promise that visitors are "automatically logged out after 30
-minutes of inactivity"; this cookie is how the gateway keeps that promise and
-what binds its CSRF tokens. It carries a random id and the time it was last
-signed, nothing else. A tampered, expired, oversized or garbage value is
-treated as absent and replaced, never an error.
-
-Re-signing on every request would cost an HMAC and a header per response, so
-the cookie is re-issued only once ``REFRESH_AFTER`` seconds have passed since it
-was signed: the idle expiry is then at most the configured minutes and at least
-that less ``REFRESH_AFTER``, never longer than promised.
+It keeps the promise that visitors are logged out after a configured idle time,
+and binds the CSRF tokens. It carries a random id and the time it was last
+signed, nothing else; a tampered, expired, oversized or garbage value is
+treated as absent and replaced, never an error. To spare an HMAC and a header
+per response it is re-issued only once ``REFRESH_AFTER`` seconds have passed, so
+the idle expiry is at most the configured time, never longer.
 """
 
 from __future__ import annotations

@@ -1,30 +1,13 @@
 """``serve --workers N``: N gateway processes sharing the public and admin ports.
 
-Why it is safe: every per-visitor fact (session, consent, CSRF token) lives in
-signed cookies, and the only shared store is ClickHouse, so any process, on
-this machine or another behind a load balancer, can answer any request.
-
-How: the supervisor (the ``serve`` process) checks the settings, applies the
-schema migrations once (an unreachable ClickHouse stops it here, with the
-DSN in the message), binds the public and the admin socket, and forks N
-workers. Each worker inherits both sockets and runs the usual pair of
-listeners on them, so the kernel hands each new connection to whichever
-worker accepts first: the same pre-fork model as gunicorn and nginx, with no
-``SO_REUSEPORT`` needed. Any worker may answer the admin port, which is fine
-because the dashboard is stateless too; ``/metrics`` adds up every worker's
-counters (see :mod:`gateway.ops.metrics`), and ``readyz`` speaks for the
-worker that answers it.
-
-Each worker keeps its own event spool file (the spool locks one file per
-process) and its own event writer. SIGTERM or SIGINT to the supervisor is
-passed to every worker; each drains its in-flight requests and flushes its
-writer, and the supervisor exits when all have. A worker that dies is
-replaced; one that fails its start-up stops the lot, since its siblings would
-fail the same way.
-
-The embedded engine (``chdb://``, the default) keeps its data in a folder
-that exactly one process can open, so more than one worker is refused with a
-sentence saying so and what to use instead.
+Safe because every per-visitor fact lives in signed cookies and the only shared
+store is ClickHouse, so any process can answer any request. The supervisor
+checks settings, migrates once, binds both sockets and forks N workers that
+accept on them (the pre-fork model of gunicorn and nginx). Each worker has its
+own spool and writer; SIGTERM or SIGINT reaches every worker, each drains and
+flushes, and a dead worker is replaced, but a failed start-up stops them all.
+The embedded engine (``chdb://``) allows one process only, so more workers are
+refused there.
 """
 
 from __future__ import annotations

@@ -1,22 +1,11 @@
 """One socket write per response instead of one per ASGI message.
 
-uvicorn writes the status line and headers to the socket as soon as the app
-sends ``http.response.start``, then each body message on its own: a small page
-costs two ``send`` system calls where one would do. On a loopback or LAN
-connection each of those is a whole trip through the kernel's TCP stack,
-which on the proxy's hot path cost more than any Python layer of the gateway.
-
-:class:`CoalescingTransport` sits between uvicorn's protocol and the real
-transport and gathers what is written during one turn of the event loop, then
-writes it at once at the start of the next (``call_soon``): a response whose
-headers and body are sent without waiting in between leaves in one segment,
-and nothing waits longer than that one turn. Closing, aborting and half-closing
-keep their order with the writes before them.
-
-Back-pressure is kept: once ``FLUSH_AT`` bytes are gathered they are written
-at once, so an app that sends body after body without ever waiting (a
-generator streaming a large file) fills the real transport's buffer as before,
-which pauses the protocol, which makes uvicorn's next ``send`` wait.
+uvicorn writes the headers as soon as the app sends ``http.response.start`` and
+then each body message on its own, so a small page costs two ``send`` system
+calls, each a trip through the kernel's TCP stack. :class:`CoalescingTransport`
+gathers what is written during one turn of the event loop and writes it at the
+start of the next; close, abort and half-close keep their order with the writes.
+Back-pressure is kept: past ``FLUSH_AT`` gathered bytes the write happens at once.
 """
 
 from __future__ import annotations

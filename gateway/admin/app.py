@@ -1,15 +1,11 @@
 """The admin application, assembled in one place from each feature's routes.
 
 It listens on its own address (``CG_ADMIN_HOST``:``CG_ADMIN_PORT``, loopback by
-default) in the same process and event loop as the public gateway, over the
-same :class:`~gateway.services.Services`: the ClickHouse client, the event
-writer and the GeoIP reader are opened once, by the public app's lifespan.
-Handlers reach them through :func:`gateway.admin.services.admin_of`. Nothing
-under this app is reachable through the public port, because the public app's
-dispatcher never routes to it.
-
-Features add their routes in :func:`admin_routes`, so this file stays a table
-of contents.
+default) in the public gateway's process, over the same
+:class:`~gateway.services.Services`, which handlers reach through
+:func:`gateway.admin.services.admin_of`. Nothing here is reachable through the
+public port. Features add their routes in :func:`admin_routes`, so this file
+stays a table of contents.
 """
 
 from __future__ import annotations

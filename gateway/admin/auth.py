@@ -1,22 +1,13 @@
 """Logging in to the dashboard: the session cookie, idle logout, CSRF, roles, throttling.
 
-The session is one signed cookie, ``cg_admin`` (``__Host-cg_admin`` behind
-HTTPS, as every gateway cookie: :mod:`gateway.own_cookies`), holding a random
-nonce, the account's e-mail and a stamp of its password hash; it is signed with the
-gateway's keys (:mod:`gateway.signing`, its own salt) and re-signed as the user
-works, so it dies after :data:`IDLE_SECONDS` without a request, the "logged out
-after 30 minutes of inactivity" the seeds promise. Every request reads the
-account again, so a removed account or a changed role takes effect at once,
-and a password reset (a new stamp) ends the account's other sessions.
-
-A visitor who has not logged in gets the same cookie with no e-mail: its nonce
-binds the login form's CSRF token. Every form carries a token, the HMAC of the
-nonce (:class:`gateway.consent.csrf.CsrfTokens`), and a browser's
-``Sec-Fetch-Site``/``Origin`` must say the form came from this listener.
-
-Failed and successful logins alike count against two GCRA limiters
-(:mod:`gateway.ratelimit`): per account, and per client network (/24, /48),
-so neither guessing one password nor spraying many accounts gets far.
+The session is one signed cookie, ``cg_admin`` (:mod:`gateway.own_cookies`), with
+a random nonce, the account's e-mail and a stamp of its password hash; re-signed
+as the user works, it dies after :data:`IDLE_SECONDS` idle. The account is read
+on every request, so a removed account or changed role takes effect at once and a
+password reset ends other sessions. Before login the cookie has no e-mail, and
+its nonce binds the forms' CSRF token (:class:`gateway.consent.csrf.CsrfTokens`),
+with ``Sec-Fetch-Site``/``Origin`` checked too. Logins are throttled per account
+and per client network (:mod:`gateway.ratelimit`).
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """Admin-only privacy pages: visitor requests (export, erase) and the retention report.
 
-A request that arrives by email quotes the consent id from the visitor's
-privacy page. The "Visitor requests" page does what ``consent-gateway export``
-and ``consent-gateway erase`` do, by calling the very same local commands
-(:mod:`gateway.privacy.commands`), so the work and its audit entries
-(``privacy.export``, ``privacy.erase``, target the visitor key, never the
-consent id) are one piece of code; the page only adds the admin's e-mail as the
-actor and their address. Erasing asks for a confirmation first, showing how
-many rows it will delete. Every POST carries the session's CSRF token.
-
-The "Retention" page renders the report of ``consent-gateway retention``.
+The "Visitor requests" page calls the very same local commands as
+``consent-gateway export`` and ``erase`` (:mod:`gateway.privacy.commands`), so the
+work and its audit entries are one piece of code; the page adds only the admin
+as actor. Erasing asks for confirmation, showing how many rows it will delete,
+and every POST carries the session's CSRF token. The "Retention" page renders
+the report of ``consent-gateway retention``.
 """
 
 from __future__ import annotations

@@ -8,14 +8,11 @@ The body is JSON, ``{"events": [...]}``, each event one of:
     {"type": "custom", "path": "/contact", "name": "form_sent",
      "props": {"form": "contact"}}
 
-Validation is strict and happens before anything else: an unknown field, a
-wrong type, a body over ``CG_BEACON_MAX_BYTES`` or more than
-``CG_BEACON_MAX_EVENTS`` events is answered 400 in the one error shape,
-code ``invalid_beacon``, with a message that starts with the field's name
-(``events[2].engagement_ms: ...``); a body nested past the JSON depth bound
-(``gateway/json_body.py``) gets 400 ``json_too_deep``. A visitor without
-analytics consent gets 204 and nothing is stored; accepted batches get 202.
-Times are the gateway's, never the browser's.
+Validation is strict and comes first: an unknown field, a wrong type, or a body
+past ``CG_BEACON_MAX_BYTES``/``CG_BEACON_MAX_EVENTS`` is a 400 ``invalid_beacon``
+whose message starts with the field (``events[2].engagement_ms: ...``); too deep
+a body is 400 ``json_too_deep``. No analytics consent: 204, nothing stored;
+accepted: 202. Times are the gateway's, never the browser's.
 """
 
 from __future__ import annotations
@@ -175,10 +172,10 @@ class Collect:
     busiest own route (a page sends one or more beacons). ``create_app`` hands
     ``POST`` straight to it from the dispatcher, inside the same security-header
     and rate-limit middleware as every own route but without Starlette's router
-    and exception layers (about a fifth of a beacon's CPU in the app, measured
-    in-process); other methods still reach it through the router, which
-    answers 405. So it answers an unexpected error itself, in the one error
-    shape, logged and re-raised, as the router's handler would.
+    and exception layers, a large share of a beacon's cost; other methods still
+    reach it through the router, which answers 405. So it answers an unexpected
+    error itself, in the one error shape, logged and re-raised, as the router's
+    handler would.
     """
 
     def __init__(self, analytics: Analytics) -> None:

@@ -1,43 +1,18 @@
 """The write-ahead journal of the writer's memory queue: accepted means on disk.
 
-The writer answers a beacon with 202 before ClickHouse has the event (and the
-page-view recorder queues a page view at most a tenth of a second after its
-response), so the event must survive the process being killed before the
-next insert. Every line the writer queues is first
-written here, into the kernel's page cache (through a shared memory map of the
-file, or one ``pwritev`` for a larger batch), so once ``put_many`` returns the
-lines outlive the process: SIGKILL, an out-of-memory kill or a crash lose
-nothing. Only a power cut can take the last seconds, as
-it can from any file the OS has not yet written out; the spool, which holds
-batches for longer, syncs every record.
+The writer answers a beacon with 202 before ClickHouse has the event, so every
+line it queues is first written here, into the kernel's page cache (a shared
+memory map, or one ``pwritev`` for a batch of :data:`WRITE_FROM` bytes or more).
+Once ``put_many`` returns, SIGKILL or a crash lose nothing; only a power cut can.
+The file grows by :data:`GROW` bytes reserved with ``posix_fallocate``, so a full
+disk is an error while growing, never a SIGBUS; readers take only complete lines.
 
-Lines come in batches (a beacon's events, a batch of page views). A short
-batch, such as a beacon's one event, is copied into the map: 0.98 us a line,
-against 2.0 for a ``write`` system call of its own. A batch of
-:data:`WRITE_FROM` bytes or more goes in with one ``pwritev``, which puts it in
-the page cache without a page fault per page of the map: 0.17 us a line for a
-batch of 49 page views, against 0.34 copied into the map at once and 0.98
-line by line (measured on this 2-core VM, where a page fault is dear).
-The file grows by :data:`GROW` bytes at a time, reserved on disk with
-``posix_fallocate`` before they are mapped, so a full disk shows as an error
-while growing, never as a SIGBUS while copying; then, and wherever mapping is
-not possible, the journal falls back to one ``pwrite`` per batch. A grown file
-ends in zero bytes after its last line until it is sealed (cut to its lines);
-readers only ever take the complete lines, so a file left by a crash reads
-the same either way.
-
-The queue and the journal always hold the same lines: whenever the writer
-takes lines out of the queue it takes all of them and *seals* the journal in
-the same step (the file is renamed ``<stem>.journal.<id>`` and a new one is
-started). The sealed file is deleted only once each of its lines is in
-ClickHouse or in the spool. Each chunk of a sealed file has an insert
-deduplication token derived from the file's id, so lines inserted just before
-a crash, and inserted again from the journal after it, are stored once.
-
-At start-up, journal files left by a process that died (its current file and
-any sealed ones) are picked up and written the same way, before anything new.
-The files sit next to the spool and are named after it, so they belong to the
-process that holds the spool's lock.
+Invariant: the queue and the journal hold the same lines. Whenever the writer
+empties the queue it *seals* the journal (renames it ``<stem>.journal.<id>``);
+a sealed file is deleted once every line is in ClickHouse or the spool, and its
+id gives each chunk an insert deduplication token, so a replay after a crash
+stores lines once. At start-up, journals left by a dead process are written
+first; they sit next to the spool and belong to whoever holds its lock.
 """
 
 from __future__ import annotations

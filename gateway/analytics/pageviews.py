@@ -1,34 +1,17 @@
 """Server-side page views: the proxy records one per HTML page a consented visitor opens.
 
-No JavaScript is needed. :class:`PageViewRecorder` is a response observer of
-:class:`~gateway.proxy.http.HttpProxy`: it sees each proxied response's
-status and headers as they go out, and counts a page view when all hold:
+No JavaScript is needed. :class:`PageViewRecorder` observes each proxied
+response and counts a page view for a GET document navigation
+(``Sec-Fetch-Dest: document``, else an ``Accept`` asking for ``text/html``; never
+a prefetch or prerender) answered with a 2xx other than 204/206 and an HTML
+``Content-Type``; the ``consent`` step drops the rest as ``no_consent``.
 
-- the request is a GET navigation to a document: ``Sec-Fetch-Dest: document``
-  when the browser sends Fetch Metadata, otherwise an ``Accept`` that asks for
-  ``text/html``; prefetches and prerenders (``Sec-Purpose``, ``Purpose``,
-  ``X-Purpose``, ``X-Moz``) are skipped, and so are scripts, images, styles
-  and fetches, which never ask for a document;
-- the response is a 2xx other than 204/206 with an HTML ``Content-Type``;
-- the visitor consented to analytics (checked by the ``consent`` step, which
-  counts the rest as ``no_consent`` drops).
-
-It runs on the hot path, so it reads headers in one pass and leaves all work
-beyond that to the ingest steps; it never raises.
-
-The steps run in batches: a page view waits up to :data:`BATCH_SECONDS`, or
-until :data:`BATCH_EVENTS` wait (the visitor's response does not depend on
-it), and then goes through the steps and into the writer's journal with the
-others that came meanwhile. Run one at a time between requests, the steps
-found their code and data evicted from the processor's caches by everything
-else the proxy does, and cost about three times what they cost back to back
-(22-28 us a page view against 7): batching took what recording adds to the
-event loop from 31-40 us a page view to 15-16 at 1,500 page views a second
-(``scripts/bench analytics_paired``). The price: a page view reaches the
-journal up to a tenth of a second after its response, so a crash or SIGKILL
-can lose that much; a shutdown, an erasure and :meth:`PageViewRecorder.flush`
-run the waiting page views first. Beacon events are not batched: their 202
-says they are on disk.
+It runs on the hot path: one pass over the headers, never raises. Page views wait
+up to :data:`BATCH_SECONDS` or :data:`BATCH_EVENTS` and go through the ingest
+steps together, because the steps run far cheaper back to back. The price: a
+crash can lose that last fraction of a second; shutdown, erasure and
+:meth:`PageViewRecorder.flush` run the waiting ones first. Beacon events are not
+batched: their 202 says they are on disk.
 """
 
 from __future__ import annotations
@@ -46,8 +29,8 @@ from gateway.context import RequestContext
 logger = logging.getLogger("gateway.analytics")
 
 BATCH_SECONDS = 0.1  # the longest a page view waits for its batch
-# A batch runs sooner once this many wait, and is never longer: about half a
-# millisecond of steps, so that a busy gateway's requests never queue behind more.
+# A batch runs sooner once this many wait, and is never longer, so that a busy
+# gateway's requests never queue behind a long run of steps.
 BATCH_EVENTS = 64
 
 _PREFETCH_HEADERS = frozenset({b"sec-purpose", b"purpose", b"x-purpose", b"x-moz"})

@@ -1,24 +1,16 @@
 """The append-only spool: batches kept on disk while ClickHouse cannot take them.
 
-One file per target table, ``<table>-N.spool`` (``events-0.spool``,
-``consent_log-0.spool``), of records written one after another:
+One file per target table, ``<table>-N.spool``, of records written one after another:
 
     CGS1 <token: 32 hex> <body length> <event count>\\n
     <body: the batch's JSONCompactEachRow lines>\\n
 
-The token is the batch's insert deduplication token, fixed when the batch was
-formed, so a batch replayed after ClickHouse already stored it (the answer was
-lost, or the process died before it noted the replay) is dropped by
-ClickHouse instead of written twice. Replay goes oldest first; the offset of
-the next record to replay lives in ``<table>-N.spool.pos``, replaced
-atomically after every replayed record. Once everything is replayed both
-files are emptied. A record cut short by a crash can only be the last one; it
-is cut off (it was never acknowledged: the writer syncs each record before
-it counts as spooled).
-
-Each process locks its own spool file (``flock``), so several workers on one
-server never share one, and a file left by a stopped process is replayed by
-the next one that locks it.
+The token is the batch's insert deduplication token, so a batch replayed after
+ClickHouse already stored it is dropped, not written twice. Replay goes oldest
+first from the offset in ``<table>-N.spool.pos`` (replaced atomically after each
+record). Each record is synced before it counts as spooled, so only the last one
+can be cut short by a crash, and it is cut off. Each process ``flock``s its own
+file; a file left by a stopped process is replayed by the next one to lock it.
 """
 
 from __future__ import annotations

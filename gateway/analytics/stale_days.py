@@ -1,27 +1,13 @@
 """Rolled-up days that some of their events reached late: roll them up again.
 
-``stats_daily`` rolls a day up by 03:00 UTC the next day, and from then on a
-statistics query reads that day from the rollup only. An event normally
-reaches ClickHouse a second after it happened, hours before that. Not while
-ClickHouse is away: the writer spools its batches and replays them once it is
-back, and a process that died leaves its last events in its journal for the
-next start. When ClickHouse was away past 03:00, or the gateway was stopped
-past it, those events belong to a day rolled up without them, and every
-answer about that day would leave them out for the rest of the month (the
-events table has them; the dashboard would not show them).
-
-So the writer hands each batch it inserts late (replayed from the spool or
-from a dead process's journal) to :meth:`StaleDays.note`, and a thread of its
-own checks whether the batch's first day is rolled up already; if it is,
-every day from it on is rolled up again
-(:func:`~gateway.stats.rollup.rebuild_from`, as after an erasure). A refresh
-that was running as the batch went in may have read the events without it,
-so the check waits for that refresh to end. A batch of today's events (a
-restart after a crash) finds its day not rolled up, and costs one query.
-
-Until its days are rolled up again, the first of them is kept in a small
-file beside the spool, so a stop in between does not forget it: the next
-start rolls them up.
+``stats_daily`` rolls a day up by 03:00 UTC the next day, and queries then read
+that day from the rollup only. Events replayed from the spool or a dead
+process's journal after that would be left out of every answer about their day.
+So the writer hands each late batch to :meth:`StaleDays.note`; a thread checks
+whether its first day is rolled up already and, if so, rolls up every day from
+it again (:func:`~gateway.stats.rollup.rebuild_from`), after any refresh in
+progress. The pending day is kept in a small file beside the spool, so a stop
+in between does not forget it.
 """
 
 from __future__ import annotations

@@ -13,16 +13,10 @@ steps in order (like Plausible's ``ingestion/event.ex``):
     visitor_key        a hash of the consent id
     write              encode to one line for the writer
 
-A step returns ``None`` to pass the event on, or a :class:`DropReason`. Every
-drop is counted per reason in :attr:`Pipeline.dropped`, the accepted events in
-:attr:`Pipeline.accepted`; the steps run on the event loop and are cheap
-(parsing is cached), and the only blocking work, writing, happens in the
-writer's thread.
-
-The pipeline hands the lines of the events that came through to its sink (the
-writer's ``put_many``) a batch at a time: :meth:`Pipeline.process_all` for a
-batch of page views or a beacon's events, one journal write and one lock for
-all of them.
+A step returns ``None`` to pass the event on, or a :class:`DropReason`; drops
+are counted per reason in :attr:`Pipeline.dropped`. The steps run on the event
+loop, so they stay cheap; :meth:`Pipeline.process_all` hands a batch's lines to
+the sink (the writer's ``put_many``) in one call.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Browser, OS and device from a ``User-Agent`` header, with a bounded cache.
 
-Parsing with ``user-agents`` (ua-parser's regexes) costs tens of microseconds,
-far too much per page view; but a site's visitors share a few hundred user
+Parsing with ``user-agents`` (ua-parser's regexes) is too slow to run per page
+view; but a site's visitors share a few hundred user
 agent strings, so an LRU cache makes the common case a dictionary hit. The
 cache holds user agents only, never addresses.
 """

@@ -1,36 +1,17 @@
 """The row writer: a bounded in-memory queue, a background thread, and the spool.
 
-One writer serves one table: ``events`` for analytics, and the consent
-feature's ``consent_log`` and ``consent_counts`` (each with its own spool
-file), so every table the request path fills gets the same guarantees: the
-request never waits on ClickHouse, and nothing accepted is lost.
+One writer serves one table (``events``, ``consent_log``, ``consent_counts``), so
+every table the request path fills gets the same guarantees: the request never
+waits on ClickHouse, and nothing accepted is lost. ``put_many`` only appends to
+the :class:`~gateway.analytics.journal.Journal` and a deque; a thread inserts
+what waits every ``flush_interval`` seconds or at ``batch_size`` lines.
 
-``put_many`` is called on the event loop with the encoded lines of a batch of
-events and only appends them to the journal and a deque. A thread wakes every
-``flush_interval`` seconds, or as soon as ``batch_size`` lines wait, and
-inserts all that wait, with one ``INSERT ... FORMAT JSONCompactEachRow`` per
-up to ``MAX_INSERT`` lines.
-
-When an insert fails (ClickHouse down, slow past its timeout, a table
-missing), the batch is appended to the :class:`~gateway.analytics.spool.Spool`
-and the writer backs off (1 s doubling to 30 s). While the spool holds
-anything, new batches are spooled behind it, so that replay, once an insert
-succeeds again, keeps the order in which events were accepted. Each batch
-carries an insert deduplication token from the moment it is formed, through
-the spool, to every retry, so ClickHouse stores it once however often it is
-sent (the ``events`` tables keep a deduplication window for this, and the
-sessions view deduplicates with them).
-
-Memory is bounded by ``max_queue`` lines: when ``put_many`` finds the queue full
-(the thread stuck in a slow insert), it moves the queue to the spool itself.
-``close`` flushes what is queued, or spools it when ClickHouse is away, so a
-SIGTERM loses nothing that was accepted; and every queued line is first
-written to the :class:`~gateway.analytics.journal.Journal`, so neither does a
-SIGKILL or a crash: the next start writes what the journal holds.
-
-Batches inserted late (replayed from the spool, or a dead process's journal)
-are handed to the ``late`` callback once they are in: their days may have been
-rolled up without them (:mod:`gateway.analytics.stale_days`).
+A failed insert goes to the :class:`~gateway.analytics.spool.Spool`, and while
+the spool holds anything new batches queue behind it, so replay keeps the order
+events were accepted in. Each batch keeps one insert deduplication token through
+every retry, so ClickHouse stores it once. Batches inserted late go to the
+``late`` callback: their days may already be rolled up
+(:mod:`gateway.analytics.stale_days`).
 """
 
 from __future__ import annotations
@@ -54,9 +35,8 @@ logger = logging.getLogger("gateway.analytics")
 
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 # Under a backlog, queued events go in inserts of up to this many (or batch_size if
-# larger): every insert costs ClickHouse new parts in two tables, so 5,000-event
-# inserts top out near 60,000 events/s on a 2-core machine, 50,000-event ones
-# pass 100,000.
+# larger): every insert costs ClickHouse new parts in two tables, so large inserts
+# are what lets a backlog drain fast.
 MAX_INSERT = 50_000
 MIN_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
@@ -175,7 +155,7 @@ class EventWriter:
             # Only what is queued now, except at the end: events arriving during the
             # inserts wait for the next cycle, so a busy site gets one insert per
             # interval rather than a stream of small ones back to back (each insert
-            # costs the engine tens of milliseconds of CPU, whatever its size).
+            # has a fixed cost to the engine, whatever its size).
             while True:
                 lines, journal_file = self._cut()
                 if journal_file is not None:

@@ -1,15 +1,10 @@
 """The proxy's hook that puts the banner into HTML pages on their way to the visitor.
 
-:class:`HtmlInjector` is asked once per proxied response, from the status and
-the headers only. For everything that is not a whole HTML page (images,
-scripts, downloads, JSON, ranges, HEAD, 304s, excluded paths, unknown
-encodings) it answers ``None`` after one pass over the headers, and the proxy
-streams the response exactly as before.
-
-An HTML page is read to its end (pages are small; one larger than
-``CG_BANNER_MAX_HTML_BYTES`` gives up and streams unchanged), changed by
-``inject.py`` and sent in one piece with its new ``Content-Length``. A body
-that cannot be changed safely goes out byte for byte as the upstream sent it.
+:class:`HtmlInjector` decides from the status and headers alone, in one pass:
+anything but a whole HTML page streams through untouched. An HTML page is read
+to its end (up to ``CG_BANNER_MAX_HTML_BYTES``, past which it streams unchanged),
+changed by ``inject.py`` and sent in one piece with its new ``Content-Length``;
+a body that cannot be changed safely goes out byte for byte as it came.
 """
 
 from __future__ import annotations

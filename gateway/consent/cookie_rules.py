@@ -1,16 +1,12 @@
 """Which consent category a cookie belongs to, by its name.
 
 The operator's rules (``CG_COOKIE_RULES``) come first, then a built-in list of
-the common trackers and of well-known framework session cookies. A name no rule
-knows falls in ``CG_COOKIE_DEFAULT_CATEGORY``, ``marketing`` unless the
-operator says otherwise: an unknown cookie is treated as the most intrusive
-kind until someone vouches for it. The ``__Host-`` and ``__Secure-`` prefixes
-say how a cookie was set, not what it is for, so a prefixed name is classified
-by the name after the prefix, unless an operator's rule names it as it is.
-
-Sources for the built-in list: the vendors' own cookie documentation (Google
-Analytics and Ads, Meta, Microsoft Clarity and Ads, Hotjar, Matomo, HubSpot,
-LinkedIn, TikTok, Pinterest) and the session cookie names of common frameworks.
+common trackers and framework session cookies, drawn from the vendors' own
+cookie documentation. An unknown name falls in ``CG_COOKIE_DEFAULT_CATEGORY``
+(``marketing`` by default): treated as the most intrusive kind until someone
+vouches for it. The ``__Host-`` and ``__Secure-`` prefixes say how a cookie was
+set, not what it is for, so the name after the prefix is classified, unless an
+operator's rule names the prefixed form.
 """
 
 from __future__ import annotations

@@ -1,19 +1,13 @@
 """Cookie enforcement both ways: what the upstream may read and what the browser may keep.
 
-On the way in, cookies of categories the visitor has not granted are removed
-from the ``Cookie`` header, so the site's server code cannot read them either,
-and the browser is told to delete them. On the way out, a ``Set-Cookie`` of an
-ungranted category is removed, and a granted one has its lifetime capped at 13
-months. The upstream learns the visitor's state from one ``X-Consent`` header.
-
-Deleting a cookie needs the path and domain it was set with. The gateway
-remembers the variants it has seen the upstream set for each name (bounded),
-and adds the request's host and its parent domains, which is where tracking
-scripts put theirs; HttpOnly cookies, which no banner script can reach, go the
-same way. One response carries at most :data:`MAX_EXPIRIES` deletions: a
-browser keeps sending the cookies not yet deleted, so later responses delete
-the rest, and a request with thousands of names costs no more than one with a
-few.
+On the way in, cookies of ungranted categories are removed from ``Cookie`` (so
+the site's server cannot read them) and the browser is told to delete them; on
+the way out, an ungranted ``Set-Cookie`` is removed and a granted one is capped
+at 13 months. The upstream learns the state from one ``X-Consent`` header.
+Deleting needs the cookie's path and domain, so the gateway remembers the
+variants the upstream set (bounded) and adds the host's parent domains. At most
+:data:`MAX_EXPIRIES` deletions go per response, so a request with thousands of
+cookie names costs no more than one with a few; later responses do the rest.
 """
 
 from __future__ import annotations

@@ -1,17 +1,13 @@
 """Writing the consent log and the banner outcome counts, off the request path.
 
-:class:`ConsentLog` turns each consent choice into a sealed
-:class:`~gateway.consent.proof.LogEntry` (the chain extended from the head the
-visitor's cookie carries) and each outcome into a ``consent_counts`` row, and
-hands both to the same writer the analytics events use
-(:class:`~gateway.analytics.writer.EventWriter`, one per table, each with its own
-spool file): the request only appends a line to a queue, and a choice accepted
-while ClickHouse is away waits in the spool, never lost.
-
-The entry records what proves the choice and nothing more: the truncated IP,
-the browser family (no user agent), the country of the truncated IP, the GPC
-signal, the policy revision, and a fingerprint of the banner text and consent
-configuration the visitor saw (:func:`config_fingerprint`).
+:class:`ConsentLog` turns each choice into a sealed
+:class:`~gateway.consent.proof.LogEntry` (chained from the head in the visitor's
+cookie) and each outcome into a ``consent_counts`` row, and hands both to the
+same kind of writer as analytics (:class:`~gateway.analytics.writer.EventWriter`),
+so a choice made while ClickHouse is away waits in the spool, never lost. An
+entry records what proves the choice and nothing more: truncated IP, browser
+family, country, GPC signal, policy revision, and a fingerprint of the banner
+the visitor saw (:func:`config_fingerprint`).
 """
 
 from __future__ import annotations

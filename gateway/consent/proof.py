@@ -1,26 +1,19 @@
 """Proof of consent: consent log entries, their hash chain, and its verification.
 
-Every consent choice becomes one :class:`LogEntry` in the ``consent_log`` table
-(GDPR article 7(1): the controller must be able to show that the visitor
-consented, to what, and when). The entries of one consent id form a chain:
+Every consent choice becomes one :class:`LogEntry` in ``consent_log`` (GDPR
+article 7(1): the controller must be able to show who consented, to what, and
+when). The entries of one consent id form a chain:
 
     entry.seq        0, 1, 2, ... for that consent id
     entry.prev_hash  the hash of entry seq - 1 ("" for seq 0)
     entry.prev_time  the time of entry seq - 1 (0 for seq 0)
     entry.hash       sha256(prev_hash + canonical(entry)), hex
 
-``canonical`` is the entry as JSON with sorted keys and no spaces, every
-field but ``hash``, times in Unix seconds, so anyone can recompute a hash with
-nothing but ``sha256sum``. A changed entry no longer matches its hash; a
-removed or inserted one breaks the sequence or the link to its predecessor.
-
-Where the previous hash comes from: the visitor's own consent cookie carries
-the sequence number and hash of their latest entry (signed, like the rest of
-the cookie). So the chain is extended on the request path without reading
-ClickHouse (no query per choice, and choices keep working and spooling while
-ClickHouse is away), and the newest link is held outside the database: whoever
-rewrites the table consistently still cannot change the head a visitor's
-browser presents, which :func:`verify_chain` checks when given it.
+``canonical`` is the entry as JSON with sorted keys and no spaces, every field
+but ``hash``, times in Unix seconds, so ``sha256sum`` can recompute a hash. The
+visitor's signed consent cookie carries the seq and hash of their latest entry,
+so the chain grows without reading ClickHouse, and the head is held outside the
+database, where :func:`verify_chain` can check it against a rewritten table.
 """
 
 from __future__ import annotations

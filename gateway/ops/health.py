@@ -1,16 +1,11 @@
 """Health endpoints: ``healthz`` (the process answers) and ``readyz`` (it can serve).
 
-Both live under the reserved prefix on the admin listener, and on the public
-one too when ``CG_PUBLIC_HEALTH`` is on (for a load balancer that can only
-reach the public port).
-
-``readyz`` answers 200 while the gateway can serve visitors: start-up is
-complete and the upstream answers (any HTTP status counts as an answer). A
-ClickHouse that cannot be reached does not make the gateway unready: events
-wait in memory and in the spool, nothing is lost, and pulling every gateway
-out of a load balancer because the analytics database is away would take the
-site down with it. The body says so (``"status": "degraded"``) and gives each
-check and the queue and spool sizes, so a monitor can alert on it.
+Both are on the admin listener, and on the public one when ``CG_PUBLIC_HEALTH``
+is on. ``readyz`` is 200 once start-up is complete and the upstream answers with
+any status. An unreachable ClickHouse does not make the gateway unready: events
+wait in memory and the spool, and pulling every gateway out of the load balancer
+for it would take the site down. The body then says ``"status": "degraded"``
+with each check and the queue and spool sizes, for monitors.
 """
 
 from __future__ import annotations

@@ -1,22 +1,12 @@
 """Log lines as text or JSON, with a request id, never with a full IP or a cookie value.
 
-``CG_LOG_FORMAT=json`` writes one JSON object per record (``time``, ``level``,
-``logger``, ``message``, ``request_id``, ``exception``); ``text`` (the default)
-writes the same facts as one readable line.
-
-The guarantee does not rest on every caller being careful: a
-:class:`RedactingFilter` on the handler rewrites every record that reaches it,
-ours, uvicorn's and any library's, before it is formatted:
-
-- IPv4 and IPv6 addresses become their /24 and /48 networks, as stored in
-  ClickHouse (loopback and unspecified addresses, which name no one, stay);
-- the value after ``Cookie`` or ``Set-Cookie`` (header lines, dict and tuple
-  reprs) becomes ``[redacted]``, and so does any ``cg_*=value`` pair;
-- anything shaped like a signed token (``payload.timestamp.signature``, as our
-  cookies and JWTs are) becomes ``[redacted]``.
-
-The message, its arguments, the exception traceback and the stack are all
-rewritten; the record's ``args`` are dropped once merged into the message.
+``CG_LOG_FORMAT`` picks ``json`` (one object per record) or ``text`` (one line).
+The guarantee does not rest on callers being careful: a :class:`RedactingFilter`
+on the handler rewrites every record, ours, uvicorn's and any library's, before
+it is formatted. IP addresses become their /24 or /48 networks (loopback stays);
+``Cookie``/``Set-Cookie`` values, ``cg_*=value`` pairs and anything shaped like a
+signed token become ``[redacted]``, in the message, its arguments, the traceback
+and the stack.
 """
 
 from __future__ import annotations

@@ -1,20 +1,12 @@
 """Prometheus metrics: plain counters on the hot path, text exposition at scrape time.
 
-The proxy must stay fast, so nothing here calls ``prometheus_client`` per
-request. :class:`RequestMetrics`, which the public app's front door fills,
-adds to plain dicts and a :class:`~gateway.histograms.Buckets`; the ingest
-pipeline, the event writer and the consent log already keep plain counters of
-their own. At scrape time :func:`snapshot` reads them all into one JSON-able
-dict, and :func:`render` turns one or more snapshots into Prometheus families.
-
-With ``serve --workers N`` every worker publishes its snapshot to a file in a
-folder the supervisor made (:func:`publish`, once a second and at exit), and
-whichever worker answers ``GET /metrics`` adds up its own live snapshot and
-the others' files (:func:`gather`). Counters of workers that have exited stay
-in the sums, so totals never go backwards; their gauges (queue, spool,
-in-flight requests) are left out.
-
-Metric names and what they mean are listed in ``docs/operations.md``.
+Nothing calls ``prometheus_client`` per request: :class:`RequestMetrics` and the
+pipeline, writer and consent log keep plain counters, which :func:`snapshot`
+reads and :func:`render` turns into Prometheus families at scrape time. With
+``serve --workers N`` each worker publishes its snapshot to a file
+(:func:`publish`) and ``GET /metrics`` adds them up (:func:`gather`); exited
+workers' counters stay in the sums, so totals never go backwards. Metric names
+are listed in ``docs/operations.md``.
 """
 
 from __future__ import annotations

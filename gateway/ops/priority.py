@@ -1,25 +1,13 @@
 """The event loop first: every other thread of a serving process runs at a lower CPU priority.
 
-A serving process has one thread that answers visitors, the event loop's, and
-many that do work nobody waits for: the event writers, the embedded ClickHouse
-engine's query and merge threads, the loop's worker threads. On a two-core
-machine they take turns on the same cores as the loop. Measured here
-(a pure-Python loop beside an embedded ``INSERT ... SELECT`` in another
-thread), the loop lost 70 % of its throughput to the engine; with the
-inserting thread at nice 19 it ran as fast as on an idle machine, while the
-inserts took the CPU the loop left over. In the gateway that is the difference
-between a beacon or a page view waiting behind a batch insert and the insert
-waiting a moment instead: the events it writes are safe in the journal
-meanwhile.
-
-Linux gives each thread its own nice value, and a thread inherits it from the
-thread that starts it; but the engine starts its pool threads from whichever
-thread first needs them, the loop's worker threads among them. So rather than
-setting the value where threads start, :class:`PriorityKeeper` looks at every
-thread of the process once a second and renices any but the loop's that still
-runs at a better priority. An unprivileged process can lower its threads'
-priority but never raise it again, so this is one-way, and it is skipped where
-``/proc`` is missing (not Linux).
+Only the event loop's thread answers visitors; the writers, the embedded
+ClickHouse engine's threads and the loop's worker threads do work nobody waits
+for, and on a small machine they would take the loop's cores. Linux gives each
+thread its own nice value, inherited from the thread that starts it, and the
+engine starts threads from wherever it first needs them, so
+:class:`PriorityKeeper` checks every thread once a second and renices any but
+the loop's. This is one-way (an unprivileged process cannot raise priority
+again) and skipped where ``/proc`` is missing.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """The operator's side of visitors' rights: ``erase``, ``export``, ``retention``, ``notice``.
 
-``erase`` and ``export`` serve requests that arrive by email (the seeds'
-"contact us" route), quoting the consent id the visitor's privacy page shows.
-Their work, and ``retention``'s, are actions (:mod:`gateway.commands`): run in
-this process when the data folder is free, or by the running gateway through
-its admin listener when it owns the embedded engine, so they work while the
-gateway runs. Erasures and
-exports are written to the audit log under the visitor key, never the
-consent id itself. The dashboard's "Visitor requests" and "Retention" pages
-(:mod:`gateway.admin.privacy_pages`) call these same commands, adding the
-admin's address (``ip``) to the payload.
+``erase`` and ``export`` serve requests that arrive by email, quoting the consent
+id the visitor's privacy page shows. They are actions (:mod:`gateway.commands`),
+so they also work while a gateway owns the embedded engine. They are written to
+the audit log under the visitor key, never the consent id. The dashboard's
+privacy pages (:mod:`gateway.admin.privacy_pages`) call these same commands.
 """
 
 from __future__ import annotations

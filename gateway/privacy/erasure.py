@@ -1,24 +1,13 @@
 """Erasing one visitor: the consent log entry, the deletes, and the wait until they are on disk.
 
-Two ways in, one piece of work:
-
-- the visitor's own ``POST /_consent/privacy/erase``: the erasure entry goes
-  through the consent log's writer (chained from the head in their cookie), and
-  the deletes run as a job of :class:`gateway.privacy.jobs.ErasureJobs` in the
-  background, one at a time, so the page answers at once and the site is not
-  slowed; the page asks for the job's status until it is ``done``. Before
-  deleting, the job flushes the analytics writer (and so replays its spool),
-  so no event of the visitor still waiting in memory lands after the delete.
-- the operator's ``consent-gateway erase --consent-id ID``
-  (:func:`operator_erase`, an action of the CLI): the entry is chained from the
-  newest stored one and inserted directly, and the deletes run again once the
-  events that writers held at the first one are written (:func:`_await_writers`).
-
-Either way the work ends with the rows gone from the data folder, not only
-from queries (:mod:`gateway.privacy.purge`).
-
-The erasure entry records the fact and the time only: no IP, browser or
-country.
+Two ways in, one piece of work. The visitor's ``POST /_consent/privacy/erase``
+chains the erasure entry from the head in their cookie and runs the deletes as a
+background job (:class:`gateway.privacy.jobs.ErasureJobs`), after flushing the
+analytics writer so no waiting event lands after the delete. The operator's
+``consent-gateway erase`` (:func:`operator_erase`) chains from the newest stored
+entry and deletes again once writers have written what they held. Either way the
+rows end up gone from the data folder (:mod:`gateway.privacy.purge`). The entry
+records the fact and time only: no IP, browser or country.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """The running gateway's erasure jobs: one at a time, a bounded queue, a status per job.
 
-An erasure rewrites parts of the analytics tables, rolls days up again and
-waits for the replaced parts to leave the disk: work for the ClickHouse that
-the dashboard and the stats API share. So a process runs one erasure at a
-time, in the order asked, and holds at most :data:`MAX_QUEUED` waiting ones;
-when they are all taken the erase route answers 429 with ``Retry-After``
-before it logs or deletes anything, and the visitor asks again. With the
-route's rate limit per network, no stream of erasures can take ClickHouse
-from everyone else, and each one asked for is carried out. Jobs live in
-memory: their status (``queued``, ``running``, ``retrying``, ``done``,
-``failed``) is kept for the :data:`MAX_JOBS` newest.
+An erasure rewrites parts, rolls days up again and waits for the old parts to
+leave the disk, on the ClickHouse everyone shares. So a process runs one at a
+time, in order, with at most :data:`MAX_QUEUED` waiting; past that the erase
+route answers 429 with ``Retry-After`` before logging or deleting anything.
+Job status (``queued``, ``running``, ``retrying``, ``done``, ``failed``) lives in
+memory for the :data:`MAX_JOBS` newest.
 """
 
 from __future__ import annotations

@@ -1,18 +1,12 @@
 """Erased means gone from disk: wait until ClickHouse has removed the parts an erasure replaced.
 
-An ``ALTER TABLE ... DELETE`` (a mutation), a ``TRUNCATE`` or a dropped
-partition removes no file at once: the replaced parts are marked outdated
-and stay in the table's folder, the erased rows readable in their files, for
-the table's ``old_parts_lifetime`` (480 s on a ClickHouse server by default, 0
-in the embedded engine) and until the next cleanup, which runs every
-``cleanup_delay_period`` plus up to ``cleanup_delay_period_random_add`` and
-backs off to ``max_cleanup_delay_period`` while idle (30, 10 and 300 s by
-default). Migration ``0013`` sets these low on every table that can hold a
-visitor's rows, so that takes about a second; :func:`wait_until_gone` is how
-an erasure knows it is over, so its job says ``done`` only once no replaced
-part is left. It asks the engine (``system.parts``, every node of a cluster)
-rather than reading folders, so it works the same for a server whose disk the
-gateway cannot see.
+A mutation (``ALTER TABLE ... DELETE``), a ``TRUNCATE`` or a dropped partition
+removes no file at once: the replaced parts stay readable in the table's folder
+for ``old_parts_lifetime`` and until the next cleanup. Migration ``0013`` sets
+those low on every table that can hold a visitor's rows, and
+:func:`wait_until_gone` waits until no replaced part is left, so an erasure job
+says ``done`` only then. It asks the engine (``system.parts``, every node of a
+cluster) rather than reading folders, so it also works for a remote server.
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Retention, proven: each table's TTL and the age of its oldest row, read from ClickHouse.
 
-The report reads the TTL from each table's own DDL (``system.tables``), not
-from what the code believes, and measures the oldest row with the TTL's own
-expression, so it shows what the database really does. A table is within its
-limit when its oldest row is younger than the TTL plus one partition (a day
-for daily partitions, a month for monthly ones): with ``ttl_only_drop_parts``
-ClickHouse drops a partition's parts once all their rows have expired, at the
-next TTL merge. The consent log's TTL is per row (``expires``): it is within
-its limit when no row is past its ``expires`` by more than a partition.
-
-The analytics tables keep one month (the migrations' TTL).
-``CG_ANALYTICS_RETENTION_DAYS`` may shorten that to 1-28 days; more is
-refused at start-up unless ``CG_ANALYTICS_RETENTION_OVERRIDE`` says why, and
-that reason is shown in the report. :func:`apply_analytics_retention` sets
-the tables' TTL to match the settings at every start-up.
+The report reads each TTL from the table's own DDL, not from what the code
+believes, and measures the oldest row with the TTL's own expression. With
+``ttl_only_drop_parts`` a table is within its limit while its oldest row is
+younger than the TTL plus one partition; the consent log's TTL is per row
+(``expires``). Analytics keep one month; ``CG_ANALYTICS_RETENTION_DAYS`` may
+shorten that, and more needs ``CG_ANALYTICS_RETENTION_OVERRIDE`` with a reason.
+:func:`apply_analytics_retention` sets the tables' TTL at every start-up.
 """
 
 from __future__ import annotations

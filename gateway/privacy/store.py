@@ -1,21 +1,15 @@
 """One visitor's data in ClickHouse: read it, export it, erase it.
 
-A visitor is found only through the consent id in their signed consent cookie
-(or given by the operator): analytics rows carry ``visitor_key``, a hash of it
-(:func:`gateway.analytics.events.visitor_key`), and the consent log carries the
-consent id itself. Nothing here takes a visitor key from a request.
-
-Erasure finds its tables in the schema rather than in a list: every table of
-the database with a ``visitor_key`` column, or ``visitor_any`` (the sessions
-aggregate, whose ``sessions`` view then shows nothing), loses the visitor's
-rows by ``ALTER TABLE ... DELETE``, which rewrites the parts that held them.
-The aggregate's rows are also matched by the visitor's session ids, read from
-``events`` before those rows go, so a session row whose ``any()`` picked
-another key is not left behind. On a cluster the
-deletes run ``ON CLUSTER`` against each node's ``_local`` table (a Distributed
-table cannot be deleted from). The consent log keeps its entries: they are the
-proof of consent the law asks to keep (GDPR articles 7(1) and 17(3)(b)), and
-expire with their own retention; an ``erase`` entry is appended to them.
+A visitor is found only through the consent id from their signed cookie (or the
+operator): analytics rows carry its hash, ``visitor_key``
+(:func:`gateway.analytics.events.visitor_key`); nothing takes a visitor key from
+a request. Erasure finds its tables in the schema (every table with
+``visitor_key`` or ``visitor_any``), so a new table cannot be forgotten, and
+deletes with ``ALTER TABLE ... DELETE`` (``ON CLUSTER`` on each node's ``_local``
+table). The sessions aggregate is also matched by the visitor's session ids, read
+from ``events`` first, since its ``any()`` may have picked another key. The
+consent log keeps its entries, the proof of consent GDPR articles 7(1) and
+17(3)(b) ask to keep, and gets an ``erase`` entry.
 """
 
 from __future__ import annotations

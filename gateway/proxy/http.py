@@ -1,21 +1,11 @@
 """Forwarding one HTTP request to the upstream and streaming the answer back.
 
-This is the gateway's hot path, so it is a plain ASGI callable over the
-gateway's own connection pool (``gateway/proxy/pool.py``) rather than a
-Starlette endpoint: Starlette's streaming response starts a task group per
-response, and general HTTP clients cost several times what this one proxy
-needs (httpx 4-7x aiohttp, aiohttp about 3x the pool; see the foundation issue
-and ``bench/bare_forwarder.py``).
-
-Bodies stream both ways with flat memory: request chunks go to the upstream
-one ASGI message at a time, waiting for its socket to drain; response chunks
-go to the client as they arrive, and reading from the upstream pauses while
-too many wait unread (uvicorn pauses ``send`` while the visitor's socket is
-full). Compressed bodies pass byte for byte: nothing here decompresses.
-
-Only the configured upstream is ever contacted: the request goes to the pool's
-one origin with the upstream's base path plus the request's path, whatever the
-request target or the ``Host`` header said.
+This is the hot path, so it is a plain ASGI callable over the gateway's own
+connection pool (:mod:`gateway.proxy.pool`), not a Starlette endpoint or a
+general HTTP client, both of which cost several times more. Bodies stream both
+ways with flat memory, and compressed bodies pass byte for byte. Only the
+configured upstream is ever contacted, whatever the request target or ``Host``
+header said.
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
 """The keep-alive connections to the one upstream origin, and a request over one of them.
 
-There is only ever one origin (``CG_UPSTREAM``), so the pool is a stack of idle
-connections: the most recently used goes out first (its socket is the least
-likely to have been closed by the upstream's keep-alive timeout), and
-connections idle longer than ``keepalive`` seconds are closed as the stack is
-touched. A connection goes back only when its response was read to the end and
-both sides keep it alive; anything else is closed, since a half-read exchange
-cannot be resumed.
+With one origin (``CG_UPSTREAM``) the pool is a stack of idle connections, most
+recently used first (least likely closed by the upstream). A connection goes
+back only when its response was read to the end and both sides keep it alive.
 
-A pooled connection may have been closed by the upstream just as it was
-reused. For idempotent requests without a body (GET, HEAD, OPTIONS) nothing of
-the visitor's is lost, so such a request is sent once more on a fresh
-connection when the reused one ended without a byte of answer. A POST cannot
-be sent twice, so the pool avoids the race instead: a connection idle for
-:data:`KEEPALIVE` seconds is not reused, less than the 5 seconds after which
-the commonest servers (uvicorn, Apache httpd, Node.js) close an idle one. With
-30 seconds, the soak's client (this pool, in front of the gateway's own
-uvicorn) lost 17 of 2.9 million requests to connections closed as they were
-reused (bench/soak.py).
+A reused connection may be closed by the upstream just as it is reused: GET,
+HEAD and OPTIONS without a body are then sent once more on a fresh one; for the
+rest the pool avoids the race by never reusing a connection idle for
+:data:`KEEPALIVE` seconds, below the 5 s after which common servers close one.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
 """The request as it goes to the upstream: its head in bytes, and its body streamed.
 
-The head is built from the headers :class:`gateway.proxy.headers.RequestTranslator`
-chose, in that order, and nothing else: the ``Host`` is the first of them, and
-no client header (``User-Agent``, ``Accept-Encoding``...) is invented. The only
-header added here is the framing, from what the gateway itself parsed: the
-body's ``Content-Length``, or ``Transfer-Encoding: chunked`` for a body that
-came chunked (RFC 9112 section 6).
-
-The body is copied from ASGI ``receive`` one message at a time, waiting for the
-upstream's socket to drain after each, so an upload of any size holds at most a
-message or two in memory. If the upstream answers before the body is all sent
-(a 401 or 413 on an upload, say), sending stops and the answer is read; the
-connection is then not reused.
+The head holds exactly the headers :class:`gateway.proxy.headers.RequestTranslator`
+chose, in order, ``Host`` first, with no client header invented; the only one
+added is the framing the gateway parsed (``Content-Length``, or
+``Transfer-Encoding: chunked``, RFC 9112 section 6). The body is copied one ASGI
+message at a time, waiting for the upstream's socket to drain, so any upload
+holds a message or two in memory. If the upstream answers early (a 401 or 413),
+sending stops, the answer is read, and the connection is not reused.
 """
 
 from __future__ import annotations

@@ -1,25 +1,13 @@
 """One keep-alive HTTP/1.1 connection to the upstream, as an asyncio Protocol.
 
-The proxy's upstream client used to be aiohttp, which cost about as much CPU
-per request as the whole rest of the gateway (its streams, timers, tracing
-hooks and header objects are built for a general client): measured in one run
-(``bench/proxy.py``'s 10 KB page), the gateway took 169 us of CPU per request
-with aiohttp and 86 us with this, and a bare forwarder 114 us against 49 us.
-The proxy needs much less: one origin, bytes passed through exactly, a response parsed by
-``httptools`` (llhttp, the parser uvicorn already uses for the visitor's side).
-Parser callbacks fill plain lists, and the one task that owns the connection
-waits on a single future that every event (headers, body bytes, the end, an
-error, the socket draining) wakes.
-
-Flow control both ways: reading pauses once more than ``buffer_limit`` bytes
-of body wait unread and resumes when the proxy takes them; writes wait while
-the transport has paused writing. So a 1 GB body in either direction crosses
-with flat memory.
-
-The read timeout is "idle while waiting" (as aiohttp's ``sock_read``): a
-waiting reader fails with :class:`UpstreamTimeout` when no byte has arrived for
-``read_timeout`` seconds. One timer per connection is armed lazily and moved
-by a time stamp, not re-armed for every read.
+The proxy needs far less than a general HTTP client: one origin, bytes passed
+through exactly, a response parsed by ``httptools`` (llhttp, as uvicorn uses).
+Parser callbacks fill plain lists, and the task owning the connection waits on
+one future that every event wakes. Flow control works both ways
+(``buffer_limit`` unread bytes pause reading; writes wait while the transport is
+paused), so any body size crosses with flat memory. The read timeout is "idle
+while waiting": :class:`UpstreamTimeout` when no byte came for ``read_timeout``
+seconds, from one lazily armed timer per connection.
 """
 
 from __future__ import annotations

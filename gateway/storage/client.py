@@ -5,15 +5,10 @@ The DSN picks the backend, and the SQL is the same for all of them:
     chdb:///abs/path[?database=name]     the real ClickHouse engine, in-process
     http(s)://user:pass@host:8123/name   a ClickHouse server (or a cluster node)
 
-The embedded engine allows one data folder per process: clients on the same
-folder share it, and opening a second folder raises. The gateway therefore
-opens exactly one folder, and the tests share one folder per test process and
-give every test its own database (``?database=test_...``), which is the
-DSN's database part and works the same way on a server.
-
-``clickhouse-connect``'s chdb backend has no async client, and a server call
-may block for seconds, so callers on the event loop go through
-:meth:`Storage.run`, which runs the call in a worker thread.
+The embedded engine allows one data folder per process, so the gateway opens
+exactly one (tests share one and each gets its own ``?database=``). Calls may
+block, and the chdb backend has no async client, so callers on the event loop
+go through :meth:`Storage.run`, which runs the call in a worker thread.
 """
 
 from __future__ import annotations

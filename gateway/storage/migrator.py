@@ -1,14 +1,11 @@
 """Versioned schema migrations: ``.sql`` files applied in order, each once.
 
-Adding a table is adding a file. Put ``NNNN_what.sql`` in
-``gateway/storage/migrations/`` with the next free number; it is picked up by
-``consent-gateway migrate`` and at every start-up, applied once, and recorded
-in ``schema_migrations`` (version, name, checksum, time). Write each statement
-with ``IF NOT EXISTS`` so that a migration interrupted half-way can simply run
-again, and end each statement with ``;`` at the end of a line.
-
-One file serves a single node and a cluster. These placeholders are filled in
-(``string.Template``; write ``$$`` for a literal dollar):
+Adding a table is adding ``NNNN_what.sql`` to ``gateway/storage/migrations/``
+with the next free number; ``consent-gateway migrate`` and every start-up apply
+it once and record it in ``schema_migrations``. Write each statement with
+``IF NOT EXISTS`` (so an interrupted migration can run again) and end it with
+``;`` at the end of a line. One file serves a single node and a cluster through
+these ``string.Template`` placeholders (``$$`` for a literal dollar):
 
     ${on_cluster}   ``ON CLUSTER <name>`` on a cluster, empty on a single node
     ${replicated}   ``Replicated`` on a cluster (``${replicated}MergeTree``)
@@ -17,13 +14,11 @@ One file serves a single node and a cluster. These placeholders are filled in
     ${cluster}      the cluster name, for ``Distributed(${cluster}, ...)``
     ${database}     the database the DSN names
 
-A statement whose first line is ``-- cluster only`` runs only on a cluster
-(the Distributed tables); ``-- single node only`` the reverse. Every analytics
-table must carry ``TTL <time> + INTERVAL 1 MONTH DELETE`` and
-``ttl_only_drop_parts = 1``; ``tests/test_storage_schema.py`` checks that of
-every table in the database, so a new table cannot forget it. The consent
-tables (``0003_consent.sql``) are not analytics and carry their own documented
-TTL, which that test names.
+A statement whose first line is ``-- cluster only`` runs only on a cluster;
+``-- single node only`` the reverse. Every analytics table must carry
+``TTL <time> + INTERVAL 1 MONTH DELETE`` and ``ttl_only_drop_parts = 1``, which
+``tests/test_storage_schema.py`` checks of every table; the consent tables are
+not analytics and carry their own TTL, which that test names.
 """
 
 from __future__ import annotations

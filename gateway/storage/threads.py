@@ -1,11 +1,9 @@
 """One ClickHouse client per worker thread, for the small queries of the admin side.
 
 A clickhouse-connect client is not meant to be shared between threads, and
-making one costs tens of milliseconds on the embedded engine, more than most
-dashboard queries. :meth:`gateway.storage.Storage.run` runs calls in the event
-loop's worker threads, which live as long as the loop, so each of them keeps
-one client per DSN here. The dashboard pages, the stats queries,
-the accounts and the audit log all take their clients from here.
+making one on the embedded engine costs more than most dashboard queries.
+:meth:`gateway.storage.Storage.run` runs calls in the event loop's worker
+threads, which live as long as the loop, so each keeps one client per DSN here.
 """
 
 from __future__ import annotations
@@ -21,10 +19,9 @@ _local = threading.local()
 EMBEDDED_QUERY_SETTINGS = {"use_statistics": 0}
 """Settings of the admin side's queries on the embedded engine.
 
-The embedded engine (chdb, ClickHouse 26.9) keeps column statistics for every part
-and loads them in every query to estimate selectivity: on the dashboard's 30-day
-questions, over a part per day, that was 5 to 9 ms of each query (about a tenth of
-the navigation panel) for plans that the primary keys already decide. Not sent to a
+The embedded engine (chdb) keeps column statistics for every part and loads them
+in every query to estimate selectivity, a noticeable cost on the dashboard's
+many-part queries for plans that the primary keys already decide. Not sent to a
 ClickHouse server, whose version may not know the setting.
 """
 
