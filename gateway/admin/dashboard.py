@@ -25,6 +25,8 @@ from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
 from gateway.stats import (
     FILTERS,
+    METRICS,
+    OTHER,
     aggregate,
     breakdown,
     consent_figures,
@@ -44,14 +46,7 @@ RANGES = {
     "30d": "Last 30 days",
     "custom": "Custom",
 }
-TOP_METRICS = (
-    "visitors",
-    "visits",
-    "pageviews",
-    "views_per_visit",
-    "bounce_rate",
-    "visit_duration",
-)
+TOP_METRICS = METRICS  # the top panel shows every metric
 SERIES_METRICS = ("visitors", "pageviews")
 FILTER_NAMES = tuple(FILTERS.values())
 # The filters offered as form fields; clicking a row adds any of FILTER_NAMES.
@@ -252,8 +247,6 @@ def _leaving(q: StatsQuery) -> StatsQuery:
 
 
 def _top_page(rows: list[dict[str, Any]]) -> str:
-    from gateway.stats import OTHER
-
     return next((str(row["page"]) for row in rows if row["page"] != OTHER), "")
 
 

@@ -41,9 +41,10 @@ The k rule: a breakdown or navigation row counting fewer than ``k`` visitors
 from __future__ import annotations
 
 from gateway.stats.consent import consent_figures
+from gateway.stats.metrics import METRICS
+from gateway.stats.properties import DIRECT, UNKNOWN
 from gateway.stats.queries import (
     BREAKDOWN_PROPERTIES,
-    METRICS,
     aggregate,
     breakdown,
     next_pages,
@@ -51,7 +52,7 @@ from gateway.stats.queries import (
     timeseries,
 )
 from gateway.stats.query import FILTERS, PERIODS, StatsQuery, parse_filters, period_range
-from gateway.stats.sql import DIRECT, OTHER, UNKNOWN
+from gateway.stats.topn import OTHER
 
 __all__ = [
     "BREAKDOWN_PROPERTIES",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
-from gateway.stats.queries import METRICS
+from gateway.stats.metrics import EVENTS, METRICS, offered
+from gateway.stats.properties import PROPERTIES
 from gateway.stats.query import FILTERS, PERIODS
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -57,6 +58,8 @@ _METRICS = _param(
     {"type": "string", "default": "visitors", "example": ",".join(METRICS)},
 )
 _NUMBER = {"type": "number"}
+_VISIT_METRICS = [name for name in METRICS if name not in offered(EVENTS)]
+_EVENT_PROPERTIES = [p.plausible for p in PROPERTIES.values() if p.dimension.source is EVENTS]
 
 
 def _get(
@@ -137,9 +140,9 @@ PATHS: dict[str, dict[str, Any]] = {
         "The top values of a property",
         "Rows by visitors, most first. Every row under k visitors (CG_STATS_MIN_VISITORS) is "
         "folded into one `(other)` row, last. Each row is keyed by the property's short name "
-        "(`page`, `source`, `country`...). bounce_rate and visit_duration break down by "
-        "properties of a whole visit only "
-        "(not event:page, region, city, utm_medium, utm_campaign).",
+        "(`page`, `source`, `country`...). "
+        f"{' and '.join(_VISIT_METRICS)} break down by properties of a whole visit only "
+        f"(not {', '.join(_EVENT_PROPERTIES)}).",
         [
             *_COMMON,
             _METRICS,

@@ -20,26 +20,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 
+from gateway.clock import Clock, system_clock
 from gateway.exceptions import BadStatsQuery
+from gateway.stats.properties import PROPERTIES
 
 PERIODS = ("realtime", "day", "yesterday", "7d", "30d", "month", "custom")
 """The ``period`` values; ``day`` is today (or ``date``), ``month`` the calendar month."""
 
-FILTERS: dict[str, str] = {
-    "event:page": "page",
-    "visit:entry_page": "entry_page",
-    "visit:exit_page": "exit_page",
-    "visit:source": "source",
-    "visit:utm_source": "utm_source",
-    "visit:utm_medium": "utm_medium",
-    "visit:utm_campaign": "utm_campaign",
-    "visit:country": "country",
-    "visit:region": "region",
-    "visit:city": "city",
-    "visit:browser": "browser",
-    "visit:os": "os",
-    "visit:device": "device",
-}
+FILTERS: dict[str, str] = {prop.plausible: prop.name for prop in PROPERTIES.values()}
 """Plausible's property names and the short names :attr:`StatsQuery.filters` uses.
 
 The same names are the breakdown properties."""
@@ -108,6 +96,11 @@ class StatsQuery:
     def where(self, **filters: str) -> StatsQuery:
         """This question with more filters (a dashboard click on a row adds one)."""
         return replace(self, filters={**self.filters, **filters})
+
+
+def utc_now(clock: Clock = system_clock) -> datetime:
+    """The moment ``clock`` tells, as the aware UTC datetime a period counts back from."""
+    return datetime.fromtimestamp(clock(), UTC)
 
 
 def period_range(

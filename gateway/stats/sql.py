@@ -1,79 +1,38 @@
-"""The SQL pieces every statistics query shares: the range, the filters, the sessions.
+"""The raw rows of each source for a question: its range and filters, and the finalised sessions.
 
-Two sources answer every question:
+``events`` holds one row per event, with what is the same for a whole visit
+(country, region, city, browser, OS, device) on every row. The sessions come
+from ``sessions_agg`` (``0002_sessions.sql``), whose partial per-session states are
+merged here with ``FINAL`` into entry and exit page, source, page count, bounce
+and duration: read directly rather than through the ``sessions`` view, whose
+``GROUP BY session_id`` over a whole month is much slower, as ``FINAL`` merges
+only within a day's partition. A session belongs to the range its first event
+falls in. One difference from the view: a session still running at midnight
+whose events reached ClickHouse in two batches, one each side of midnight, has a
+partial row under each day (the materialized view dates each batch's part by its
+first event), and ``FINAL`` does not merge across days, so it counts as two
+visits, the second entering at its first page after midnight.
 
-``events``
-    one row per event; counts visitors (``uniqCombined64(visitor_key)``), visits
-    (``uniqCombined64(session_id)``) and page views, and carries what is the same for a
-    whole session (country, region, city, browser, OS, device) on every row.
-
-``sessions_agg``
-    partial per-session aggregate states (``0002_sessions.sql``), merged
-    here with ``FINAL`` into entry and exit page, source, page count, bounce
-    and duration. It is read directly rather than through the ``sessions``
-    view, whose ``GROUP BY session_id`` over the site's whole month costs 2 to
-    4 times more on 10 million events (bench/dashboard.py): ``FINAL`` merges
-    only within a day's partition and reads merged parts as they are. A
-    session belongs to the range its first event falls in. One difference
-    from the view: a session still running at midnight whose events reached
-    ClickHouse in two batches, one each side of midnight, has a partial row
-    under each day (the materialized view dates each batch's part by its
-    first event), and ``FINAL`` does not merge across days, so it counts as
-    two visits, the second entering at its first page after midnight.
-
-A filter on something a source does not carry becomes a ``session_id IN
-(...)`` over the other source, so every filter means the same in every panel:
-"the visits that ...". Values are always bound parameters (``{f_country:String}``),
-never spliced into the text.
+A filter on something a source does not carry becomes a ``session_id IN (...)``
+over the other source, so every filter means the same in every panel: "the
+visits that ...". Values are always bound parameters (``{f_country:String}``),
+never spliced into the text; column names come from
+:data:`~gateway.stats.properties.PROPERTIES` only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.stats.properties import DIRECT, PROPERTIES, Property
 from gateway.stats.query import StatsQuery
-
-DIRECT = "Direct / None"
-"""The source of a visit without a referrer from another site (Plausible's wording)."""
-
-OTHER = "(other)"
-"""The label of the row that gathers every breakdown row under ``k`` visitors."""
-
-UNKNOWN = "(unknown)"
-"""The label of an empty location or device value (no GeoIP database, say)."""
-
-EVENT_COLUMNS = {
-    "page": "path",
-    "country": "country",
-    "region": "region",
-    "city": "city",
-    "browser": "browser",
-    "os": "os",
-    "device": "device",
-}
-"""Filters the events table answers row by row (the rest are per visit)."""
-
-SESSION_COLUMNS = {
-    "entry_page": "entry_page",
-    "exit_page": "exit_page",
-    "source": "source",
-    "utm_source": "utm_source",
-    "country": "country",
-    "browser": "browser",
-    "os": "os",
-    "device": "device",
-}
-"""Filters (and breakdown properties) the finalised sessions carry."""
-
-EVENT_ONLY_VISIT_FILTERS = ("utm_medium", "utm_campaign")
-"""Visit properties only the landing event carries: filtered through its session."""
 
 RANGE = (
     "site = {site:String} AND time >= {start:DateTime64(3, 'UTC')} "
     "AND time < {end:DateTime64(3, 'UTC')}"
 )
 
-SESSIONS = """
+SESSIONS = f"""
 SELECT
     session_id,
     visitor_any AS visitor_key,
@@ -84,7 +43,7 @@ SELECT
     pageviews AS page_count,
     page_count <= 1 AND interactions = 0 AS bounce,
     finalizeAggregation(referrer_state) AS referrer,
-    if(referrer = '', '{direct}', referrer) AS source,
+    if(referrer = '', '{DIRECT}', referrer) AS source,
     finalizeAggregation(utm_source_state) AS utm_source,
     country_any AS country,
     device_any AS device,
@@ -95,7 +54,25 @@ WHERE site = {{site:String}}
   AND start_date >= toDate({{start:DateTime64(3, 'UTC')}})
   AND start_date <= toDate({{end:DateTime64(3, 'UTC')}})
   AND first_time >= {{start:DateTime64(3, 'UTC')}} AND first_time < {{end:DateTime64(3, 'UTC')}}
-"""
+"""  # noqa: S608 (a constant text; every value is a bound parameter)
+
+# ``rolled_day`` and ``recent_upto`` are where the rollups end (gateway.stats.rollup.markers).
+LATER_EVENTS = "toDate(time) > rolled_day AND time >= recent_upto"
+"""The events that no rollup holds: after the rolled days, from the recent rows' cut on."""
+
+LATER_VISITS = (
+    "start_date > rolled_day AND first_time >= recent_upto "
+    "AND (recent_upto = toDateTime64(0, 3, 'UTC') OR session_id IN (SELECT session_id "
+    "FROM sessions_agg WHERE site = {site:String} AND start_date > rolled_day "
+    "AND first_time >= recent_upto))"
+)
+"""The visits that no rollup holds: started after the rolled days, from the cut on.
+
+A visit started at the cut or later when its merged ``first_time`` is, which
+``FINAL`` knows only after reading and merging every visit of the day. A visit
+that did has all its rows at the cut or later, so the ids of the rows that are,
+read without merging, narrow the merged read to those visits through the
+table's key (not needed when everything is read raw)."""
 
 
 def parameters(q: StatsQuery, **more: Any) -> dict[str, Any]:
@@ -116,46 +93,50 @@ def _stamp(moment: Any) -> str:
     return str(moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
 
 
-def _bound(name: str) -> str:
-    return "{f_" + name + ":String}"
+def _equals(column: str, prop: Property) -> str:
+    return f"{column} = {{f_{prop.name}:String}}"
 
 
-def _events_with(condition: str) -> str:
-    return f"session_id IN (SELECT session_id FROM events WHERE {RANGE} AND {condition})"  # noqa: S608
+def _visits_carrying(prop: Property) -> str:
+    """The visits with an event in the range that carries the filtered value of ``prop``."""
+    carried = _equals(prop.events, prop)
+    if prop.pageviews_only:
+        carried = f"kind = 'pageview' AND {carried}"
+    return f"session_id IN (SELECT session_id FROM events WHERE {RANGE} AND {carried})"  # noqa: S608
 
 
-def event_where(q: StatsQuery) -> str:
-    """The ``WHERE`` of an events query: the range, and every filter as "of visits that..."."""
+def event_where(q: StatsQuery, *, unrolled: bool = False) -> str:
+    """The ``WHERE`` of an events query: the range, and every filter as "of visits that...".
+
+    ``unrolled`` keeps only the events that no rollup holds (:data:`LATER_EVENTS`).
+    """
     conditions = [RANGE]
-    visit_level: list[str] = []
+    of_visits: list[str] = []
     for name in q.filters:
-        if name in EVENT_COLUMNS:
-            conditions.append(f"{EVENT_COLUMNS[name]} = {_bound(name)}")
-        elif name in EVENT_ONLY_VISIT_FILTERS:
-            conditions.append(_events_with(f"{name} = {_bound(name)}"))
+        prop = PROPERTIES[name]
+        if prop.events and not prop.landing_only:
+            conditions.append(_equals(prop.events, prop))
+        elif prop.events:
+            conditions.append(_visits_carrying(prop))
         else:
-            visit_level.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")
-    if visit_level:
+            of_visits.append(_equals(prop.sessions, prop))
+    if of_visits:
         conditions.append(
             f"session_id IN (SELECT session_id FROM ({sessions(q)}) "  # noqa: S608
-            f"WHERE {' AND '.join(visit_level)})"
+            f"WHERE {' AND '.join(of_visits)})"
         )
+    if unrolled:
+        conditions.append(LATER_EVENTS)
     return " AND ".join(conditions)
 
 
-def sessions(q: StatsQuery, *, later: str = "") -> str:
+def sessions(q: StatsQuery, *, unrolled: bool = False) -> str:
     """A subquery of the sessions that started in ``q``'s range and pass its filters.
 
-    ``later`` (a condition) keeps only the sessions that no rollup holds:
-    the rest of the range is read from the rollups.
+    ``unrolled`` keeps only the sessions that no rollup holds (:data:`LATER_VISITS`).
     """
-    conditions: list[str] = [later] if later else []
+    conditions = [LATER_VISITS] if unrolled else []
     for name in q.filters:
-        if name in SESSION_COLUMNS:
-            conditions.append(f"{SESSION_COLUMNS[name]} = {_bound(name)}")
-        elif name == "page":
-            conditions.append(_events_with(f"kind = 'pageview' AND path = {_bound(name)}"))
-        else:
-            conditions.append(_events_with(f"{name} = {_bound(name)}"))
-    text = SESSIONS.format(direct=DIRECT)
-    return text + "".join(f"  AND {condition}\n" for condition in conditions)
+        prop = PROPERTIES[name]
+        conditions.append(_equals(prop.sessions, prop) if prop.sessions else _visits_carrying(prop))
+    return SESSIONS + "".join(f"  AND {condition}\n" for condition in conditions)
