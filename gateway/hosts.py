@@ -55,8 +55,9 @@ def to_origin_form(scope: Scope) -> Refusal | None:
         return None
     parts = urlsplit(raw.decode("latin-1"))
     host = header_value(scope["headers"], b"host") or ""
+    named = host_name(parts.netloc)
     if parts.scheme.lower() not in ("http", "https", "ws", "wss") or (
-        host_name(parts.netloc) is None or host_name(parts.netloc) != host_name(host)
+        named is None or named != host_name(host)
     ):
         return Refusal(
             400, "bad_target", "The request target must be a path on the host this site serves."
