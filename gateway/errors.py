@@ -1,7 +1,9 @@
 """The one shape of every error the gateway itself answers with.
 
 JSON clients get ``{"error": {"status", "code", "message", "request_id"}}``;
-browsers get a small HTML page saying the same. The request id is also
+browsers get a small HTML page saying the same. The stats API (under ``/api/``)
+answers as Plausible's does, ``{"error": "<sentence>"}``, with the same status,
+code and request id beside it. The request id is also
 logged, so an operator can find the line a visitor reports. Nothing here ever
 includes a traceback.
 """
@@ -12,7 +14,7 @@ import html
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -77,6 +79,25 @@ def error_response(
     return Response(body, status_code=status, media_type=content_type.decode())
 
 
+API_PREFIX = "/api/"
+"""The stats API's routes (admin listener), whose errors have Plausible's body."""
+
+
+def api_error_response(
+    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+) -> Response:
+    """An error of the stats API: Plausible's ``{"error": "<sentence>"}``, so its clients
+    show the sentence, with the same ``status``, ``code`` and ``request_id`` beside it."""
+    payload: dict[str, object] = {"error": message, "status": status, "code": code}
+    request_id = current_request_id()
+    if request_id:
+        payload["request_id"] = request_id
+    body = json.dumps(payload).encode()
+    response = Response(body, status_code=status, media_type="application/json", headers=headers)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
 async def send_error(
     send: Send,
     status: int,
@@ -114,11 +135,13 @@ def _error_headers(body: bytes, content_type: bytes) -> list[tuple[bytes, bytes]
     ]
 
 
-def error_handlers(json_prefix: str) -> dict[Any, Handler]:
+def error_handlers(json_prefix: str, api_prefix: str | None = None) -> dict[Any, Handler]:
     """The exception handlers every Starlette app of the gateway uses: one error shape.
 
     Errors under ``json_prefix`` (the reserved prefix, where every client is a
-    script) are JSON whatever the ``Accept`` header says.
+    script) are JSON whatever the ``Accept`` header says; errors under
+    ``api_prefix`` (the admin listener's :data:`API_PREFIX`) have the stats API's
+    body (:func:`api_error_response`).
     """
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -127,7 +150,11 @@ def error_handlers(json_prefix: str) -> dict[Any, Handler]:
             json_prefix
         )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), as_json=as_json)
+        if api_prefix and request.url.path.startswith(api_prefix):
+            return api_error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        response = error_response(exc.status_code, code, str(exc.detail), as_json=as_json)
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     return {HTTPException: http_error, JsonTooDeep: _json_too_deep, Exception: _server_error}
 

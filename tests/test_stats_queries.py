@@ -17,6 +17,7 @@ from gateway.app import create_app
 from gateway.exceptions import BadStatsQuery
 from gateway.stats import (
     DIRECT,
+    FILTERS,
     METRICS,
     OTHER,
     StatsQuery,
@@ -29,6 +30,7 @@ from gateway.stats import (
     realtime,
     timeseries,
 )
+from gateway.stats.filters import Clause, Filter, Match
 from gateway.storage import Storage, storage_from_settings
 from tests.analytics_helpers import FIREFOX
 from tests.chdb import migrated_storage
@@ -44,7 +46,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Storage:
     return storage
 
 
-def day(**filters: str) -> StatsQuery:
+def day(**filters: str | Filter) -> StatsQuery:
     d = day_d()
     return StatsQuery(SITE, d, d + timedelta(days=1), filters)
 
@@ -85,12 +87,12 @@ def test_previous_period_is_the_day_before(storage: Storage) -> None:
         # s1, s2, s4 (A twice, C): 3 + 1 + 1 views; bounce s2; (240 + 0 + 31) / 3
         ({"country": "GB"}, (2, 3, 5, 33, 90)),
         ({"city": "London"}, (2, 3, 5, 33, 90)),
-        ({"browser": "Mobile Safari"}, (1, 1, 2, 0, 120)),
-        ({"device": "desktop"}, (3, 4, 6, 50, 68)),  # s1 s2 s4 s5: 271 / 4 = 67.75
+        ({"browser": "Safari"}, (1, 1, 2, 0, 120)),  # Mobile Safari, as Plausible names it
+        ({"device": "Desktop"}, (3, 4, 6, 50, 68)),  # s1 s2 s4 s5: 271 / 4 = 67.75
         # visits that saw /blog: s1..s4; page views of /blog only; (240+0+120+31)/4 = 97.75
         ({"page": "/blog"}, (3, 4, 4, 25, 98)),
         ({"source": DIRECT}, (3, 3, 4, 67, 40)),  # s2 s3 s5: 120 / 3
-        ({"source": "www.google.com"}, (1, 1, 3, 0, 240)),
+        ({"source": "Google"}, (1, 1, 3, 0, 240)),  # www.google.com
         ({"utm_campaign": "launch"}, (1, 1, 2, 0, 120)),  # the whole of s3, not just its landing
         ({"utm_source": "newsletter"}, (1, 1, 2, 0, 120)),
         ({"exit_page": "/pricing"}, (2, 2, 4, 50, 120)),  # s1 s5: 240 / 2
@@ -101,6 +103,30 @@ def test_previous_period_is_the_day_before(storage: Storage) -> None:
 def test_filters(storage: Storage, filters: dict[str, str], expected: tuple[int, ...]) -> None:
     metrics = ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]
     got = aggregate(storage, day(**filters), metrics)
+    assert tuple(got[m] for m in metrics) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("visit:country==FR|DE", (2, 2, 3, 50, 60)),  # s3 s5: (120 + 0) / 2
+        ("visit:country!=GB", (2, 2, 3, 50, 60)),
+        ("visit:country!=GB|FR", (1, 1, 2, 0, 120)),  # s3
+        ("event:page==/b*", (3, 4, 4, 25, 98)),  # as /blog
+        ("event:page==/blog|/pricing", (4, 5, 6, 40, 78)),  # every visit: 391 / 5
+        ("event:page==/**", (4, 5, 8, 40, 78)),
+        ("event:page!=/blog", (3, 3, 4, 33, 120)),  # s1 s3 s5 saw other pages: 2 + 1 + 1 views
+        ("visit:source!=Direct / None", (2, 2, 4, 0, 136)),  # s1 s4: 271 / 2
+        ("visit:source==Goo*|Hacker News", (2, 2, 4, 0, 136)),
+        ("visit:browser==Firefox;visit:country==GB|FR", (3, 4, 6, 50, 68)),  # s1 s2 s4 s5
+        ("visit:device==Desktop;visit:device!=Desktop", (0, 0, 0, 0, 0)),
+        ("visit:city_name==Lon\\|don", (0, 0, 0, 0, 0)),  # a literal bar: no such city
+    ],
+)
+def test_filter_operators(storage: Storage, text: str, expected: tuple[int, ...]) -> None:
+    """Plausible's ``|``, ``!=``, ``*`` and ``**`` and ``\\|``, as the API reads them."""
+    metrics = ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]
+    got = aggregate(storage, day(**parse_filters(text)), metrics)
     assert tuple(got[m] for m in metrics) == expected
 
 
@@ -159,21 +185,21 @@ def test_rows_under_k_fold_into_other_counting_each_visitor_once(storage: Storag
         ("visit:exit_page", [("/blog", 3, 3), ("/pricing", 2, 2)]),
         (
             "visit:source",
-            [(DIRECT, 3, 3), ("news.ycombinator.com", 1, 1), ("www.google.com", 1, 1)],
+            [(DIRECT, 3, 3), ("Google", 1, 1), ("Hacker News", 1, 1)],
         ),
         ("visit:utm_source", [("newsletter", 1, 1)]),
         ("visit:utm_medium", [("email", 1, 1)]),
         ("visit:utm_campaign", [("launch", 1, 1)]),
         ("visit:country", [("GB", 2, 3), ("DE", 1, 1), ("FR", 1, 1)]),
-        ("visit:region", [("England", 2, 3), ("Bavaria", 1, 1), ("Ile-de-France", 1, 1)]),
-        ("visit:city", [("London", 2, 3), ("Munich", 1, 1), ("Paris", 1, 1)]),
-        ("visit:browser", [("Firefox", 3, 4), ("Mobile Safari", 1, 1)]),
-        ("visit:os", [("Linux", 3, 4), ("iOS", 1, 1)]),
-        ("visit:device", [("desktop", 3, 4), ("mobile", 1, 1)]),
+        ("visit:region_name", [("England", 2, 3), ("Bavaria", 1, 1), ("Ile-de-France", 1, 1)]),
+        ("visit:city_name", [("London", 2, 3), ("Munich", 1, 1), ("Paris", 1, 1)]),
+        ("visit:browser", [("Firefox", 3, 4), ("Safari", 1, 1)]),
+        ("visit:os", [("GNU/Linux", 3, 4), ("iOS", 1, 1)]),
+        ("visit:device", [("Desktop", 3, 4), ("Mobile", 1, 1)]),
     ],
 )
 def test_breakdowns(storage: Storage, prop: str, expected: list[tuple[str, int, int]]) -> None:
-    name = prop.split(":")[1]
+    name = FILTERS[prop]  # the short name: region for visit:region_name
     rows = breakdown(storage, day(), prop, ["visitors", "visits"], k=1)
     assert [(row[name], row["visitors"], row["visits"]) for row in rows] == expected
 
@@ -256,12 +282,14 @@ def test_periods() -> None:
 
 def test_filter_syntax() -> None:
     assert parse_filters("event:page==/blog;visit:country==GB") == {
-        "page": "/blog",
-        "country": "GB",
+        "page": Filter.equal("/blog"),
+        "country": Filter.equal("GB"),
     }
-    assert parse_filters("visit:source==Direct / None") == {"source": DIRECT}
+    assert parse_filters("visit:source==Direct / None") == {"source": Filter.equal(DIRECT)}
     assert parse_filters("") == {}
-    for bad in ["event:page=/blog", "visit:ip==1.2.3.4", "event:page!=/blog"]:
+    either = Clause(((Match.IS, "FR"), (Match.IS, "a|b"), (Match.WILDCARD, "/b*")), negated=True)
+    assert parse_filters(r"visit:country!=FR|a\|b|/b*") == {"country": Filter((either,))}
+    for bad in ["event:page=/blog", "visit:ip==1.2.3.4", "event:goal==Signup", "event:page"]:
         with pytest.raises(BadStatsQuery):
             parse_filters(bad)
 

@@ -31,6 +31,7 @@ from gateway.stats import (
     period_range,
     timeseries,
 )
+from gateway.stats.properties import PROPERTIES
 from gateway.stats.rollup import marked, refresh, served
 from gateway.storage import Storage
 from gateway.storage.migrator import load_migrations, render
@@ -38,6 +39,7 @@ from tests.analytics_helpers import FIREFOX, IPHONE
 from tests.chdb import migrated_storage
 from tests.stats_visits import LONDON, PARIS, SITE, _e, day_d, write_events, write_scripted_visits
 
+LANDING_PROPERTIES = [p.plausible for p in PROPERTIES.values() if p.landing_only]
 VISIT_PROPERTIES = (
     "visit:entry_page",
     "visit:exit_page",
@@ -104,6 +106,8 @@ def _answers(storage: Storage, questions: list[StatsQuery] | None = None) -> dic
                 out[f"{name} next {page} k={k} limit=1"] = next_pages(storage, q, page, 1, k=k)
         for prop in BREAKDOWN_PROPERTIES:
             metrics = ["visitors", "visits", "pageviews", "views_per_visit"]
+            if prop in LANDING_PROPERTIES:  # only the landing view carries them
+                metrics = ["visitors", "visits"]
             if prop in VISIT_PROPERTIES:
                 metrics += ["bounce_rate", "visit_duration"]
             # limit 2 with k 1, limit 1 with k 2: the rollup merges only the values that can

@@ -26,7 +26,7 @@ from gateway.admin.privacy_pages import privacy_routes
 from gateway.admin.rendering import STATIC
 from gateway.admin.services import Admin
 from gateway.clock import Clock, system_clock
-from gateway.errors import error_handlers
+from gateway.errors import API_PREFIX, error_handlers
 from gateway.ops.health import health_routes
 from gateway.ops.metrics import metrics_endpoint
 from gateway.services import Services
@@ -67,7 +67,7 @@ def create_admin_app(
     auth = Auth(settings, clock)
     return Starlette(
         routes=admin_routes(settings, services, local),
-        exception_handlers=error_handlers(settings.prefix),
+        exception_handlers=error_handlers(settings.prefix, API_PREFIX),
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(AdminFrontDoor, trusted=auth.trusted, admin=Admin(services, auth)),

@@ -26,16 +26,22 @@ The interface the dashboard pages and the JSON API both use:
 Every function is blocking (run it with ``storage.run``) and runs exactly one
 parameterised ClickHouse query. Filters and breakdown properties use the short
 names of :data:`FILTERS` (``page``, ``entry_page``, ``exit_page``, ``source``,
-``utm_source``, ``utm_medium``, ``utm_campaign``, ``country``, ``region``,
-``city``, ``browser``, ``os``, ``device``) or Plausible's (``event:page``,
-``visit:country``...). Bad input raises :class:`~gateway.exceptions.BadStatsQuery`.
+``referrer``, ``utm_source``, ``utm_medium``, ``utm_campaign``, ``country``,
+``region``, ``city``, ``browser``, ``browser_version``, ``os``, ``os_version``,
+``device``) or Plausible's (``event:page``, ``visit:country``...); a filter is
+a value to equal or a :class:`~gateway.stats.filters.Filter` (Plausible's
+operators, from :func:`parse_filters`). Values read as Plausible names them
+(``Google``, ``Chrome``, ``Desktop``: :mod:`gateway.stats.names`). Bad input
+raises :class:`~gateway.exceptions.BadStatsQuery`.
 
 The k rule: a breakdown or navigation row counting fewer than ``k`` visitors
 (``CG_STATS_MIN_VISITORS``, default 5) is folded into one row labelled
 :data:`OTHER`, so no row describes one identifiable person.
 
 ``api`` serves the same numbers as Plausible's Stats API v1 under
-``/api/v1/stats/`` on the admin listener, with bearer tokens from ``tokens``.
+``/api/v1/stats/`` (parameters read by ``v1``) and its v2 query at
+``/api/v2/query`` (``v2``) on the admin listener, with bearer tokens from
+``tokens`` and the OpenAPI document of ``openapi``.
 """
 
 from __future__ import annotations

@@ -12,12 +12,14 @@ names in :data:`gateway.stats.query.FILTERS`, built from these.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from gateway.stats.metrics import EVENTS, SESSIONS, Source
+from gateway.stats.names import BROWSERS, DEVICES, DIRECT, SYSTEMS, literal, renamed, source
 
-DIRECT = "Direct / None"
-"""The source of a visit without a referrer from another site (Plausible's wording)."""
+__all__ = ["DIRECT", "NEXT_PAGES", "PLANNED", "PROPERTIES", "UNKNOWN", "WHOLE_SITE", "Property"]
 
 UNKNOWN = "(unknown)"
 """The label of an empty location or device value (no GeoIP database, say)."""
@@ -41,6 +43,7 @@ class Dimension:
     non_empty: bool = False
     after_page: bool = False
     windowed: bool = True
+    rolled: bool = True  # whether the rollups hold this dimension at all
 
 
 WHOLE_SITE = {EVENTS: Dimension("", EVENTS), SESSIONS: Dimension("visit", SESSIONS)}
@@ -66,7 +69,9 @@ class Property:
     marks properties with thousands of values, where a top-N query first narrows
     the values it merges (:mod:`gateway.stats.topn`). Not the sources: a few
     thousand referrer hosts merge whole sooner than the narrowing pass takes
-    (``scripts/bench dashboard`` shows both).
+    (``scripts/bench dashboard`` shows both). ``shown`` turns a stored value into
+    the name the statistics show (:mod:`gateway.stats.names`); ``rolled`` is
+    false for the properties the rollups do not hold.
     """
 
     name: str
@@ -79,6 +84,24 @@ class Property:
     pageviews_only: bool = False
     non_empty: bool = False
     many_values: bool = False
+    shown: Callable[[str], str] | None = None
+    rolled: bool = True
+
+    def label(self, column: str) -> str:
+        """The SQL of the value a row shows (and a filter compares) for stored ``column``.
+
+        A sessions column apart from the key (the source) holds the shown value already.
+        """
+        if self.key and column == self.sessions:
+            return column
+        named = self.shown(column) if self.shown else column
+        if self.empty and self.name != "source":
+            return f"if({column} = '', {literal(self.empty)}, {named})"
+        return named
+
+    def shown_sql(self, column: str) -> str:
+        """The name shown for the stored values of ``column``."""
+        return self.shown(column) if self.shown else column
 
     @property
     def dimension(self) -> Dimension:
@@ -91,8 +114,13 @@ class Property:
             column,
             pageviews_only=self.pageviews_only,
             non_empty=self.non_empty,
+            rolled=self.rolled,
         )
 
+
+_browser = partial(renamed, names=BROWSERS)
+_system = partial(renamed, names=SYSTEMS)
+_device = partial(renamed, names=DEVICES)
 
 PROPERTIES = {
     prop.name: prop
@@ -100,8 +128,20 @@ PROPERTIES = {
         Property("page", "event:page", events="path", pageviews_only=True, many_values=True),
         Property("entry_page", "visit:entry_page", sessions="entry_page", many_values=True),
         Property("exit_page", "visit:exit_page", sessions="exit_page", many_values=True),
-        # Filtered on the label; grouped by the referrer host, as the rollups hold it.
-        Property("source", "visit:source", sessions="source", key="referrer", empty=DIRECT),
+        # Filtered on the name; grouped by the referrer host, as the rollups hold it.
+        Property(
+            "source", "visit:source", sessions="source", key="referrer", empty=DIRECT, shown=source
+        ),
+        Property(
+            "referrer",
+            "visit:referrer",
+            # Plausible's form: the host without "www.", the path without a closing "/".
+            events="concat(replaceRegexpOne(referrer_host, '^www\\\\.', ''), "
+            "replaceRegexpOne(referrer_path, '/+$', ''))",
+            landing_only=True,
+            non_empty=True,
+            rolled=False,
+        ),
         Property("utm_source", "visit:utm_source", sessions="utm_source", non_empty=True),
         Property(
             "utm_medium", "visit:utm_medium", events="utm_medium", landing_only=True, non_empty=True
@@ -113,12 +153,59 @@ PROPERTIES = {
             landing_only=True,
             non_empty=True,
         ),
+        *(
+            # Kept in the landing view's query, which holds its utm_* parameters only.
+            Property(
+                name,
+                f"visit:{name}",
+                events=f"decodeURLFormComponent(extractURLParameter(concat('?', query), '{name}'))",
+                landing_only=True,
+                non_empty=True,
+                rolled=False,
+            )
+            for name in ("utm_content", "utm_term")
+        ),
         Property("country", "visit:country", events="country", sessions="country", empty=UNKNOWN),
-        Property("region", "visit:region", events="region", empty=UNKNOWN, many_values=True),
-        Property("city", "visit:city", events="city", empty=UNKNOWN, many_values=True),
-        Property("browser", "visit:browser", events="browser", sessions="browser", empty=UNKNOWN),
-        Property("os", "visit:os", events="os", sessions="os", empty=UNKNOWN),
-        Property("device", "visit:device", events="device", sessions="device", empty=UNKNOWN),
+        # Names, as the geolocation database gives them; Plausible's visit:region and
+        # visit:city are ISO 3166-2 codes and GeoNames ids, which are not stored (PLANNED).
+        Property("region", "visit:region_name", events="region", empty=UNKNOWN, many_values=True),
+        Property("city", "visit:city_name", events="city", empty=UNKNOWN, many_values=True),
+        Property(
+            "browser",
+            "visit:browser",
+            events="browser",
+            sessions="browser",
+            empty=UNKNOWN,
+            shown=_browser,
+        ),
+        Property(
+            "browser_version",
+            "visit:browser_version",
+            events="browser_version",
+            empty=UNKNOWN,
+            rolled=False,
+        ),
+        Property("os", "visit:os", events="os", sessions="os", empty=UNKNOWN, shown=_system),
+        Property(
+            "os_version", "visit:os_version", events="os_version", empty=UNKNOWN, rolled=False
+        ),
+        Property(
+            "device",
+            "visit:device",
+            events="device",
+            sessions="device",
+            empty=UNKNOWN,
+            shown=_device,
+        ),
     )
 }
 """Every property by its short name, in the order the API lists them."""
+
+PLANNED = {
+    "event:goal": "goals and custom events are not in the stats API yet",
+    "event:name": "goals and custom events are not in the stats API yet",
+    "event:hostname": "the events do not keep the host name (one site per gateway)",
+    "visit:region": "regions are stored by name, not ISO 3166-2 code: use visit:region_name",
+    "visit:city": "cities are stored by name, not GeoNames id: use visit:city_name",
+}
+"""Plausible's properties this API does not offer, and why (``event:props:*`` too)."""

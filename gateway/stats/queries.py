@@ -30,7 +30,7 @@ from gateway.stats.metrics import (
     offered,
 )
 from gateway.stats.properties import NEXT_PAGES, PROPERTIES, WHOLE_SITE
-from gateway.stats.query import FILTERS, StatsQuery
+from gateway.stats.query import FILTERS, StatsQuery, property_name
 from gateway.stats.rollup import markers
 from gateway.stats.rows import DAY, HOUR, Unit, rows
 from gateway.stats.sql import parameters
@@ -42,7 +42,7 @@ BREAKDOWN_PROPERTIES = tuple(FILTERS)
 """Every ``property`` :func:`breakdown` accepts, in Plausible's names."""
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+MAX_LIMIT = 10_000  # rows of one top-N question (the API pages through them)
 
 # Each side of a totals query: its alias, and the prefix of its columns (the events'
 # counts keep their names).
@@ -59,22 +59,31 @@ def aggregate(storage: Storage, q: StatsQuery, metrics: Sequence[str]) -> dict[s
 
 
 def timeseries(
-    storage: Storage, q: StatsQuery, metrics: Sequence[str], *, hourly: bool | None = None
+    storage: Storage,
+    q: StatsQuery,
+    metrics: Sequence[str],
+    *,
+    hourly: bool | None = None,
+    unit: Unit | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per hour (ranges up to two days, or ``hourly=True``) or day, gaps filled with zeros.
+    """One row per hour (ranges up to two days, or ``hourly=True``), day or ``unit``
+    (:data:`~gateway.stats.rows.UNITS`), gaps filled with zeros.
 
     Each row is ``{"date": "2026-11-22", ...metrics}``; hourly rows read
-    ``"2026-11-22 14:00:00"``. Page views count in the bucket they happened
-    in, visits (with their bounce rate and duration) in the bucket they
-    started in. Hourly series are limited to 31 days (744 rows).
+    ``"2026-11-22 14:00:00"``, monthly ones ``"2026-11-01"``. Page views count
+    in the bucket they happened in, visits (with their bounce rate and duration)
+    in the bucket they started in. Hourly series are limited to 31 days (744 rows).
     """
     metrics = check_metrics(metrics)
-    hourly = q.hourly if hourly is None else hourly
+    if unit is None:
+        unit = HOUR if (q.hourly if hourly is None else hourly) else DAY
+    hourly = unit is HOUR
     if hourly and q.length > timedelta(days=31):
         raise BadStatsQuery("An hourly time series may span at most 31 days; ask for days.")
-    unit = HOUR if hourly else DAY
     columns, sources = _totals(q, metrics, unit)
-    fill_start = f"{unit.function}(toDateTime({{start:DateTime64(3, 'UTC')}}, 'UTC'))"
+    fill_start = (
+        f"toDateTime({unit.function}(toDateTime({{start:DateTime64(3, 'UTC')}}, 'UTC')), 'UTC')"
+    )
     fill_end = "toDateTime({end:DateTime64(3, 'UTC')}, 'UTC')"
     sql = (
         f"{markers(q, hourly=hourly)}"  # noqa: S608
@@ -93,7 +102,11 @@ def _totals(q: StatsQuery, metrics: Sequence[str], unit: Unit | None = None) -> 
     ``unit`` one row per bucket, the sides joined on it.
     """
     side = {name: metric(name).sources()[0] for name in metrics}
-    key, group = ("key AS bucket, ", " GROUP BY bucket") if unit else ("", "")
+    key, group = (
+        (f"toDateTime({unit.function}(key), 'UTC') AS bucket, ", " GROUP BY bucket")
+        if unit
+        else ("", "")
+    )
     sides = []
     for source in (source for source in SOURCES if source in side.values()):
         alias, prefix = _SIDES[source]
@@ -128,21 +141,27 @@ def breakdown(
     views_per_visit; bounce rate and duration break down by the properties a
     visit carries as a whole.
     """
-    name = FILTERS.get(prop, prop)
-    if name not in PROPERTIES:
-        raise BadStatsQuery(f"Unknown property {prop!r}; use one of {', '.join(FILTERS)}.")
+    name = prop if prop in PROPERTIES else property_name(prop)
     metrics = check_metrics(metrics)
     limit = _limit(limit)
     declared = PROPERTIES[name]
     source = declared.dimension.source
     if any(source not in metric(m).sources() for m in metrics):
         raise BadStatsQuery(_unreadable(prop, source))
+    landing = [m for m in metrics if m in ("pageviews", "views_per_visit")]
+    if declared.landing_only and landing:
+        # Only the landing view carries the value: the other views of its visit are not
+        # in its rows (nor in the rollups'), so these would count too few.
+        raise BadStatsQuery(
+            f"{' and '.join(landing)} do not break down by {prop} (only a visit's landing "
+            "page carries it); use visitors or visits."
+        )
     top = TopN(
         q,
         declared.dimension,
         metrics,
         name,
-        empty=declared.empty,
+        shown=declared.label("key"),
         narrow=declared.many_values,
     )
     found = _rows(storage, top.sql(), parameters(q, k=k, limit=limit))

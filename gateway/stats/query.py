@@ -6,7 +6,7 @@ and the JSON API read ``period``, ``date`` and ``filters`` the same way:
 
     period_range("7d", now)                     the last 7 whole days and today
     period_range("custom", now, "2026-11-01,2026-11-07")
-    parse_filters("event:page==/blog;visit:country==GB")  ->  {"page": "/blog", "country": "GB"}
+    parse_filters("event:page==/blog/**;visit:country!=GB|FR")  ->  {"page": Filter(...), ...}
 
 Every time is UTC, and a range is half-open: ``start <= time < end``. Bad
 input raises :class:`~gateway.exceptions.BadStatsQuery`, whose message names
@@ -22,17 +22,23 @@ from types import MappingProxyType
 
 from gateway.clock import Clock, system_clock
 from gateway.exceptions import BadStatsQuery
-from gateway.stats.properties import PROPERTIES
+from gateway.stats.filters import Filter, v1_clause
+from gateway.stats.properties import PLANNED, PROPERTIES
 
-PERIODS = ("realtime", "day", "yesterday", "7d", "30d", "month", "custom")
-"""The ``period`` values; ``day`` is today (or ``date``), ``month`` the calendar month."""
+PERIODS = ("realtime", "day", "yesterday", "7d", "30d", "month", "6mo", "12mo", "custom")
+"""The ``period`` values; ``day`` is today (or ``date``), ``month`` the calendar month,
+``6mo`` and ``12mo`` that month and the 5 or 11 before it."""
 
 FILTERS: dict[str, str] = {prop.plausible: prop.name for prop in PROPERTIES.values()}
 """Plausible's property names and the short names :attr:`StatsQuery.filters` uses.
 
 The same names are the breakdown properties."""
 
-MAX_RANGE = timedelta(days=366)
+MAX_RANGE = timedelta(days=3660)
+"""The longest custom range: ten years, more than the rollups keep (25 months)."""
+
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)
+"""The days a question may name: ClickHouse's DateTime64 holds them, and their periods."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,9 @@ class StatsQuery:
     """One question: ``site`` from ``start`` (inclusive) to ``end`` (exclusive), filtered.
 
     ``filters`` maps a short property name (``page``, ``source``, ``country``,
-    ... the values of :data:`FILTERS`) to the one value it must equal. A
-    source of ``Direct / None`` means visits without a referrer. ``marks``,
+    ... the values of :data:`FILTERS`) to a :class:`~gateway.stats.filters.Filter`,
+    or to the one value it must equal. A source of ``Direct / None`` means
+    visits without a referrer. ``marks``,
     when set, are where the rollups ended when the page began (see
     :class:`RollupMarks`).
     """
@@ -62,7 +69,7 @@ class StatsQuery:
     site: str
     start: datetime
     end: datetime
-    filters: Mapping[str, str] = field(default_factory=dict)
+    filters: Mapping[str, Filter | str] = field(default_factory=dict)
     marks: RollupMarks | None = None
 
     def __post_init__(self) -> None:
@@ -78,7 +85,11 @@ class StatsQuery:
             )
         object.__setattr__(self, "start", self.start.astimezone(UTC))
         object.__setattr__(self, "end", self.end.astimezone(UTC))
-        object.__setattr__(self, "filters", MappingProxyType(dict(self.filters)))
+        kept = {
+            name: Filter.equal(value) if isinstance(value, str) else value
+            for name, value in self.filters.items()
+        }
+        object.__setattr__(self, "filters", MappingProxyType(kept))
 
     @property
     def length(self) -> timedelta:
@@ -93,6 +104,14 @@ class StatsQuery:
         """The same question for the period of the same length just before this one."""
         return replace(self, start=self.start - self.length, end=self.start, marks=None)
 
+    @property
+    def conditions(self) -> Mapping[str, Filter]:
+        """The filters, each a :class:`~gateway.stats.filters.Filter` (plain values converted)."""
+        return {
+            name: Filter.equal(value) if isinstance(value, str) else value
+            for name, value in self.filters.items()
+        }
+
     def where(self, **filters: str) -> StatsQuery:
         """This question with more filters (a dashboard click on a row adds one)."""
         return replace(self, filters={**self.filters, **filters})
@@ -104,20 +123,22 @@ def utc_now(clock: Clock = system_clock) -> datetime:
 
 
 def period_range(
-    period: str, now: datetime, date_param: str | None = None
+    period: str, now: datetime, date_param: str | None = None, *, plausible: bool = False
 ) -> tuple[datetime, datetime]:
     """The ``[start, end)`` of a Plausible ``period`` at ``now`` (UTC).
 
     ``day`` is today, or the day ``date`` names; ``yesterday`` the day before;
-    ``7d`` and ``30d`` the last 7 or 30 days including today (Plausible's
-    meaning); ``month`` the calendar month of ``date`` or today; ``realtime``
-    the last 30 minutes; ``custom`` needs ``date=YYYY-MM-DD,YYYY-MM-DD``, both
-    days included.
+    ``7d`` and ``30d`` the last 7 or 30 days including today (or ``date``);
+    ``month`` the calendar month of ``date`` or today, ``6mo`` and ``12mo`` it
+    and the 5 or 11 months before; ``realtime`` the last 30 minutes; ``custom``
+    needs ``date=YYYY-MM-DD,YYYY-MM-DD``, both days included. With
+    ``plausible``, ``30d`` is what Plausible's API means by it: today and the 30
+    days before (``Date.range(date - 30, date)``, 31 days).
     """
     now = now.astimezone(UTC)
     today = (
         _day(date_param, "date")
-        if date_param and period in ("day", "month", "7d", "30d")
+        if date_param and period in ("day", "month", "7d", "30d", "6mo", "12mo")
         else now.date()
     )
     if period == "realtime":
@@ -127,11 +148,14 @@ def period_range(
     if period == "yesterday":
         return _midnight(today - timedelta(days=1)), _midnight(today)
     if period in ("7d", "30d"):
-        days = int(period[:-1])
+        days = int(period[:-1]) + (1 if plausible and period == "30d" else 0)
         return _midnight(today - timedelta(days=days - 1)), _midnight(today + timedelta(days=1))
-    if period == "month":
+    if period in ("month", "6mo", "12mo"):
+        months = {"month": 1, "6mo": 6, "12mo": 12}[period]
         first = today.replace(day=1)
-        following = (first + timedelta(days=32)).replace(day=1)
+        for _ in range(months - 1):
+            first = (first - timedelta(days=1)).replace(day=1)
+        following = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
         return _midnight(first), _midnight(following)
     if period == "custom":
         if not date_param or "," not in date_param:
@@ -144,48 +168,72 @@ def period_range(
             raise BadStatsQuery("In date=FIRST,LAST the last day must not come before the first.")
         start, end = _midnight(first), _midnight(last + timedelta(days=1))
         if end - start > MAX_RANGE:
-            raise BadStatsQuery("A custom range may span at most 366 days.")
+            raise BadStatsQuery("A custom range may span at most 3660 days (ten years).")
         return start, end
     raise BadStatsQuery(f"Unknown period {period!r}; use one of {', '.join(PERIODS)}.")
 
 
-def parse_filters(text: str | None) -> dict[str, str]:
-    """Plausible v1 filters (``event:page==/blog;visit:country==GB``) as short names.
+def parse_filters(text: str | None) -> dict[str, Filter]:
+    """Plausible v1 filters (``event:page==/blog/**;visit:country!=GB|FR``) by short name.
 
-    Only equality is supported; a value may not contain ``;``. An unknown
-    property or operator raises :class:`BadStatsQuery`.
+    ``==`` keeps the values that match, ``!=`` those that do not; ``a|b`` is
+    either, ``\\|`` a literal bar, ``*`` a wildcard (see
+    :func:`~gateway.stats.filters.v1_clause`). Filters are joined by ``;`` and
+    all hold, several on one property included. Anything else, an unknown
+    property or operator, raises :class:`BadStatsQuery` naming it.
     """
-    filters: dict[str, str] = {}
+    filters: dict[str, Filter] = {}
     for part in (text or "").split(";"):
         part = part.strip()
         if not part:
             continue
-        if "==" not in part:
+        found = [(part.find(op), op) for op in ("==", "!=") if op in part]
+        if not found:
             raise BadStatsQuery(
-                f"The filter {part!r} is not PROPERTY==VALUE; only == is supported, "
-                "for example filters=event:page==/blog;visit:country==GB."
+                f"The filter {part!r} has no operator; write PROPERTY==VALUE or PROPERTY!=VALUE, "
+                "for example filters=event:page==/blog/**;visit:country==GB|FR."
             )
-        name, value = (piece.strip() for piece in part.split("==", 1))
-        if name not in FILTERS:
-            raise BadStatsQuery(
-                f"Unknown filter property {name!r}; use one of {', '.join(FILTERS)}."
-            )
-        filters[FILTERS[name]] = value
+        at, op = min(found)
+        name, value = part[:at].strip(), part[at + 2 :].strip()
+        clause = v1_clause(value)
+        if op == "!=":
+            clause = replace(clause, negated=True)
+        short = filter_property(name)
+        one = Filter((clause,))
+        filters[short] = filters[short].also(one) if short in filters else one
     return filters
+
+
+def filter_property(name: str) -> str:
+    """The short name of a filter's property, or :class:`BadStatsQuery` naming it."""
+    if name in FILTERS:
+        return FILTERS[name]
+    if name in PLANNED or name.startswith("event:props:"):
+        raise BadStatsQuery(f"The filter property {name!r} is not supported: {_why(name)}.")
+    raise BadStatsQuery(f"Unknown filter property {name!r}; use one of {', '.join(FILTERS)}.")
 
 
 def property_name(text: str) -> str:
     """The short name of a breakdown ``property`` (``visit:country`` -> ``country``)."""
-    if text not in FILTERS:
-        raise BadStatsQuery(f"Unknown property {text!r}; use one of {', '.join(FILTERS)}.")
-    return FILTERS[text]
+    if text in FILTERS:
+        return FILTERS[text]
+    if text in PLANNED or text.startswith("event:props:"):
+        raise BadStatsQuery(f"The property {text!r} is not supported: {_why(text)}.")
+    raise BadStatsQuery(f"Unknown property {text!r}; use one of {', '.join(FILTERS)}.")
+
+
+def _why(name: str) -> str:
+    return PLANNED.get(name, "custom properties are not in the stats API yet")
 
 
 def _day(text: str, parameter: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise BadStatsQuery(f"{parameter}={text!r} is not a day written YYYY-MM-DD.") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadStatsQuery(f"{parameter}={text!r} is not between {FIRST_DAY} and {LAST_DAY}.")
+    return day
 
 
 def _midnight(day: date) -> datetime:

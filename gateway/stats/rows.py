@@ -41,6 +41,8 @@ class Unit:
 
 HOUR = Unit("toStartOfHour", "HOUR", "%Y-%m-%d %H:00:00", rolled=False)
 DAY = Unit("toStartOfDay", "DAY", "%Y-%m-%d", rolled=True)
+MONTH = Unit("toStartOfMonth", "MONTH", "%Y-%m-01", rolled=True)
+UNITS = {"hour": HOUR, "day": DAY, "month": MONTH}
 
 _IN_RANGE = (
     "day >= toDate({start:DateTime64(3, 'UTC')}) AND day < toDate({end:DateTime64(3, 'UTC')})"
@@ -56,7 +58,7 @@ def rows(
     dimension's column; the whole site's rows have none. Rows from different
     parts may share a key: the caller merges them.
     """
-    rolled = served(q, hourly=unit is not None and not unit.rolled)
+    rolled = dimension.rolled and served(q, hourly=unit is not None and not unit.rolled)
     live = _live(q, dimension, columns, unit, rolled=rolled)
     if not rolled:
         return live

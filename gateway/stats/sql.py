@@ -16,7 +16,7 @@ visits, the second entering at its first page after midnight.
 A filter on something a source does not carry becomes a ``session_id IN (...)``
 over the other source, so every filter means the same in every panel: "the
 visits that ...". Values are always bound parameters (``{f_country:String}``),
-never spliced into the text; column names come from
+never spliced into the text (:mod:`gateway.stats.filters`); column names come from
 :data:`~gateway.stats.properties.PROPERTIES` only.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.stats.properties import DIRECT, PROPERTIES, Property
+from gateway.stats.properties import PROPERTIES, Property
 from gateway.stats.query import StatsQuery
 
 RANGE = (
@@ -32,7 +32,7 @@ RANGE = (
     "AND time < {end:DateTime64(3, 'UTC')}"
 )
 
-SESSIONS = f"""
+SESSIONS = """
 SELECT
     session_id,
     visitor_any AS visitor_key,
@@ -43,18 +43,17 @@ SELECT
     pageviews AS page_count,
     page_count <= 1 AND interactions = 0 AS bounce,
     finalizeAggregation(referrer_state) AS referrer,
-    if(referrer = '', '{DIRECT}', referrer) AS source,
     finalizeAggregation(utm_source_state) AS utm_source,
     country_any AS country,
     device_any AS device,
     browser_any AS browser,
     os_any AS os
 FROM sessions_agg FINAL
-WHERE site = {{site:String}}
-  AND start_date >= toDate({{start:DateTime64(3, 'UTC')}})
-  AND start_date <= toDate({{end:DateTime64(3, 'UTC')}})
-  AND first_time >= {{start:DateTime64(3, 'UTC')}} AND first_time < {{end:DateTime64(3, 'UTC')}}
-"""  # noqa: S608 (a constant text; every value is a bound parameter)
+WHERE site = {site:String}
+  AND start_date >= toDate({start:DateTime64(3, 'UTC')})
+  AND start_date <= toDate({end:DateTime64(3, 'UTC')})
+  AND first_time >= {start:DateTime64(3, 'UTC')} AND first_time < {end:DateTime64(3, 'UTC')}
+"""
 
 # ``rolled_day`` and ``recent_upto`` are where the rollups end (gateway.stats.rollup.markers).
 LATER_EVENTS = "toDate(time) > rolled_day AND time >= recent_upto"
@@ -78,7 +77,8 @@ table's key (not needed when everything is read raw)."""
 def parameters(q: StatsQuery, **more: Any) -> dict[str, Any]:
     """The bound parameters of ``q``: site, range, one ``f_NAME`` per filter, and its marks."""
     values: dict[str, Any] = {"site": q.site, "start": _stamp(q.start), "end": _stamp(q.end)}
-    values.update({f"f_{name}": value for name, value in q.filters.items()})
+    for name, kept in q.conditions.items():
+        values.update(kept.parameters(f"f_{name}"))
     if q.marks is not None:
         values.update(
             rolled_day=q.marks.rolled_day,
@@ -93,13 +93,14 @@ def _stamp(moment: Any) -> str:
     return str(moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
 
 
-def _equals(column: str, prop: Property) -> str:
-    return f"{column} = {{f_{prop.name}:String}}"
+def _equals(q: StatsQuery, column: str, prop: Property) -> str:
+    """The filter on ``prop``, compared with the value shown for stored ``column``."""
+    return q.conditions[prop.name].sql(prop.label(column), f"f_{prop.name}")
 
 
-def _visits_carrying(prop: Property) -> str:
+def _visits_carrying(q: StatsQuery, prop: Property) -> str:
     """The visits with an event in the range that carries the filtered value of ``prop``."""
-    carried = _equals(prop.events, prop)
+    carried = _equals(q, prop.events, prop)
     if prop.pageviews_only:
         carried = f"kind = 'pageview' AND {carried}"
     return f"session_id IN (SELECT session_id FROM events WHERE {RANGE} AND {carried})"  # noqa: S608
@@ -115,11 +116,11 @@ def event_where(q: StatsQuery, *, unrolled: bool = False) -> str:
     for name in q.filters:
         prop = PROPERTIES[name]
         if prop.events and not prop.landing_only:
-            conditions.append(_equals(prop.events, prop))
+            conditions.append(_equals(q, prop.events, prop))
         elif prop.events:
-            conditions.append(_visits_carrying(prop))
+            conditions.append(_visits_carrying(q, prop))
         else:
-            of_visits.append(_equals(prop.sessions, prop))
+            of_visits.append(_equals(q, prop.sessions, prop))
     if of_visits:
         conditions.append(
             f"session_id IN (SELECT session_id FROM ({sessions(q)}) "  # noqa: S608
@@ -136,7 +137,14 @@ def sessions(q: StatsQuery, *, unrolled: bool = False) -> str:
     ``unrolled`` keeps only the sessions that no rollup holds (:data:`LATER_VISITS`).
     """
     conditions = [LATER_VISITS] if unrolled else []
+    named = ""
+    if "source" in q.filters:  # the source's name, only when filtered on: the list is long
+        named = f"    , {PROPERTIES['source'].shown_sql('referrer')} AS source\n"
     for name in q.filters:
         prop = PROPERTIES[name]
-        conditions.append(_equals(prop.sessions, prop) if prop.sessions else _visits_carrying(prop))
-    return SESSIONS + "".join(f"  AND {condition}\n" for condition in conditions)
+        conditions.append(
+            _equals(q, prop.sessions, prop) if prop.sessions else _visits_carrying(q, prop)
+        )
+    select, where = SESSIONS.split("FROM sessions_agg FINAL")
+    conditions_sql = "".join(f"  AND {condition}\n" for condition in conditions)
+    return f"{select}{named}FROM sessions_agg FINAL{where}{conditions_sql}"

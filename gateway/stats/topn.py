@@ -36,7 +36,8 @@ class TopN:
     """One top-``limit`` query: ``q``'s rows of ``dimension`` grouped by value, folded, ranked.
 
     Each row has the value under ``name`` and ``metrics`` (and the counts they
-    are made of). An empty value reads ``empty`` when that is set. With
+    are made of). A row shows ``shown``, the SQL of its label over the stored
+    ``key`` (:meth:`gateway.stats.properties.Property.label`). With
     ``narrow``, only the values that can reach the top are merged (worth its
     extra pass where a dimension has thousands of values).
     """
@@ -45,12 +46,12 @@ class TopN:
     dimension: Dimension
     metrics: Sequence[str]
     name: str
-    empty: str = ""
+    shown: str = "key"
     narrow: bool = False
 
     @property
     def label(self) -> str:
-        return f"if(key = '', '{self.empty}', key)" if self.empty else "key"
+        return self.shown
 
     @property
     def needed(self) -> list[Metric]:
@@ -69,7 +70,7 @@ class TopN:
         one branch reads anything: the other's condition is a constant false once
         the contenders are known.
         """
-        with_ = markers(self.q)
+        with_ = markers(self.q) if self.dimension.rolled else ""
         keep = exact = ""
         if with_ and self.narrow:
             with_ += f", {self.contenders()} AS contenders "
