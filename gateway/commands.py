@@ -13,11 +13,9 @@ sentence saying what to do, never a lock error.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import secrets
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +29,7 @@ from gateway.exceptions import CommandError, StorageError
 from gateway.processes import process_alive
 from gateway.settings import Settings, load_settings
 from gateway.storage import Storage, storage_from_settings
+from gateway.storage.folder_lock import held_elsewhere, holder
 from gateway.storage.migrator import migrate
 
 Payload = dict[str, Any]
@@ -43,7 +42,8 @@ ROUTE = "/_local/commands/"
 class Context:
     """What an action runs with, in the CLI's process or inside the running gateway.
 
-    ``flush_events`` writes every analytics event this process holds, or raises
+    ``flush_events`` writes every analytics event and consent log entry this
+    process holds, or raises
     :class:`~gateway.exceptions.StorageError` when some stay spooled; it is
     ``None`` where the process has no event writer (the CLI), so that work which
     must follow the writer (an erasure) knows whose events it can wait for.
@@ -60,10 +60,13 @@ class Action:
 
     ``name`` is the last part of the admin listener's ``/_local/commands/{name}``;
     ``run`` takes and returns JSON objects, because the payload may travel there.
+    Run in the CLI's process, an action finds the schema migrated first, unless
+    ``migrate_first`` is false (``migrate`` itself, which reports what it applied).
     """
 
     name: str
     run: Callable[[Context, Payload], Payload]
+    migrate_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,17 +128,22 @@ class Registry:
             raise CommandError(f"There is no local command named {name!r}.") from None
 
 
-def command_settings(env_file: str | None, data_dir: str | None = None) -> Settings:
+def command_settings(
+    env_file: str | None, data_dir: str | None = None, **overrides: str | None
+) -> Settings:
     """The settings an action runs with: the gateway's own, from the same sources.
 
     Actions never use the upstream or the secret key, so when those are not set
     (an operator typing ``consent-gateway user list --data-dir ./demo-data``)
     harmless placeholders stand in; every other setting, ``CG_DATA_DIR`` and
-    ``CG_CLICKHOUSE_DSN`` first, is read as ``serve`` reads it.
+    ``CG_CLICKHOUSE_DSN`` first, is read as ``serve`` reads it. ``overrides``
+    (a command's options, by setting name) win where given.
     """
     placeholders = {"upstream": "http://127.0.0.1", "secret_key": secrets.token_urlsafe(48)}
     return load_settings(
-        env_file=env_file, overrides={"data_dir": data_dir}, fallbacks=placeholders
+        env_file=env_file,
+        overrides={"data_dir": data_dir, **overrides},
+        fallbacks=placeholders,
     )
 
 
@@ -152,17 +160,47 @@ def run_command(settings: Settings, action: Action, payload: Payload) -> Payload
                 return _post(found, action.name, payload, settings)
             announcement_path(settings).unlink(missing_ok=True)  # left by a crashed gateway
     if storage.embedded and held_by_another_process(storage):
+        folder = _folder(storage)
         raise CommandError(
-            f"Another process holds the embedded ClickHouse in {_folder(storage)} and left no "
-            f"{announcement_path(settings)}. If it is a gateway, check that it runs with this "
-            "CG_DATA_DIR (it then takes commands through its admin listener); otherwise stop "
-            "that process and run this command again."
+            f"{holder(folder)} holds the embedded ClickHouse in {folder} and left "
+            f"no {announcement_path(settings)}. If it is a gateway, check that it runs with "
+            "this CG_DATA_DIR (it then takes commands through its admin listener); otherwise "
+            "stop that process and run this command again."
         )
     try:
-        migrate(storage)
+        if action.migrate_first:
+            migrate(storage)
         return action.run(Context(storage, settings), payload)
     except StorageError as error:
         raise CommandError(str(error)) from None
+
+
+def folder_in_use(settings: Settings) -> str | None:
+    """Why this process cannot open the embedded engine's folder, or ``None`` if it can.
+
+    ``serve`` asks before it starts: one process owns an embedded folder, and a
+    second gateway on it would fail deep in its start-up instead.
+    """
+    storage = storage_from_settings(settings)
+    if not storage.embedded:
+        return None
+    found = read_announcement(settings)
+    if found is not None and found.pid != os.getpid() and process_alive(found.pid):
+        return (
+            f"The gateway with pid {found.pid} already serves the data folder "
+            f"{settings.data_dir} (admin listener {found.url}), and one process owns an "
+            f"embedded ClickHouse folder. Stop that gateway first (kill {found.pid}), or give "
+            "this one another CG_DATA_DIR; several processes on one database need a "
+            "ClickHouse server (CG_CLICKHOUSE_DSN=http://...)."
+        )
+    if held_by_another_process(storage):
+        folder = _folder(storage)
+        return (
+            f"{holder(folder)} holds the embedded ClickHouse in {folder}, and one "
+            "process owns an embedded ClickHouse folder. Stop that process first, or give "
+            "this gateway another CG_DATA_DIR."
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -221,28 +259,9 @@ def _folder(storage: Storage) -> Path:
 
 
 def held_by_another_process(storage: Storage) -> bool:
-    """Whether another process has the embedded engine's folder open.
-
-    ClickHouse holds an exclusive ``flock`` on ``<folder>/status`` while it runs;
-    probing that lock tells, without opening the engine (which would print its
-    own error to stderr). A process that has opened chdb itself may hold that very
-    lock, so then the answer is left to the engine.
-    """
-    if "chdb" in sys.modules:
-        return False
-    try:
-        descriptor = os.open(_folder(storage) / "status", os.O_RDONLY)
-    except OSError:
-        return False  # a new folder: nobody has it
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(descriptor)
+    """Whether another process has the embedded engine's folder open (its lock,
+    :mod:`gateway.storage.folder_lock`), told without opening the engine."""
+    return held_elsewhere(_folder(storage))
 
 
 def _post(found: Announcement, name: str, payload: Payload, settings: Settings) -> Payload:

@@ -18,20 +18,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.analytics.service import Analytics
 from gateway.commands import ROUTE, Context, Registry, announce, withdraw
 from gateway.errors import error_response
 from gateway.exceptions import CommandError, StorageError
 from gateway.json_body import parse_json
 from gateway.privacy.erasure import settle_analytics
+from gateway.services import Services
 from gateway.settings import Settings
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
 
-def gateway_context(analytics: Analytics, settings: Settings) -> Context:
-    """The context of an action run inside the gateway: its storage and its event writer."""
-    return Context(analytics.storage, settings, partial(settle_analytics, analytics))
+def settle_writers(services: Services) -> None:
+    """Write what the consent log and the analytics writer hold (before an erasure, so its
+    entry follows the visitor's newest choice and no queued event lands after it)."""
+    services.consent.log.flush()
+    settle_analytics(services.analytics)
+
+
+def gateway_context(services: Services, settings: Settings) -> Context:
+    """The context of an action run inside the gateway: its storage and its writers."""
+    return Context(services.storage, settings, partial(settle_writers, services))
 
 
 def _from_this_machine(request: Request) -> bool:
@@ -47,9 +54,9 @@ class LocalCommands:
     (only the embedded engine needs it; with a server DSN the CLI connects itself),
     ``stop`` removes it."""
 
-    def __init__(self, settings: Settings, analytics: Analytics, commands: Registry) -> None:
+    def __init__(self, settings: Settings, services: Services, commands: Registry) -> None:
         self.settings = settings
-        self.analytics = analytics
+        self.services = services
         self.commands = commands
         self.token: str | None = None
 
@@ -58,11 +65,11 @@ class LocalCommands:
 
     async def start(self) -> None:
         self.token = secrets.token_urlsafe(32)
-        if self.analytics.storage.embedded:
+        if self.services.storage.embedded:
             self.token = announce(self.settings)
 
     async def stop(self) -> None:
-        if self.analytics.storage.embedded and self.token is not None:
+        if self.services.storage.embedded and self.token is not None:
             withdraw(self.settings, self.token)
 
     async def endpoint(self, request: Request) -> Response:
@@ -77,7 +84,7 @@ class LocalCommands:
             payload = None
         if not isinstance(payload, dict):
             return error_response(400, "bad_payload", "The payload must be a JSON object.")
-        context = gateway_context(self.analytics, self.settings)
+        context = gateway_context(self.services, self.settings)
         try:
             action = self.commands.action(request.path_params["name"])
             result = await context.storage.run(lambda: action.run(context, payload))

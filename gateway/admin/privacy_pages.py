@@ -22,40 +22,10 @@ from gateway.admin.rendering import render
 from gateway.admin.services import admin_of
 from gateway.commands import Context
 from gateway.exceptions import CommandError, StorageError
-from gateway.privacy import commands
-from gateway.privacy.erasure import check_consent_id
-from gateway.privacy.store import consent_history, held_rows
+from gateway.privacy import commands, store
 from gateway.settings import Settings
-from gateway.storage import Storage
 
 ACTIONS = ("export", "confirm", "erase")
-
-
-def holdings(storage: Storage, consent_id: str) -> dict[str, int]:
-    """Rows held for the visitor in each visitor table, and their consent log entries.
-
-    All zero means this gateway has never seen the id (or its rows have expired).
-    """
-    client = storage.connect()
-    try:
-        counts = held_rows(client, consent_id)
-        counts["consent_log"] = len(consent_history(client, consent_id))
-    finally:
-        client.close()
-    return counts
-
-
-def _known(storage: Storage, value: str) -> tuple[str, dict[str, int]]:
-    """The checked consent id and what is held for it; :class:`CommandError` if nothing."""
-    consent_id = check_consent_id(value.strip())
-    counts = holdings(storage, consent_id)
-    if not any(counts.values()):
-        raise CommandError(
-            f"Nothing is held for the consent id {consent_id}: no visits and no consent log "
-            "entry. Check the id against the visitor's privacy page; rows older than the "
-            "retention period are already gone."
-        )
-    return consent_id, counts
 
 
 def privacy_routes(settings: Settings) -> list[BaseRoute]:
@@ -80,7 +50,7 @@ def privacy_routes(settings: Settings) -> list[BaseRoute]:
             return page(request, 400, error=f"Unknown action {action[:40]!r}.")
         payload = {"actor": request.state.user.email, "ip": auth.client_ip(request)}
         try:
-            consent_id, counts = await storage.run(lambda: _known(storage, given))
+            consent_id, counts = await storage.run(lambda: store.known_consent_id(storage, given))
             payload |= {"consent_id": consent_id, "format": "json"}
             if action == "export":
                 here = Context(storage, settings)
@@ -94,7 +64,7 @@ def privacy_routes(settings: Settings) -> list[BaseRoute]:
                 )
             if action == "confirm":
                 return page(request, consent_id=consent_id, confirm=counts)
-            context = gateway_context(admin_of(request).services.analytics, settings)
+            context = gateway_context(admin_of(request).services, settings)
             erased = await storage.run(lambda: commands.erase(context, payload))
         except (CommandError, StorageError) as failure:
             return page(request, 400, consent_id=given, error=str(failure))

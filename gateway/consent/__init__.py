@@ -3,12 +3,14 @@
 state.py         the consent cookie and what a visitor has granted
 reader.py        reads the cookie once per request into the request context
 cookie_rules.py  which category each cookie name belongs to
+framework_cookies.py  the cookies common frameworks need to work, with their docs
 set_cookie.py    reading, capping and expiring Set-Cookie values
 enforcement.py   the cookie filter both ways, used by the proxy
 csrf.py          tokens bound to the session, and the same-origin check
 api.py           GET/POST/DELETE /_consent/state and /.well-known/gpc.json
 proof.py         consent log entries and their hash chain, and its verification
 log.py           writes the consent log and the outcome counts off the request path
+commands.py      ``consent-gateway consent verify``: the chains checked, in words
 """
 
 from __future__ import annotations

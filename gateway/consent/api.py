@@ -136,9 +136,10 @@ class ConsentApi:
             except ChoiceError as error:
                 return error_response(400, "invalid_body", str(error))
 
+        previous = await self.log.resume(consent.choice)
         choice = self.log.record_choice(
-            self.policy.choose(consent.choice, granted),
-            consent.choice,
+            self.policy.choose(previous, granted),
+            previous,
             action,
             client_ip=context.client_ip,
             user_agent=request.headers.get("user-agent", ""),

@@ -7,7 +7,9 @@ same kind of writer as analytics (:class:`~gateway.analytics.writer.EventWriter`
 so a choice made while ClickHouse is away waits in the spool, never lost. An
 entry records what proves the choice and nothing more: truncated IP, browser
 family, country, GPC signal, policy revision, and a fingerprint of the banner
-the visitor saw (:func:`config_fingerprint`).
+the visitor saw (:func:`config_fingerprint`). A returning visitor's choice reads
+the log once, for erasure entries appended after their cookie's head
+(:meth:`ConsentLog.resume`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -23,14 +26,16 @@ from gateway.analytics.spool import Spool
 from gateway.analytics.useragent import parse_user_agent
 from gateway.analytics.writer import EventWriter
 from gateway.clock import Clock
-from gateway.consent.proof import COLUMNS, LogEntry, sealed
+from gateway.consent.proof import COLUMNS, LogEntry, erased_after, load_chain, sealed
 from gateway.consent.state import NECESSARY, Choice, ConsentPolicy
 from gateway.iptools import truncate_ip
 from gateway.settings import Settings
 from gateway.storage import Storage
 
+logger = logging.getLogger("gateway.consent")
+
 COUNT_COLUMNS: tuple[str, ...] = ("hour", "site", "outcome", "categories", "gpc", "count")
-BANNER_FOLDER = Path(__file__).resolve().parents[2] / "static" / "consent-banner"
+BANNER_FOLDER = Path(__file__).resolve().parents[1] / "banner" / "static"  # as banner/assets.py
 DAY = 86_400
 
 
@@ -73,6 +78,7 @@ class ConsentLog:
         self.config_hash = config_fingerprint(settings)
         self.entries: EventWriter | None = None
         self.counts: EventWriter | None = None
+        self.storage: Storage | None = None
         self.outcomes: Counter[str] = Counter()  # per outcome since start, for /metrics
 
     @property
@@ -81,6 +87,7 @@ class ConsentLog:
 
     async def open(self, storage: Storage) -> None:
         """Start both writers (at start-up, once the schema is migrated)."""
+        self.storage = storage
         self.entries = await asyncio.to_thread(self._writer, storage, "consent_log", COLUMNS)
         self.counts = await asyncio.to_thread(
             self._writer, storage, "consent_counts", COUNT_COLUMNS
@@ -113,6 +120,34 @@ class ConsentLog:
                 writer.flush()
 
     # -- entries --------------------------------------------------------------------
+
+    async def resume(self, previous: Choice | None) -> Choice | None:
+        """The head a new choice follows: the cookie's ``previous``, or the operator's
+        erasure entries appended after it (:func:`~gateway.consent.proof.erased_after`).
+
+        One read of the visitor's newer entries; with ClickHouse away the cookie's
+        head stands, as it must for a choice to be made at all.
+        """
+        storage = self.storage
+        if previous is None or previous.seq < 0 or storage is None:
+            return previous
+
+        def read() -> list[LogEntry]:
+            client = storage.connect()
+            try:
+                return load_chain(client, previous.consent_id, previous.seq)
+            finally:
+                client.close()
+
+        try:
+            later = await storage.run(read)
+        except Exception as error:
+            logger.warning("consent log unreadable, the choice follows the cookie: %s", error)
+            return previous
+        erasure = erased_after(previous.seq, previous.head, later)
+        if erasure is None:
+            return previous
+        return replace(previous, seq=erasure.seq, head=erasure.hash, made_at=erasure.time)
 
     def entry(
         self,

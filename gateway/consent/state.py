@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from gateway.clock import Clock
+from gateway.exceptions import CommandError
 from gateway.geo import GeoLookup
 from gateway.iptools import truncate_ip
 from gateway.signing import CookieSigner
@@ -25,6 +26,7 @@ CONSENT_COOKIE = "cg_consent"
 NECESSARY = "necessary"
 _SEPARATOR = "~"
 _SEQ = re.compile(r"^(-1|\d{1,9})$")
+CONSENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,16 @@ class ConsentState:
 def new_consent_id() -> str:
     """128 random bits: the key under which a visitor's analytics rows are kept."""
     return secrets.token_urlsafe(16)
+
+
+def check_consent_id(value: object) -> str:
+    """``value`` if it looks like a consent id, else :class:`CommandError` saying so."""
+    if not isinstance(value, str) or not CONSENT_ID.match(value):
+        raise CommandError(
+            "A consent id is 8 to 64 letters, digits, '-' or '_' (the visitor finds theirs on "
+            "the privacy page); check the one given."
+        )
+    return value
 
 
 class ConsentPolicy:

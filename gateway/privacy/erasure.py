@@ -13,7 +13,6 @@ records the fact and time only: no IP, browser or country.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -25,16 +24,14 @@ from gateway.commands import Context
 from gateway.consent import build_consent
 from gateway.consent.log import COUNT_COLUMNS, ConsentLog
 from gateway.consent.proof import COLUMNS, LogEntry
-from gateway.consent.state import Choice
-from gateway.exceptions import CommandError, StorageError
+from gateway.consent.state import Choice, check_consent_id
+from gateway.exceptions import StorageError
 from gateway.privacy.purge import erasure_tables, wait_until_gone
 from gateway.privacy.store import erase_rows, last_entry
 from gateway.stats.rollup import rebuild_from, visitor_first_day
 from gateway.storage import Storage
 
 logger = logging.getLogger("gateway.privacy")
-
-CONSENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 def settle_writer(writer: EventWriter | None) -> None:
@@ -54,16 +51,6 @@ def settle_analytics(analytics: Analytics) -> None:
     """:func:`settle_writer`, once the page views waiting for their batch are queued."""
     analytics.recorder.flush()
     settle_writer(analytics.writer)
-
-
-def check_consent_id(value: object) -> str:
-    """``value`` if it looks like a consent id, else :class:`CommandError` saying so."""
-    if not isinstance(value, str) or not CONSENT_ID.match(value):
-        raise CommandError(
-            "A consent id is 8 to 64 letters, digits, '-' or '_' (the visitor finds theirs on "
-            "the privacy page); check the one given."
-        )
-    return value
 
 
 def erasure_entry(log: ConsentLog, consent_id: str, previous: Choice | None) -> LogEntry:
@@ -107,6 +94,8 @@ def operator_erase(context: Context, payload: dict[str, Any]) -> dict[str, Any]:
     storage = context.storage
     consent_id = check_consent_id(payload.get("consent_id"))
     log = build_consent(context.settings, system_clock).log
+    if context.flush_events is not None:
+        context.flush_events()  # inside the gateway: its newest choices are stored first
     client = storage.connect()
     try:
         entry = erasure_entry(log, consent_id, choice_of(last_entry(client, consent_id)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -128,7 +128,8 @@ def _table_report(client: Client, name: str, ddl: str, now: datetime) -> dict[st
     partition = _PARTITION.search(ddl)
     monthly = bool(partition and partition.group(1) == "toYYYYMM")
     grace_days = 31 if monthly else 1
-    report: dict[str, Any] = {"table": public, "ttl": None, "oldest_row": None}
+    rows = int(client.command(f"SELECT count() FROM {public}"))  # type: ignore[arg-type]  # noqa: S608
+    report: dict[str, Any] = {"table": public, "ttl": None, "rows": rows, "oldest_row": None}
     report.update({"oldest_age_days": None, "limit_days": None, "within_limit": True})
     fixed = _TTL.search(ddl)
     per_row = _ROW_TTL.search(ddl) if fixed is None else None
@@ -137,7 +138,7 @@ def _table_report(client: Client, name: str, ddl: str, now: datetime) -> dict[st
         days = amount * _DAYS_PER[unit]
         report["ttl"] = f"{start} + {amount} {unit.lower()}{'s' if amount > 1 else ''}"
         oldest = client.command(f"SELECT min({start}) FROM {public} HAVING count() > 0")  # noqa: S608
-        if isinstance(oldest, datetime | str) and oldest:
+        if isinstance(oldest, date | str) and oldest:
             when = _as_datetime(oldest)
             age = (now - when).total_seconds() / 86400
             report.update(
@@ -156,7 +157,7 @@ def _table_report(client: Client, name: str, ddl: str, now: datetime) -> dict[st
             f"WHERE {column} < now() - INTERVAL {grace_days} DAY"
         )
         oldest = client.command(f"SELECT min(time) FROM {public} HAVING count() > 0")  # noqa: S608
-        if isinstance(oldest, datetime | str) and oldest:
+        if isinstance(oldest, date | str) and oldest:
             when = _as_datetime(oldest)
             report.update(
                 oldest_row=when.isoformat(timespec="seconds"),
@@ -169,12 +170,20 @@ def _table_report(client: Client, name: str, ddl: str, now: datetime) -> dict[st
     return report
 
 
-def _as_datetime(value: datetime | str) -> datetime:
+def _as_datetime(value: date | str) -> datetime:
+    """A ``DateTime`` or ``Date`` column's value (a daily table's TTL counts from a day)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
+    elif not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
+
+
+def _rows(count: int) -> str:
+    """What stands for the oldest row of a table whose rows carry no time to show."""
+    return "(empty)" if not count else f"({count} row{'' if count == 1 else 's'})"
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -190,8 +199,9 @@ def format_report(report: dict[str, Any]) -> str:
     for table in report["tables"]:
         age = "" if table["oldest_age_days"] is None else f"{table['oldest_age_days']:.2f}"
         limit = "" if table["limit_days"] is None else str(table["limit_days"])
+        oldest = table["oldest_row"] or _rows(table.get("rows", 0))
         lines.append(
-            f"{table['table']:<16} {table['ttl']:<34} {table['oldest_row'] or '(empty)':<26} "
+            f"{table['table']:<16} {table['ttl']:<34} {oldest:<26} "
             f"{age:>10} {limit:>6}  {'yes' if table['within_limit'] else 'NO'}"
         )
     lines.append("")

@@ -26,6 +26,8 @@ from clickhouse_connect.driver.client import Client
 from gateway.analytics.events import visitor_key
 from gateway.consent.proof import COLUMNS as LOG_COLUMNS
 from gateway.consent.proof import LogEntry, load_chain
+from gateway.consent.state import check_consent_id
+from gateway.exceptions import CommandError
 from gateway.storage import Storage
 
 VISIT_COLUMNS: tuple[str, ...] = (
@@ -113,7 +115,11 @@ def visitor_tables(client: Client) -> list[tuple[str, str]]:
 
 
 def held_rows(client: Client, consent_id: str) -> dict[str, int]:
-    """How many rows each visitor table (and the ``sessions`` view) holds for the visitor."""
+    """How many rows each visitor table holds for the visitor.
+
+    Tables only: the ``sessions`` view reads ``sessions_agg``, so counting it
+    too would count the same rows twice.
+    """
     key = visitor_key(consent_id)
     counts: dict[str, int] = {}
     for table, column in visitor_tables(client):
@@ -124,12 +130,34 @@ def held_rows(client: Client, consent_id: str) -> dict[str, int]:
                 parameters={"key": key},
             )  # type: ignore[arg-type]
         )
-    counts["sessions"] = int(
-        client.command(
-            "SELECT count() FROM sessions WHERE visitor_key = {key:UUID}", parameters={"key": key}
-        )  # type: ignore[arg-type]
-    )
     return counts
+
+
+def holdings(storage: Storage, consent_id: str) -> dict[str, int]:
+    """Rows held for the visitor in each visitor table, and their consent log entries.
+
+    All zero means this gateway has never seen the id (or its rows have expired).
+    """
+    client = storage.connect()
+    try:
+        counts = held_rows(client, consent_id)
+        counts["consent_log"] = len(consent_history(client, consent_id))
+    finally:
+        client.close()
+    return counts
+
+
+def known_consent_id(storage: Storage, value: object) -> tuple[str, dict[str, int]]:
+    """The checked consent id and what is held for it; :class:`CommandError` if nothing."""
+    consent_id = check_consent_id(value.strip() if isinstance(value, str) else value)
+    counts = holdings(storage, consent_id)
+    if not any(counts.values()):
+        raise CommandError(
+            f"Nothing is held for the consent id {consent_id}: no visits and no consent log "
+            "entry. Check the id against the visitor's privacy page; rows older than the "
+            "retention period are already gone."
+        )
+    return consent_id, counts
 
 
 def erase_rows(storage: Storage, consent_id: str) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 ``client`` builds clients from ``CG_CLICKHOUSE_DSN`` (embedded chdb, a server,
 or a cluster node); ``migrator`` applies the ``.sql`` files in
-``migrations/``; ``commands`` declares ``consent-gateway migrate``.
+``migrations/``; ``folder_lock`` keeps an embedded folder to one process;
+``threads`` keeps a client per worker thread; ``commands`` declares
+``consent-gateway migrate``.
 """
 
 from __future__ import annotations

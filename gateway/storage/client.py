@@ -6,7 +6,8 @@ The DSN picks the backend, and the SQL is the same for all of them:
     http(s)://user:pass@host:8123/name   a ClickHouse server (or a cluster node)
 
 The embedded engine allows one data folder per process, so the gateway opens
-exactly one (tests share one and each gets its own ``?database=``). Calls may
+exactly one (tests share one and each gets its own ``?database=``), and one
+process per folder (:mod:`gateway.storage.folder_lock`). Calls may
 block, and the chdb backend has no async client, so callers on the event loop
 go through :meth:`Storage.run`, which runs the call in a worker thread.
 """
@@ -25,6 +26,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from gateway.exceptions import StorageUnavailable
+from gateway.storage.folder_lock import hold
 
 T = TypeVar("T")
 
@@ -104,6 +106,8 @@ class Storage:
         try:
             with self._lock:
                 if not self._created:
+                    if self.embedded:
+                        hold(Path(urlsplit(self.dsn).path))
                     self._create_database()
                     self._created = True
             return self._client(self.database, settings)
