@@ -106,6 +106,7 @@ def test_forms_without_the_right_token_or_from_another_site_change_nothing(
     admin, storage = admin_site
     bare = httpx.post(admin + "/login", data={"email": ADMIN, "password": PASSWORD})
     assert bare.status_code == 403
+    assert "cg_admin=" in bare.headers["set-cookie"]  # a fresh form's cookie, to try again
     client, _ = login(admin, ADMIN)
     add = {"action": "add", "email": "new@example.org", "role": "admin"}
     assert client.post("/users", data={**add, "csrf": "forged"}).status_code == 403
@@ -131,6 +132,27 @@ def test_forms_without_the_right_token_or_from_another_site_change_nothing(
         client.post("/users", data={**add, "csrf": token}, headers=browser_like).status_code == 200
     )
     assert accounts.get_user(storage, "new@example.org") is not None
+
+    # A POST to /login without the right token, even from another site, ends no session.
+    guess = {"email": "mallory@example.org", "password": "guessed"}
+    refused = None
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}, {}):
+        refused = client.post("/login", data={**guess, "csrf": "forged"}, headers=headers)
+        assert refused.status_code == 403
+        assert "set-cookie" not in refused.headers, headers  # the admin's cookie stays
+        assert client.get("/users").status_code == 200
+    # The same hostile POST without the cookie (a browser holds SameSite=Lax back from
+    # another site): still no cookie, so none can replace the one the browser keeps.
+    cross = httpx.post(admin + "/login", data=guess, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403 and "set-cookie" not in cross.headers
+    # The refused page carries the session's own token, and a wrong password typed into
+    # it fails without ending the session either.
+    assert refused is not None
+    wrong = client.post(
+        "/login", data={"csrf": csrf_of(refused.text), "email": ADMIN, "password": "wrong one"}
+    )
+    assert wrong.status_code == 401
+    assert client.get("/users").status_code == 200
 
 
 def test_login_is_throttled_per_account_then_per_network(

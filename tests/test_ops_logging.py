@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from gateway.app import create_app
 from gateway.consent.state import CONSENT_COOKIE
@@ -80,6 +81,47 @@ def test_no_full_ip_and_no_cookie_value_reaches_the_output(log_format: str) -> N
 def test_scrub_keeps_what_is_not_an_address_or_a_cookie() -> None:
     text = "consent-gateway 0.1.0 at 10:31:22,123 on http://127.0.0.1:8080 cookie_rules=x"
     assert scrub(text) == text
+    names = (
+        "clickhouse_connect.driver.exceptions.OperationalError: Code: 210. "
+        "gateway.storage.client.StorageUnavailable uvicorn.protocols.websockets.websockets_impl"
+    )
+    assert scrub(names) == names
+
+
+def test_every_signed_cookie_value_is_redacted_whatever_its_payload() -> None:
+    admin = CookieSigner([TEST_KEY], salt="cg.admin").sign("WyJuIiwgImFAYi5jIiwgInMiXQ==")
+    consent = CookieSigner([TEST_KEY], salt="cg.consent").sign("id~r1~analytics+marketing~2~h")
+    for value in (admin, consent, SESSION_VALUE):
+        assert scrub(f"got {value}; and a.b.{value}") == f"got {REDACTED}; and a.b.{REDACTED}"
+
+
+def test_json_records_carry_no_colour_copy_of_the_message() -> None:
+    with captured("json") as stream:
+        # As uvicorn logs it (on "uvicorn.error", whose level its test servers lower).
+        logging.getLogger("gateway.test").info(
+            "Started server process [%d]", 42, extra={"color_message": "\x1b[36m%d\x1b[0m"}
+        )
+    (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert record["message"] == "Started server process [42]"
+    assert "color_message" not in record and "\x1b" not in stream.getvalue()
+
+
+async def test_websockets_leave_no_access_line_as_http_requests_do(proxy: str) -> None:
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    level = uvicorn_error.level
+    uvicorn_error.setLevel(logging.INFO)  # as `serve` runs it (the test servers log warnings)
+    try:
+        with captured("text") as stream:
+            async with connect(proxy.replace("http://", "ws://") + "/ws") as ws:
+                await ws.send("hello")
+                reply = await ws.recv()
+                assert isinstance(reply, str) and reply.startswith("echo:hello")
+            uvicorn_error.info("a line uvicorn.error still writes")
+    finally:
+        uvicorn_error.setLevel(level)
+    output = stream.getvalue()
+    assert "a line uvicorn.error still writes" in output
+    assert "WebSocket" not in output and "connection open" not in output, output
 
 
 def test_a_gateway_error_and_its_log_line_share_the_request_id(tmp_path: Path) -> None:

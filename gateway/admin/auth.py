@@ -127,8 +127,8 @@ class Auth:
     def token(self, session: Session) -> str:
         return self.csrf.token(session.nonce)
 
-    def form_is_genuine(self, request: Request, session: Session | None, token: str) -> bool:
-        """The form's token matches the cookie's nonce, and the browser says same origin.
+    def same_origin(self, request: Request) -> bool:
+        """Whether the browser says the request comes from this listener's own pages.
 
         ``Sec-Fetch-Site`` decides when the browser sends it. ``Origin`` is only a
         fallback: under ``Referrer-Policy: no-referrer`` browsers send
@@ -136,14 +136,16 @@ class Auth:
         """
         fetch_site = request.headers.get("sec-fetch-site")
         if fetch_site is not None:
-            if fetch_site not in ("same-origin", "none"):
-                return False
-        else:
-            origin = request.headers.get("origin")
-            if origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get(
-                "host", ""
-            ):
-                return False
+            return fetch_site in ("same-origin", "none")
+        origin = request.headers.get("origin")
+        return origin in (None, "null") or urlsplit(origin).netloc == request.headers.get(
+            "host", ""
+        )
+
+    def form_is_genuine(self, request: Request, session: Session | None, token: str) -> bool:
+        """The form's token matches the cookie's nonce, and the browser says same origin."""
+        if not self.same_origin(request):
+            return False
         return session is not None and self.csrf.check(session.nonce, token)
 
     # -- throttling ---------------------------------------------------------------------

@@ -17,7 +17,13 @@ from gateway.ratelimit import retry_after_seconds
 
 
 def _page(
-    request: Request, session: Session, *, error: str = "", status: int = 200, email: str = ""
+    request: Request,
+    session: Session,
+    *,
+    error: str = "",
+    status: int = 200,
+    email: str = "",
+    set_cookie: bool = True,
 ) -> Response:
     request.state.session = session
     response = render(
@@ -28,8 +34,30 @@ def _page(
         email=email,
         next=safe_next(request.query_params.get("next")),
     )
-    admin_of(request).auth.set_cookie(response, request, session)
+    if set_cookie:
+        admin_of(request).auth.set_cookie(response, request, session)
     return response
+
+
+def _refused(request: Request, session: Session | None, typed: str) -> Response:
+    """The answer to a form without a valid token: it must not end anyone's session.
+
+    A valid session (signed in or not) stays as it is, and its token goes into the
+    form so that trying again works. Without one, a fresh anonymous cookie is set
+    only when the browser says the form came from our own pages: a cross-site POST
+    (or one whose SameSite cookie the browser held back) would otherwise replace a
+    signed-in admin's cookie.
+    """
+    auth = admin_of(request).auth
+    fresh = session is None and auth.same_origin(request)
+    return _page(
+        request,
+        session or auth.anonymous(),
+        error="The form had expired or came from elsewhere; please try again.",
+        status=403,
+        email=typed,
+        set_cookie=fresh,
+    )
 
 
 async def login_form(request: Request) -> Response:
@@ -50,13 +78,7 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))
     ip = auth.client_ip(request)
     if not auth.form_is_genuine(request, session, str(form.get("csrf", ""))):
-        return _page(
-            request,
-            auth.anonymous(),
-            error="The form had expired or came from elsewhere; please try again.",
-            status=403,
-            email=typed,
-        )
+        return _refused(request, session, typed)
     assert session is not None
     try:
         email = accounts.normalize_email(typed)

@@ -4,9 +4,10 @@
 The guarantee does not rest on callers being careful: a :class:`RedactingFilter`
 on the handler rewrites every record, ours, uvicorn's and any library's, before
 it is formatted. IP addresses become their /24 or /48 networks (loopback stays);
-``Cookie``/``Set-Cookie`` values, ``cg_*=value`` pairs and anything shaped like a
-signed token become ``[redacted]``, in the message, its arguments, the traceback
-and the stack.
+``Cookie``/``Set-Cookie`` values, ``cg_*=value`` pairs and our signed cookie values
+(``value.timestamp.signature``) become ``[redacted]``, in the message, its
+arguments, the traceback and the stack; dotted names such as module paths stay.
+uvicorn's per-websocket lines, its access log in all but name, are dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +32,18 @@ _COOKIE = re.compile(
     r"""(?i)\b((?:set-)?cookie)\b(["']?\s*(?:[:=]|,)\s*b?["']?)([^"'\n]*)""",
 )
 _GATEWAY_COOKIE = re.compile(r"\b(cg_[A-Za-z0-9_]+=)[^;\s\"',]+")
-_SIGNED = re.compile(r"[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{16,}")
+# What gateway.signing makes: the value (a base64 or ``~``-joined payload), the
+# timestamp (base64 of a 4-byte integer) and an HMAC-SHA256 signature, 43 characters
+# of URL-safe base64. Exactly that shape, so `clickhouse_connect.driver.exceptions`
+# and other dotted names are left alone.
+_B64 = r"[A-Za-z0-9_\-]"
+_SIGNED = re.compile(rf"[\w\-~+|%]*={{0,2}}\.{_B64}{{1,8}}\.{_B64}{{43}}(?!{_B64})")
+# uvicorn logs each websocket's handshake (with the client's address), opening and
+# closing on "uvicorn.error", even with its access log off.
+_WEBSOCKET_ACCESS = '%s - "WebSocket '
+_WEBSOCKET_LINES = frozenset({"connection open", "connection closed"})
+# Extras that only repeat the message: uvicorn's copy with ANSI colour escapes.
+_DROPPED = ("color_message",)
 
 # Attributes every LogRecord has; anything else was passed in ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -61,10 +73,18 @@ def scrub(text: str) -> str:
     return _IPV4.sub(_ip, text)
 
 
+def _is_websocket_access(message: str) -> bool:
+    return message.startswith(_WEBSOCKET_ACCESS) or message in _WEBSOCKET_LINES
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites each record in place so no handler can print what it must not."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error" and _is_websocket_access(str(record.msg)):
+            return False
+        for key in _DROPPED:
+            record.__dict__.pop(key, None)
         record.msg = scrub(record.getMessage())
         record.args = None
         if record.exc_info:

@@ -20,8 +20,8 @@ from gateway.audit import cli_actor, record_audit
 from gateway.commands import Action, Command, Context, Payload, run_command
 from gateway.exceptions import CommandError
 from gateway.privacy import store
-from gateway.privacy.erasure import check_consent_id, operator_erase
-from gateway.privacy.notice import outline, to_html, to_markdown
+from gateway.privacy.erasure import operator_erase
+from gateway.privacy.notice import OPERATOR_NOTE, outline, to_html, to_markdown
 from gateway.privacy.retention import format_report, retention_report
 from gateway.settings import Settings, load_settings
 
@@ -30,6 +30,7 @@ PARTS = ("visits", "consent")
 
 
 def erase(context: Context, payload: Payload) -> Payload:
+    store.known_consent_id(context.storage, payload.get("consent_id"))  # a typo logs nothing
     result = operator_erase(context, payload)
     record_audit(
         context.storage,
@@ -44,10 +45,10 @@ def erase(context: Context, payload: Payload) -> Payload:
 
 def export(context: Context, payload: Payload) -> Payload:
     storage = context.storage
-    consent_id = check_consent_id(payload.get("consent_id"))
     form, part = payload.get("format", "json"), payload.get("part", "visits")
     if form not in FORMATS or part not in PARTS:
         raise CommandError(f"format is one of {', '.join(FORMATS)}; part one of {PARTS}.")
+    consent_id, _ = store.known_consent_id(storage, payload.get("consent_id"))
     client = storage.connect()
     try:
         if form == "json":
@@ -119,6 +120,7 @@ def _retention(args: argparse.Namespace) -> int:
 def _notice(args: argparse.Namespace) -> int:
     blocks = outline(_settings(args), args.site_url)
     sys.stdout.write(to_html(blocks) if args.format == "html" else to_markdown(blocks))
+    print(OPERATOR_NOTE, file=sys.stderr)
     return 0
 
 

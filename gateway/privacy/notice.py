@@ -22,6 +22,13 @@ PURPOSES = {
     "marketing": "advertising and cross-site tracking by third parties",
 }
 
+# For the operator, not the visitors: ``notice`` prints it on standard error.
+OPERATOR_NOTE = (
+    "Before you publish this: it tells visitors their full IP address is never stored, so "
+    "your TLS terminator's access log must not store it either (a log format with truncated "
+    'addresses, or access logs off: docs/deployment.md, "The terminator\'s own logs").'
+)
+
 
 def outline(settings: Settings, site_url: str = "") -> list[Block]:
     """The notice as blocks, from ``settings``."""
