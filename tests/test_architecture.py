@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "ratelimit",
             "session",
             "own_headers",
+            "caching",
             "write_coalescing",
             "limits",
         },

@@ -15,6 +15,7 @@ from gateway.exceptions import SettingsError
 from gateway.geo import UNKNOWN, Location
 from gateway.geo.lookup import NullLookup, database_path
 from tests.conftest import TEST_KEY, make_settings
+from tests.gateway_process import gateway_process
 from tests.geo_databases import maxmind_city
 from tests.servers import run_server
 
@@ -74,7 +75,9 @@ def test_geolocation_is_on_or_off() -> None:
         make_settings(UPSTREAM, geolocation="maybe")
 
 
-def test_serve_without_a_database_exits_before_listening(tmp_path: Path) -> None:
+def test_serve_that_cannot_fetch_the_database_exits_naming_the_step(tmp_path: Path) -> None:
+    # A machine without npm, so the first start's fetch fails before any download.
+    (tmp_path / "bin").mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "serve", "--upstream", UPSTREAM, "--env-file", ""],
         capture_output=True,
@@ -84,9 +87,24 @@ def test_serve_without_a_database_exits_before_listening(tmp_path: Path) -> None
         env={
             "CG_SECRET_KEY": TEST_KEY,
             "CG_DATA_DIR": str(tmp_path),
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PATH": str(tmp_path / "bin"),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         },
     )
     assert result.returncode == 2
-    assert "consent-gateway geo fetch" in result.stderr
+    assert f"No geolocation database in {tmp_path / 'geo'} yet; fetching" in result.stdout
+    assert "npm is not installed" in result.stderr
+    assert f"consent-gateway geo fetch --dest {tmp_path / 'geo'}" in result.stderr
+    assert "CG_GEOLOCATION=off" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_starts_on_the_database_already_in_the_data_folder(tmp_path: Path) -> None:
+    # The README's three steps on a machine that fetched the database before: no network.
+    geo = tmp_path / "geo"
+    geo.mkdir()
+    database = maxmind_city(geo / "GeoLite2-City.mmdb")
+    with gateway_process(UPSTREAM, tmp_path, geolocation="on") as gateway:
+        assert gateway.ready() is not None
+        assert gateway.stop() == 0
+    assert sorted(path.name for path in geo.iterdir()) == [database.name]

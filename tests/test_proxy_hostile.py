@@ -202,6 +202,27 @@ def test_a_malformed_host_is_refused_even_without_a_list(proxy: str, host: str) 
     assert json.loads(payload)["error"]["code"] == "host_not_allowed"
 
 
+def test_a_second_host_header_is_refused(strict_hosts: str) -> None:
+    # The Host the upstream receives must be the one checked (RFC 9112 section 3.2).
+    answer = raw_exchange(
+        strict_hosts,
+        b"GET /echo HTTP/1.1\r\nHost: www.school.test\r\nHost: evil.test\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert json.loads(payload)["error"]["code"] == "bad_host"
+
+
+def test_http_1_0_without_a_host_reaches_the_upstream_by_its_own_name(
+    proxy: str, upstream: str
+) -> None:
+    answer = raw_exchange(proxy, b"GET /echo HTTP/1.0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    seen = dict(json.loads(answer.partition(b"\r\n\r\n")[2])["headers"])
+    assert seen["host"] == upstream.removeprefix("http://")
+
+
 def test_an_empty_list_keeps_answering_any_well_formed_host(proxy: str) -> None:
     assert httpx.get(proxy + "/echo", headers={"host": "anything.test"}).status_code == 200
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from gateway.exceptions import SettingsError
 from tests.conftest import make_settings
 from tests.servers import run_server
 from tests.upstreams import GZIPPED
@@ -110,10 +111,10 @@ def test_hop_by_hop_headers_are_dropped_both_ways(proxy: str) -> None:
         assert name not in response.headers, name
 
 
-def test_forwarding_headers_are_set_and_host_is_the_upstreams(proxy: str, upstream: str) -> None:
+def test_forwarding_headers_are_set_and_host_is_the_visitors(proxy: str) -> None:
     data = echo(httpx.get(proxy + "/echo", headers={"host": "www.example.org"}))
     seen = upstream_headers(data)
-    assert seen["host"] == upstream.removeprefix("http://")
+    assert seen["host"] == "www.example.org"
     assert seen["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-host"] == "www.example.org"
@@ -154,6 +155,29 @@ def test_redirects_to_the_upstream_origin_are_rewritten(proxy: str, upstream: st
     assert elsewhere.headers["location"] == "https://other.example/x"
     relative = httpx.get(proxy + "/redirect", params={"to": "/local"})
     assert relative.headers["location"] == "/local"
+
+
+def test_upstream_host_sends_a_fixed_host_and_its_redirects_come_back_public(
+    upstream: str, tmp_path: Path
+) -> None:
+    settings = make_settings(upstream, tmp_path, upstream_host="intranet.school.test:8443")
+    with run_server(create_app(settings)) as gateway:
+        seen = upstream_headers(echo(httpx.get(gateway + "/echo", headers={"host": "site.test"})))
+        assert seen["host"] == "intranet.school.test:8443"
+        assert seen["x-forwarded-host"] == "site.test"
+        for own in ("http://intranet.school.test:8443", "https://intranet.school.test:8443"):
+            response = httpx.get(
+                gateway + "/redirect", params={"to": own + "/next"}, headers={"host": "site.test"}
+            )
+            assert response.headers["location"] == "http://site.test/next"
+        other = httpx.get(gateway + "/redirect", params={"to": "http://intranet.school.test/x"})
+        assert other.headers["location"] == "http://intranet.school.test/x"  # another port
+
+
+@pytest.mark.parametrize("value", ["http://site.test", "site.test/app", "a@site.test", "x:99999"])
+def test_upstream_host_must_be_a_host(value: str) -> None:
+    with pytest.raises(SettingsError, match="CG_UPSTREAM_HOST must be a host name"):
+        make_settings("http://127.0.0.1:1", upstream_host=value)
 
 
 def test_gateway_cookies_never_reach_the_upstream(proxy: str) -> None:

@@ -93,7 +93,7 @@ def under_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
 
 
 async def test_the_handshake_carries_what_a_page_request_would(under_app: tuple[str, str]) -> None:
-    gateway, upstream = under_app
+    gateway = under_app[0]
     visitor = {
         "cookie": "cg_session=x; sessionid=1; _ga=2",
         "x-consent": "analytics=1; marketing=1",
@@ -112,7 +112,7 @@ async def test_the_handshake_carries_what_a_page_request_would(under_app: tuple[
     for key, value in seen["headers"]:
         headers.setdefault(key, []).append(value)
     assert (seen["path"], seen["query"]) == ("/app/report", "x=1&y=%20")
-    assert headers["host"] == [upstream.removeprefix("http://")]
+    assert headers["host"] == [gateway.removeprefix("ws://")]  # the visitor's, as for HTTP
     assert headers["x-forwarded-for"] == ["127.0.0.1"]
     assert headers["x-real-ip"] == ["127.0.0.1"]
     assert headers["x-forwarded-proto"] == ["http"]
@@ -127,6 +127,18 @@ async def test_the_handshake_carries_what_a_page_request_would(under_app: tuple[
     assert "sec-websocket-extensions" not in headers  # frames pass uncompressed
     for name in ("forwarded", "x_forwarded_proto"):
         assert name not in headers, name
+
+
+async def test_upstream_host_is_the_handshakes_host_too(
+    under_app: tuple[str, str], tmp_path: Path
+) -> None:
+    upstream = under_app[1]
+    settings = make_settings(upstream + "/app", tmp_path, upstream_host="intranet.school.test")
+    with run_server(create_app(settings)) as gateway:
+        async with connect(gateway.replace("http://", "ws://") + "/report") as ws:
+            seen = dict(json.loads(await ws.recv())["headers"])
+    assert seen["host"] == "intranet.school.test"
+    assert seen["x-forwarded-host"] == gateway.removeprefix("http://")
 
 
 async def test_the_upstreams_close_code_reaches_the_visitor(under_app: tuple[str, str]) -> None:

@@ -1,12 +1,14 @@
 """Which consent category a cookie belongs to, by its name.
 
-The operator's rules (``CG_COOKIE_RULES``) come first, then a built-in list of
-common trackers and framework session cookies, drawn from the vendors' own
-cookie documentation. An unknown name falls in ``CG_COOKIE_DEFAULT_CATEGORY``
-(``marketing`` by default): treated as the most intrusive kind until someone
-vouches for it. The ``__Host-`` and ``__Secure-`` prefixes say how a cookie was
-set, not what it is for, so the name after the prefix is classified, unless an
-operator's rule names the prefixed form.
+Layers of rules, first match wins: the operator's (``CG_COOKIE_RULES``), then
+the cookies frameworks need to work (:mod:`gateway.consent.framework_cookies`),
+then common trackers, from the vendors' own cookie documentation. A rule names
+a cookie exactly, by a prefix (``_ga_*``) or by a suffix (``*_session``); within
+a layer exact names come first. An unknown name falls in
+``CG_COOKIE_DEFAULT_CATEGORY`` (``marketing`` by default): treated as the most
+intrusive kind until someone vouches for it. The ``__Host-`` and ``__Secure-``
+prefixes say how a cookie was set, not what it is for, so the name after the
+prefix is classified, unless an operator's rule names the prefixed form.
 """
 
 from __future__ import annotations
@@ -14,29 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from gateway.consent.framework_cookies import FRAMEWORK_RULES, NECESSARY
 from gateway.cookies import unprefixed
 
-NECESSARY = "necessary"
+__all__ = ["NECESSARY", "TRACKER_RULES", "CookieClassifier"]
 
-BUILTIN_RULES: tuple[tuple[str, str], ...] = (
-    # Framework and platform session / security cookies: needed for the site to work.
-    ("sessionid", NECESSARY),
-    ("csrftoken", NECESSARY),
-    ("PHPSESSID", NECESSARY),
-    ("JSESSIONID", NECESSARY),
-    ("ASP.NET_SessionId", NECESSARY),
-    (".AspNetCore.*", NECESSARY),
-    ("__RequestVerificationToken", NECESSARY),
-    ("laravel_session", NECESSARY),
-    ("XSRF-TOKEN", NECESSARY),
-    ("MoodleSession*", NECESSARY),
-    ("wordpress_logged_in_*", NECESSARY),
-    ("wordpress_sec_*", NECESSARY),
-    ("wordpress_test_cookie", NECESSARY),
-    ("connect.sid", NECESSARY),
-    ("_session_id", NECESSARY),
-    # Preferences.
-    ("wp-settings-*", "preferences"),
+TRACKER_RULES: tuple[tuple[str, str], ...] = (
+    # Generic preference names, then trackers from the vendors' own cookie documentation.
     ("lang", "preferences"),
     ("language", "preferences"),
     ("locale", "preferences"),
@@ -78,27 +64,34 @@ BUILTIN_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-Rules = tuple[dict[str, str], list[tuple[str, str]]]
+Rules = tuple[dict[str, str], list[tuple[str, str]], list[tuple[str, str]]]
 
 
 def _compile(rules: Iterable[tuple[str, str]]) -> Rules:
-    """Split rules into exact names and ``prefix*`` patterns, keeping their order."""
+    """Split rules into exact names, ``prefix*`` and ``*suffix`` patterns, keeping their order."""
     exact: dict[str, str] = {}
     prefixes: list[tuple[str, str]] = []
+    suffixes: list[tuple[str, str]] = []
     for pattern, category in rules:
         if pattern.endswith("*"):
             prefixes.append((pattern[:-1], category))
+        elif pattern.startswith("*"):
+            suffixes.append((pattern[1:], category))
         else:
             exact.setdefault(pattern, category)
-    return exact, prefixes
+    return exact, prefixes, suffixes
 
 
 class CookieClassifier:
     """Maps cookie names to categories; answers are cached per name (bounded)."""
 
     def __init__(self, operator_rules: Iterable[tuple[str, str]], default_category: str) -> None:
-        # The operator's rules are a layer above the built-in ones: they win, exact or prefix.
-        self._layers = (_compile(operator_rules), _compile(BUILTIN_RULES))
+        # The operator's rules are a layer above the built-in ones: they win, exact or not.
+        self._layers = (
+            _compile(operator_rules),
+            _compile(FRAMEWORK_RULES),
+            _compile(TRACKER_RULES),
+        )
         self.default_category = default_category
         self.category = lru_cache(maxsize=4096)(self._category)
 
@@ -118,18 +111,21 @@ class CookieClassifier:
     @staticmethod
     def _lookup(layer: Rules, name: str) -> str | None:
         """The category one layer of rules gives ``name``, exact names before patterns."""
-        exact, prefixes = layer
+        exact, prefixes, suffixes = layer
         if name in exact:
             return exact[name]
         for prefix, category in prefixes:
             if name.startswith(prefix):
+                return category
+        for suffix, category in suffixes:
+            if name.endswith(suffix):
                 return category
         return None
 
     def categories_used(self) -> set[str]:
         """Every category some rule names, to check against the configured ones."""
         used = {self.default_category}
-        for exact, prefixes in self._layers:
+        for exact, prefixes, suffixes in self._layers:
             used.update(exact.values())
-            used.update(category for _, category in prefixes)
+            used.update(category for _, category in (*prefixes, *suffixes))
         return used

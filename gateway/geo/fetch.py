@@ -187,18 +187,22 @@ def has_database(path: Path) -> bool:
 
 
 def fetch_if_missing(path: Path, stream: TextIO | None = None) -> None:
-    """Fetch DB-IP into ``path`` unless a database is there: the demo's first run.
+    """Fetch DB-IP into ``path`` unless a database is there: the first start of ``serve``
+    and ``demo``, so that the README's three steps are enough.
 
     Raises :class:`SettingsError` (which the CLI prints) when the fetch fails,
-    naming the switch that runs the demo without locations.
+    naming the step that fetches it by hand and the switch that runs without locations.
     """
     if has_database(path) or path.suffix == ".mmdb":
         return  # a named file that is missing is reported by open_geo, with its path
-    print(f"No geolocation database in {path} yet; fetching DB-IP City Lite (CC BY 4.0).")
+    print(
+        f"No geolocation database in {path} yet; fetching DB-IP City Lite (CC BY 4.0).", flush=True
+    )
     try:
         fetch_dbip(path, stream=stream)
     except GeoFetchError as error:
         raise SettingsError(
-            f"Could not fetch a geolocation database into {path}: {error} "
-            "Or set CG_GEOLOCATION=off to run without locations."
+            f"Could not fetch a geolocation database into {path}: {error} Fetch it with "
+            f"`consent-gateway geo fetch --dest {path}`, point CG_GEOIP_DB at one, or set "
+            "CG_GEOLOCATION=off to run without locations."
         ) from None

@@ -115,7 +115,10 @@ class RequestTranslator:
     One translation for both, so a websocket handshake loses the same headers and
     cookies and carries the same labels as a page request. The target is the
     upstream's base path, then the request's raw path and query. The headers come
-    ``Host`` first, then the visitor's, less the dropped ones, then the gateway's:
+    ``Host`` first: ``fixed_host`` (CG_UPSTREAM_HOST) when set, else the visitor's, which
+    the front door has checked against CG_ALLOWED_HOSTS (the upstream's own name for an
+    HTTP/1.0 request without one), so the site builds links and checks CSRF origins for
+    its public name. Then the visitor's headers, less the dropped ones, then the gateway's:
     ``X-Forwarded-For`` extends a chain only a trusted peer may have started (from
     anyone else it starts afresh with the peer's address), ``X-Real-IP`` is the
     client address the trusted-proxy rule gives, then the ``Cookie`` the consent
@@ -123,18 +126,20 @@ class RequestTranslator:
     headers are dropped too: the gateway's websocket client makes its own.
     """
 
-    __slots__ = ("_base_path", "_dropped", "_enforcer", "_host", "_trusted")
+    __slots__ = ("_base_path", "_dropped", "_enforcer", "_fallback_host", "_fixed_host", "_trusted")
 
     def __init__(
         self,
-        host: str,
+        fixed_host: str,
+        fallback_host: str,
         base_path: str,
         trusted: TrustedProxies,
         enforcer: CookieEnforcer,
         *,
         websocket: bool = False,
     ) -> None:
-        self._host = host
+        self._fixed_host = fixed_host
+        self._fallback_host = fallback_host
         self._base_path = base_path
         self._trusted = trusted
         self._enforcer = enforcer
@@ -156,7 +161,9 @@ class RequestTranslator:
         if nominated:
             nominated -= _NEVER_HOP_BY_HOP
         dropped = self._dropped
-        out: list[tuple[str, str]] = [("Host", self._host)]
+        out: list[tuple[str, str]] = [
+            ("Host", self._fixed_host or context.host or self._fallback_host)
+        ]
         forwarded_for = None
         for key, value in headers:
             if (
@@ -183,14 +190,19 @@ class RequestTranslator:
 
 
 class LocationRewriter:
-    """Turns redirects to the upstream's own origin into redirects to the public origin."""
+    """Turns redirects to the upstream's own origin into redirects to the public origin.
 
-    def __init__(self, upstream: str) -> None:
+    The upstream's own origin is its address in CG_UPSTREAM and, when CG_UPSTREAM_HOST
+    gives it a name, that name under either scheme (a site that believes itself served
+    over https redirects so).
+    """
+
+    def __init__(self, upstream: str, fixed_host: str = "") -> None:
         parts = urlsplit(upstream)
-        self.origins = tuple(
-            origin.encode("latin-1")
-            for origin in {f"{parts.scheme}://{parts.netloc}", f"//{parts.netloc}"}
-        )
+        origins = {f"{parts.scheme}://{parts.netloc}", f"//{parts.netloc}"}
+        if fixed_host:
+            origins |= {f"http://{fixed_host}", f"https://{fixed_host}", f"//{fixed_host}"}
+        self.origins = tuple(origin.encode("latin-1") for origin in origins)
 
     def rewrite(self, location: bytes, public_origin: bytes) -> bytes:
         for origin in self.origins:

@@ -41,9 +41,12 @@ class Upstream:
         # Prefixed to every request's path: an upstream at https://host/app gets /app/...
         self.base_path = parts.path.rstrip("/")
         self.host_header = _ascii_netloc(parts.netloc, parts.hostname or "", parts.port)
+        # The Host every request carries (CG_UPSTREAM_HOST); empty passes the visitor's on.
+        self.fixed_host = settings.upstream_host
         self.origin = f"{parts.scheme}://{self.host_header}"
-        # The websocket client writes the Host header from this: the same as for HTTP.
-        self.ws_origin = ("wss://" if secure else "ws://") + self.host_header
+        self.ws_scheme = "wss" if secure else "ws"
+        # The name the upstream's certificate is checked against, whatever the Host says.
+        self.tls_name = _ascii_netloc(parts.hostname or "", parts.hostname or "", None)
         self.connect_timeout = settings.connect_timeout
         self.read_timeout = settings.read_timeout
         self.ssl_context = (ssl_context or ssl.create_default_context()) if secure else None
@@ -70,7 +73,9 @@ class Upstream:
         pool = ConnectionPool(
             self.origin, self.connect_timeout, self.read_timeout, ssl_context=self.ssl_context
         )
-        head = encode_head("HEAD", self.base_path + "/", [("Host", self.host_header)])
+        head = encode_head(
+            "HEAD", self.base_path + "/", [("Host", self.fixed_host or self.host_header)]
+        )
         response = await pool.request("HEAD", head, None)
         response.close()
         return response.status

@@ -60,7 +60,12 @@ class WebSocketProxy:
     def __init__(self, upstream: Upstream, trusted: TrustedProxies, enforcer: CookieEnforcer):
         self.upstream = upstream
         self.translate = RequestTranslator(
-            upstream.host_header, upstream.base_path, trusted, enforcer, websocket=True
+            upstream.fixed_host,
+            upstream.host_header,
+            upstream.base_path,
+            trusted,
+            enforcer,
+            websocket=True,
         ).translate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,9 +99,11 @@ class WebSocketProxy:
         read timeouts together. Raises what ``websockets`` raises for a refusal."""
         upstream = self.upstream
         host, port = upstream.address
+        secure = upstream.ssl_context is not None
         return await _OneOrigin(
-            upstream.ws_origin + target,
-            # Host comes first: the client writes it from the URI, which carries the same.
+            # Host comes first, and the client writes it from the URI; the connection goes
+            # to the upstream's address (host, port) and checks its certificate's name.
+            f"{upstream.ws_scheme}://{headers[0][1]}{target}",
             additional_headers=headers[1:],
             # None, not an empty list, which would send an empty Sec-WebSocket-Protocol.
             subprotocols=[Subprotocol(protocol) for protocol in subprotocols] or None,
@@ -108,6 +115,7 @@ class WebSocketProxy:
             ping_timeout=PING_TIMEOUT,
             max_size=None,
             ssl=upstream.ssl_context,
+            server_hostname=upstream.tls_name if secure else None,
             host=host,
             port=port,
         )
