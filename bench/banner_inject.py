@@ -18,6 +18,7 @@ from functools import partial
 from gateway.analytics.pageviews import is_html_success
 from gateway.banner.inject import decode, encode, inject
 from gateway.banner.rewrite import HtmlInjector
+from gateway.banner.validators import PageValidators
 
 HEADERS = [
     (b"date", b"Sun, 22 Nov 2026 10:00:00 GMT"),
@@ -34,7 +35,12 @@ PAGE = (
     + b"<p>Short courses for staff and pupils, online and in person.</p>" * 1000
     + b"</body></html>"
 )
-TAGS = b'<link rel="stylesheet" href="/_consent/banner.css"><script src="/_consent/banner.js">'
+TAGS = (  # the shape of the gateway's inline script (gateway/banner/service.py), shortened
+    b"<script>window.dataLayer=window.dataLayer||[];(function(){dataLayer.push(arguments)})"
+    b'(\'consent\',\'default\',{"ad_storage":"denied","wait_for_update":500});'
+    b"(function(d,n){var s=d.createElement('script');s.src=\"/_consent/banner.js\";"
+    b"d.head.appendChild(s)})(document)</script>"
+)
 MARKER = b"/_consent/banner.js"
 
 
@@ -44,7 +50,7 @@ def best_ns(call: object, number: int) -> float:
 
 
 def main() -> None:
-    hook = HtmlInjector(TAGS, MARKER, ("/admin/*",), 8 << 20)
+    hook = HtmlInjector(TAGS, MARKER, ("/admin/*",), 8 << 20, PageValidators("0" * 10, 0))
     scope = {"method": "GET", "path": "/static/app.js"}
     decide = best_ns(lambda: hook(scope, 200, HEADERS), 100_000)
     observer = best_ns(lambda: is_html_success(200, HEADERS), 100_000)

@@ -178,8 +178,8 @@ def create_app(
     services = services or build_services(settings, clock)
     trusted = TrustedProxies(settings.trusted_proxies)
     consent, analytics = services.consent, services.analytics
-    banner = Banner(settings)
-    privacy = PrivacyPages(settings, consent.api, analytics, banner.tags)
+    banner = Banner(settings, clock=clock)
+    privacy = PrivacyPages(settings, consent.api, analytics, banner.script_tag)
     collect = Collect(analytics)
     own = build_own_app(
         settings,
@@ -200,6 +200,7 @@ def create_app(
             settings.max_body_bytes,
             observers=[analytics.recorder],
             page_rewriter=banner.injector,
+            request_rewriter=banner.validators.translate if banner.injector else None,
         ),
         websocket=WebSocketProxy(services.upstream, trusted, consent.enforcer),
         direct={("POST", f"{settings.prefix}collect"): own_middleware(collect)},
@@ -239,7 +240,7 @@ def create_gateway(
     listener's local-commands route (``commands``, the CLI's) to the CLI.
     """
     services = build_services(settings, clock, metrics_dir=metrics_dir)
-    local = LocalCommands(settings, services.analytics, commands)
+    local = LocalCommands(settings, services, commands)
     admin = create_admin_app(settings, services, local, clock=clock)
     public = create_app(
         settings, clock=clock, services=services, also=(Lifecycle(local.start, local.stop),)

@@ -10,15 +10,19 @@ import asyncio
 import gzip
 import hashlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 GZIPPED = gzip.compress(b"<html><body>" + b"compressed " * 500 + b"</body></html>", mtime=0)
 BLOCK = bytes(range(256)) * 256  # 64 KiB
+# Served by Starlette's StaticFiles at /files/: strong ETags, Last-Modified and 304s.
+FILES = Path(__file__).parent / "upstream_files"
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -62,6 +66,21 @@ async def big(request: Request) -> StreamingResponse:
 
     headers = {"content-length": str(size)} if request.query_params.get("fixed") else {}
     return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+
+
+async def cache(request: Request) -> Response:
+    """A small body with the type, ``Cache-Control`` (``cc``), ``CDN-Cache-Control``
+    (``cdn``), ``Expires`` and cookies (``cookie``, repeatable) the query asks for."""
+    query = request.query_params
+    headers = {"cache-control": query["cc"]} if "cc" in query else {}
+    if "cdn" in query:
+        headers["cdn-cache-control"] = query["cdn"]
+    if "expires" in query:
+        headers["expires"] = query["expires"]
+    response = Response(b"cached?", media_type=query.get("type", "text/plain"), headers=headers)
+    for name in query.getlist("cookie"):
+        response.set_cookie(name, "1")
+    return response
 
 
 async def redirect(request: Request) -> Response:
@@ -115,6 +134,8 @@ def create_upstream() -> Starlette:
             Route("/gzip", compressed),
             Route("/big", big),
             Route("/redirect", redirect),
+            Route("/cache/{name:path}", cache),
+            Mount("/files", StaticFiles(directory=FILES)),
             Route("/hop", hop_headers),
             Route("/slow", slow),
             WebSocketRoute("/ws", ws_echo),

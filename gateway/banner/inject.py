@@ -1,7 +1,7 @@
 """Putting the banner's tags into an HTML page: where they go, and through which encoding.
 
-The tags go first in ``<head>``, so the banner's script (and the Consent Mode
-default it sets) runs before any script of the page. Three cases move them:
+The tags go first in ``<head>``, so their inline Consent Mode defaults run
+before any script of the page. Three cases move them:
 
 - a ``<meta charset>`` right at the start of ``<head>``, before any script, keeps
   its place in the first bytes (browsers look for it in the first 1024 bytes),
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable
 
 import brotli
 
@@ -117,12 +118,24 @@ def encode(body: bytes, coding: str) -> bytes:
     return body
 
 
-def inject(body: bytes, coding: str, tags: bytes, marker: bytes, limit: int) -> bytes | None:
-    """``body`` with ``tags`` in its head, in the same coding; ``None`` to send it unchanged."""
+def inject(
+    body: bytes,
+    coding: str,
+    tags: bytes,
+    marker: bytes,
+    limit: int,
+    seen: Callable[[bytes], None] | None = None,
+) -> bytes | None:
+    """``body`` with ``tags`` in its head, in the same coding; ``None`` to send it unchanged.
+
+    ``seen`` is shown the decoded page as the upstream sent it (``consent_tools.py``).
+    """
     try:
         page = decode(body, coding, limit)
     except UndecodableBody:
         return None
+    if seen is not None:
+        seen(page)
     at = insertion_point(page, marker)
     if at is None:
         return None

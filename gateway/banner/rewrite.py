@@ -4,7 +4,10 @@
 anything but a whole HTML page streams through untouched. An HTML page is read
 to its end (up to ``CG_BANNER_MAX_HTML_BYTES``, past which it streams unchanged),
 changed by ``inject.py`` and sent in one piece with its new ``Content-Length``;
-a body that cannot be changed safely goes out byte for byte as it came.
+a body that cannot be changed safely goes out byte for byte as it came. Every
+page the banner would go into (its ``HEAD`` and its 304 too) carries the same
+headers: the validators of ``validators.py`` and ``private``; a ``HEAD`` names
+no length, since the upstream's is not the page's.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from fnmatch import translate
 from functools import partial
 
 from gateway.asgi import RawHeaders, Scope, Send
+from gateway.banner.consent_tools import ConsentToolWatch
+from gateway.banner.csp import POLICY_HEADERS, fit_policies, script_hash
 from gateway.banner.inject import SUPPORTED_CODINGS, inject
+from gateway.banner.validators import VALIDATED, PageValidators
 from gateway.exceptions import UpstreamError
 from gateway.proxy.http import BodyRewrite, ResponseBody
 
@@ -37,7 +43,6 @@ _STALE = frozenset(
 )
 # Work on pages larger than this runs in a thread, so other visitors are not kept waiting.
 OFFLOAD_BYTES = 256 * 1024
-_NONCE = re.compile(rb"'nonce-([A-Za-z0-9+/_=-]+)'")
 
 
 def is_html(content_type: bytes) -> bool:
@@ -46,46 +51,44 @@ def is_html(content_type: bytes) -> bool:
     return lowered.startswith(HTML_TYPES) and b"utf-16" not in lowered
 
 
-def with_nonce(tags: bytes, policy: bytes) -> bytes:
-    """``tags`` carrying the page's CSP nonce, if its policy trusts scripts by nonce.
-
-    A strict policy (``script-src 'nonce-…' 'strict-dynamic'``) ignores ``'self'``, so
-    without the nonce the banner would be blocked on exactly the most careful sites.
-    https://www.w3.org/TR/CSP3/#framework-directive-source-list
-    """
-    found = _NONCE.search(policy)
-    if found is None:
-        return tags
-    nonce = b' nonce="' + found.group(1) + b'"'
-    return tags.replace(b"<script ", b"<script" + nonce + b" ", 1).replace(
-        b"<link ", b"<link" + nonce + b" ", 1
-    )
-
-
-def changed_headers(headers: RawHeaders, length: int) -> RawHeaders:
-    """``headers`` for the changed page: its length, and a weak ``ETag`` (same meaning,
-    other bytes: RFC 9110 section 8.8.1)."""
-    out: RawHeaders = []
-    for key, value in headers:
-        if key in _STALE:
-            continue
-        if key == b"etag" and not value.startswith(b"W/"):
-            value = b"W/" + value
-        out.append((key, value))
-    out.append((b"content-length", str(length).encode()))
+def changed_headers(headers: RawHeaders, length: int | None) -> RawHeaders:
+    """``headers`` without those that describe the upstream's exact bytes, and with the
+    changed page's length (none for a ``HEAD``)."""
+    out = [(key, value) for key, value in headers if key not in _STALE]
+    if length is not None:
+        out.append((b"content-length", str(length).encode()))
     return out
 
 
 class HtmlInjector:
     """Decides per response whether the banner goes in, and puts it there."""
 
-    def __init__(self, tags: bytes, marker: bytes, exclude: tuple[str, ...], limit: int) -> None:
+    def __init__(
+        self,
+        tags: bytes,
+        marker: bytes,
+        exclude: tuple[str, ...],
+        limit: int,
+        validators: PageValidators,
+        inline: bytes = b"",
+    ) -> None:
         self.tags = tags
+        # The source expression that lets the tags' inline script run (csp.py).
+        self.inline_source = script_hash(inline)
         self.marker = marker
         self.limit = limit
         self.excluded = re.compile("|".join(translate(p) for p in exclude)) if exclude else None
+        self.validators = validators
+        self.watch = ConsentToolWatch()  # warns of a consent tool of the site's own
 
     def __call__(self, scope: Scope, status: int, headers: RawHeaders) -> BodyRewrite | None:
+        if status == 304:
+            # The visitor's copy is a page with the banner: the 304 confirms that copy,
+            # so it carries the validators the 200 had (a 304 has no content type).
+            tag = scope.get(VALIDATED)
+            if tag is None or self._excluded(scope):
+                return None
+            return partial(_send_head, status, self.validators.page_headers(headers, tag or None))
         # The content type first: most responses are not HTML and leave at this loop.
         for key, value in headers:
             if key == b"content-type":
@@ -94,23 +97,32 @@ class HtmlInjector:
                 break
         else:
             return None
-        if status < 200 or status in NO_BODY or scope["method"] == "HEAD":
+        if status < 200 or status in NO_BODY:
             return None
         coding = b"identity"
-        tags = self.tags
+        policed = False
         for key, value in headers:
             if key == b"content-encoding":
                 coding = value
             elif key == b"content-range":
                 return None
-            elif key == b"content-security-policy":
-                tags = with_nonce(tags, value)
+            elif key in POLICY_HEADERS:
+                policed = True
         name = coding.decode("latin-1").strip().lower()
         if name not in SUPPORTED_CODINGS:
             return None
-        if self.excluded is not None and self.excluded.match(scope["path"]):
+        if self._excluded(scope):
             return None
+        tags = self.tags
+        if policed:
+            tags, headers = fit_policies(tags, self.inline_source, headers)
+        headers = self.validators.page_headers(headers)
+        if scope["method"] == "HEAD":
+            return partial(_send_head, status, changed_headers(headers, None))
         return partial(self._send, status, headers, name, tags)
+
+    def _excluded(self, scope: Scope) -> bool:
+        return self.excluded is not None and self.excluded.match(scope["path"]) is not None
 
     async def _send(
         self,
@@ -135,7 +147,7 @@ class HtmlInjector:
                 await self._pass_on(status, headers, chunks, content, send)
                 return
         body = b"".join(chunks)
-        work = partial(inject, body, coding, tags, self.marker, self.limit)
+        work = partial(inject, body, coding, tags, self.marker, self.limit, self.watch)
         changed = await asyncio.to_thread(work) if size > OFFLOAD_BYTES else work()
         if changed is None:  # the upstream's bytes, exactly; only the length is now known
             out = [h for h in headers if h[0] != b"content-length"]
@@ -166,3 +178,11 @@ class HtmlInjector:
             logger.warning("upstream failed mid-page error=%s", type(error).__name__)
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_head(
+    status: int, headers: RawHeaders, first: bytes, content: ResponseBody, send: Send
+) -> None:
+    """A response without a body (``HEAD``, 304) with the page's headers."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

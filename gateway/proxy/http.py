@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol
 
 from gateway.asgi import VISITOR_GONE, RawHeaders, Receive, Scope, Send, header_value
+from gateway.caching import mark_private
 from gateway.client_ip import TrustedProxies
 from gateway.consent.enforcement import CookieEnforcer
 from gateway.context import RequestContext
@@ -65,6 +66,11 @@ and the rest of the body (the consent banner's injection, ``gateway/banner/``). 
 raise :class:`UpstreamError` only before it has sent anything.
 """
 
+RequestRewriter = Callable[[Scope], None]
+"""Called once per proxied request before it is framed for the upstream; it may replace
+``scope["headers"]`` and leave a note in the scope for the :data:`PageRewriter` (the
+banner translates the visitor's validators back to the upstream's)."""
+
 
 class FramingError(NamedTuple):
     """Why a request's framing is refused: the status, error code and message."""
@@ -85,16 +91,18 @@ class HttpProxy:
         max_body_bytes: int,
         observers: list[ResponseObserver] | None = None,
         page_rewriter: PageRewriter | None = None,
+        request_rewriter: RequestRewriter | None = None,
     ) -> None:
         self.upstream = upstream
         self.enforcer = enforcer
         self.max_body_bytes = max_body_bytes
-        self.rewriter = LocationRewriter(upstream.base_url)
+        self.rewriter = LocationRewriter(upstream.base_url, upstream.fixed_host)
         self.translate = RequestTranslator(
-            upstream.host_header, upstream.base_path, trusted, enforcer
+            upstream.fixed_host, upstream.host_header, upstream.base_path, trusted, enforcer
         ).translate
         self.observers = observers or []
         self.page_rewriter = page_rewriter
+        self.request_rewriter = request_rewriter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         context: RequestContext = scope["gateway"]
@@ -113,6 +121,8 @@ class HttpProxy:
             return
         has_body = chunked or bool(length)
 
+        if self.request_rewriter is not None:
+            self.request_rewriter(scope)
         target, out_headers = self.translate(scope, context)
         try:
             head = encode_head(method, target, out_headers, length, chunked)
@@ -181,10 +191,13 @@ class HttpProxy:
     ) -> None:
         status = response.status
         public_origin = f"{context.scheme}://{context.host}".encode("latin-1")
-        out = self.enforcer.filter_response(
-            downstream_response_headers(response.headers, self.rewriter, public_origin),
-            context,
+        upstream_headers = downstream_response_headers(
+            response.headers, self.rewriter, public_origin
         )
+        out = self.enforcer.filter_response(upstream_headers, context)
+        if len(out) != len(upstream_headers):
+            # Cookies were taken out for this visitor: no shared cache may replay the rest.
+            out = mark_private(out)
         try:
             # Read the first chunk before starting the response: a small page then goes
             # out in one message, and a failure before any byte can still become a 502.
