@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -18,15 +17,18 @@ UPSTREAM = "http://127.0.0.1:9"
 
 
 def config(banner: Banner) -> dict[str, object]:
-    raw = banner.tags.decode().split("data-config='", 1)[1].split("'", 1)[0]
-    data: dict[str, object] = json.loads(html.unescape(raw))
+    """The configuration the inline script gives the banner's script."""
+    raw = banner.tags.decode().split("s.dataset.config=JSON.stringify(", 1)[1]
+    data: dict[str, object] = json.loads(raw.split(");d.head", 1)[0])
     return data
 
 
 def test_defaults_reach_the_banner() -> None:
-    data = config(Banner(make_settings(UPSTREAM)))
+    banner = Banner(make_settings(UPSTREAM))
+    data = config(banner)
     assert data == {
         "prefix": "/_consent/",
+        "css": banner.assets.url("/_consent/", "banner.css"),  # the script loads it itself
         "categories": ["preferences", "analytics", "marketing"],
         "mode": {
             "ad_storage": "marketing",

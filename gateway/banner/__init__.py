@@ -1,9 +1,13 @@
 """The consent banner: its assets under the reserved prefix and its injection into HTML pages.
 
     assets.py    /_consent/banner.js and banner.css: versioned, compressed, ETag
+    csp.py       the tags under the page's Content-Security-Policy: its nonce, or a hash
     inject.py    where and how the tags go into a page, through gzip, br and deflate
+    consent_tools.py  a warning, once per tool, when pages carry a consent tool of their own
     rewrite.py   the proxy's response hook that buffers an HTML page and injects
     service.py   ``Banner``: the above assembled from the settings
+    validators.py  the ETag and Last-Modified of pages with the banner, and the
+                 visitor's conditional requests translated back for the upstream
 
 The banner itself is ``static/consent-banner/`` (plain JavaScript and CSS); the
 parsers of its settings are ``gateway/settings_banner.py``.

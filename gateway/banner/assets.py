@@ -21,7 +21,9 @@ from starlette.responses import Response
 
 from gateway.exceptions import SettingsError
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static" / "consent-banner"
+# static/consent-banner/ of the source tree, through the link gateway/banner/static, which
+# a wheel holds as a folder of its own (package data).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 # What a visitor downloads before any choice, banner.js and banner.css gzipped together:
 # the banner's promise to stay small.
 FIRST_LOAD_BUDGET = 6 * 1024

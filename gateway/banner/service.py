@@ -1,15 +1,19 @@
 """``Banner``: the banner's routes and the proxy's injection hook, built from the settings.
 
-The tags that go into every page are built once, at start-up: a stylesheet
-link and a synchronous script, both versioned, and the site's configuration as
-JSON in the script's ``data-config`` attribute (ASCII only, so the tags fit any
-ASCII-compatible charset of the page). Nothing in them depends on the
-visitor, so a cached page never carries someone else's consent: the banner
-asks ``GET /_consent/state`` for that.
+The tag that goes into every page is built once, at start-up: one inline script
+that sets the Google Consent Mode defaults, which must come before any script of
+the page, and adds the banner's script once the page has painted, so that nothing
+of the banner (script, stylesheet, consent state) competes with the page for its
+first paint; the site's configuration goes along as the script's ``data-config``.
+All of it is ASCII, so it fits any ASCII-compatible charset of the page. Nothing
+in it depends on the visitor, so a cached page never carries someone else's
+consent: the banner asks ``GET /_consent/state`` for that. Its hash is the
+banner's version in the validators of the pages it goes into (``validators.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from typing import Any
@@ -18,6 +22,8 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.banner.assets import BannerAssets
 from gateway.banner.rewrite import HtmlInjector
+from gateway.banner.validators import PageValidators
+from gateway.clock import Clock, system_clock
 from gateway.consent.state import NECESSARY
 from gateway.exceptions import SettingsError
 from gateway.settings import Settings
@@ -44,29 +50,76 @@ def banner_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+LATEST_MS = 3000
+"""How long the banner waits for the page's first contentful paint before loading anyway."""
+
+
+def js_literal(value: object) -> str:
+    """``value`` as JavaScript (JSON, ASCII only) that cannot close an inline ``<script>``."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("<", "\\u003c")
+
+
+def inline_script(mode: dict[str, str], src: str, config: dict[str, Any]) -> bytes:
+    """The script that goes first in every page.
+
+    It sets every Google Consent Mode signal to ``denied`` before any tag of the page
+    runs (pushing an ``arguments`` object, as ``gtag()`` does, without defining
+    ``gtag``); ``banner.js`` sends the ``update`` once the choice is known. Then it adds
+    ``banner.js`` (with the page's nonce, if any, and ``config`` as its ``data-config``)
+    once the browser reports the page's first contentful paint, so that nothing of the
+    banner competes with the page for it; at once where paint timing is not supported,
+    and after :data:`LATEST_MS` at the latest (a page that paints nothing).
+    """
+    signals: dict[str, str | int] = dict.fromkeys(mode, "denied")
+    signals["wait_for_update"] = 500  # ms Google's tags wait for that update
+    return (
+        "window.dataLayer=window.dataLayer||[];"
+        f"(function(){{dataLayer.push(arguments)}})('consent','default',{js_literal(signals)});"
+        "(function(d,n){var done;function go(){if(done)return;done=1;"
+        f"var s=d.createElement('script');s.src={js_literal(src)};s.nonce=n;"
+        f"s.dataset.config=JSON.stringify({js_literal(config)});d.head.appendChild(s)}}"
+        "try{if(PerformanceObserver.supportedEntryTypes.indexOf('paint')<0)throw 0;"
+        "new PerformanceObserver(function(l,o){"
+        "if(l.getEntriesByName('first-contentful-paint').length){o.disconnect();go()}"
+        "}).observe({type:'paint',buffered:true})}catch(e){go()}"
+        f"setTimeout(go,{LATEST_MS})}})(document,document.currentScript.nonce)"
+    ).encode("ascii")
+
+
 class Banner:
     """The banner's assets, its routes under the prefix and the injection hook."""
 
-    def __init__(self, settings: Settings, assets: BannerAssets | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        assets: BannerAssets | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
         self.prefix = settings.prefix
         self.assets = assets or BannerAssets()
-        config = json.dumps(banner_config(settings), separators=(",", ":"), ensure_ascii=True)
-        # In single quotes, so the JSON's many double quotes need no escaping.
-        attribute = html.escape(config, quote=False).replace("'", "&#39;")
-        css, js = (
-            self.assets.url(self.prefix, "banner.css"),
-            self.assets.url(self.prefix, "banner.js"),
+        config = banner_config(settings)
+        config["css"] = self.assets.url(self.prefix, "banner.css")
+        text = json.dumps(config, separators=(",", ":"), ensure_ascii=True)
+        js = self.assets.url(self.prefix, "banner.js")
+        self.inline = inline_script(settings.banner_consent_mode, js, config)
+        self.tags = b"<script>" + self.inline + b"</script>"
+        # For the gateway's own pages: the script alone (no Google tag there to hold back,
+        # and their policy allows no inline script). In single quotes, so the JSON's many
+        # double quotes need no escaping.
+        attribute = html.escape(text, quote=False).replace("'", "&#39;")
+        self.script_tag = f"<script async src=\"{js}\" data-config='{attribute}'></script>".encode(
+            "ascii"
         )
-        self.tags = (
-            f'<link rel="stylesheet" href="{css}">'
-            f"<script src=\"{js}\" data-config='{attribute}'></script>"
-        ).encode("ascii")
+        # Pages served from now on carry this banner: none may be older than this moment.
+        self.validators = PageValidators(hashlib.sha256(self.tags).hexdigest()[:10], int(clock()))
         self.injector = (
             HtmlInjector(
                 self.tags,
                 marker=f"{self.prefix}banner.js".encode(),
                 exclude=settings.banner_exclude,
                 limit=settings.banner_max_html_bytes,
+                validators=self.validators,
+                inline=self.inline,
             )
             if settings.banner
             else None

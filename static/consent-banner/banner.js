@@ -1,16 +1,16 @@
-/* consent-gateway banner (README.md): first in <head>, no eval. */
+/* consent-gateway banner (README.md): loaded async, no eval. */
 (() => {
   'use strict';
   const W = window, D = document, H = history, tag = D.currentScript;
   const framed = W !== W.top; // a frame only unblocks: the page around it asks and counts
   let cfg = {};
-  try { cfg = JSON.parse((tag && tag.dataset.config) || '{}'); } catch (e) { /* defaults */ }
+  try { cfg = JSON.parse((tag && tag.dataset.config) || '{}'); } catch { /* defaults */ }
   const prefix = cfg.prefix || '/_consent/';
   const cats = cfg.categories || ['preferences', 'analytics', 'marketing'];
   const mode = cfg.mode || { ad_storage: 'marketing', ad_user_data: 'marketing',
     ad_personalization: 'marketing', analytics_storage: 'analytics' };
 
-  // Google Consent Mode v2: every signal denied before any tag can run; `update` follows.
+  // Google Consent Mode v2: inline defaults came first; updates follow.
   const dataLayer = W.dataLayer = W.dataLayer || [];
   function gtag() { dataLayer.push(arguments); }
   const signals = (on) => {
@@ -18,18 +18,16 @@
     for (const key in mode) out[key] = on[mode[key]] ? 'granted' : 'denied';
     return out;
   };
-  gtag('consent', 'default', Object.assign(signals({}), { wait_for_update: 500 }));
 
-  // Built-in texts (a category is "Name|Description"); the site's own override them.
+  // Built-in texts; a category is "Name|Description".
   const TEXTS = {
-    en: { title: 'Cookies and your privacy', text: 'We use cookies the site needs to work and, if you agree, cookies for preferences, statistics and marketing. You can change your choice at any time.', policy: 'Privacy policy', accept: 'Accept all', reject: 'Reject all', choose: 'Choose', save: 'Save choices', settings: 'Cookie settings', gpc: 'Your browser sends Global Privacy Control: marketing stays off.', necessary: 'Necessary|Needed for the site to work. Always on.', preferences: 'Preferences|Remember choices such as language.', analytics: 'Analytics|Count visits without identifying you.', marketing: 'Marketing|Adverts suited to you.' },
-    fr: { title: 'Les cookies et votre vie privée', text: 'Nous utilisons les cookies nécessaires au site et, si vous l’acceptez, des cookies de préférences, de statistiques et de marketing. Vous pouvez changer d’avis à tout moment.', policy: 'Politique de confidentialité', accept: 'Tout accepter', reject: 'Tout refuser', choose: 'Choisir', save: 'Enregistrer', settings: 'Paramètres des cookies', gpc: 'Votre navigateur envoie Global Privacy Control : le marketing reste désactivé.', necessary: 'Nécessaires|Indispensables au site. Toujours actifs.', preferences: 'Préférences|Mémorisent vos choix, comme la langue.', analytics: 'Statistiques|Comptent les visites sans vous identifier.', marketing: 'Marketing|Publicités adaptées à vous.' },
-    de: { title: 'Cookies und Ihre Privatsphäre', text: 'Wir verwenden Cookies, die die Website braucht, und mit Ihrer Einwilligung Cookies für Einstellungen, Statistik und Marketing. Sie können Ihre Wahl jederzeit ändern.', policy: 'Datenschutzerklärung', accept: 'Alle akzeptieren', reject: 'Alle ablehnen', choose: 'Auswählen', save: 'Auswahl speichern', settings: 'Cookie-Einstellungen', gpc: 'Ihr Browser sendet Global Privacy Control: Marketing bleibt aus.', necessary: 'Notwendig|Für den Betrieb nötig. Immer aktiv.', preferences: 'Einstellungen|Speichern Ihre Wahl, etwa die Sprache.', analytics: 'Statistik|Zählen Besuche, ohne Sie zu identifizieren.', marketing: 'Marketing|Auf Sie abgestimmte Werbung.' },
-    es: { title: 'Las cookies y su privacidad', text: 'Usamos las cookies que el sitio necesita y, si usted acepta, cookies de preferencias, estadísticas y marketing. Puede cambiar su elección en cualquier momento.', policy: 'Política de privacidad', accept: 'Aceptar todo', reject: 'Rechazar todo', choose: 'Elegir', save: 'Guardar selección', settings: 'Configuración de cookies', gpc: 'Su navegador envía Global Privacy Control: el marketing sigue desactivado.', necessary: 'Necesarias|Imprescindibles para el sitio. Siempre activas.', preferences: 'Preferencias|Recuerdan elecciones como el idioma.', analytics: 'Estadísticas|Cuentan las visitas sin identificarle.', marketing: 'Marketing|Anuncios adaptados a usted.' },
-    cy: { title: 'Cwcis a’ch preifatrwydd', text: 'Rydym yn defnyddio cwcis sydd eu hangen ar y wefan ac, os ydych yn cytuno, cwcis ar gyfer dewisiadau, ystadegau a marchnata. Gallwch newid eich dewis unrhyw bryd.', policy: 'Polisi preifatrwydd', accept: 'Derbyn y cyfan', reject: 'Gwrthod y cyfan', choose: 'Dewis', save: 'Cadw dewisiadau', settings: 'Gosodiadau cwcis', gpc: 'Mae eich porwr yn anfon Global Privacy Control: mae marchnata yn aros i ffwrdd.', necessary: 'Angenrheidiol|Eu hangen i’r wefan weithio. Ymlaen bob amser.', preferences: 'Dewisiadau|Cofio dewisiadau fel iaith.', analytics: 'Ystadegau|Cyfrif ymweliadau heb eich adnabod.', marketing: 'Marchnata|Hysbysebion sy’n addas i chi.' },
+    en: { title: 'Cookies and your privacy', text: 'We use cookies the site needs to work and, if you agree, cookies for preferences, statistics and marketing. You can change your choice at any time.', policy: 'Privacy policy', accept: 'Accept all', reject: 'Reject all', choose: 'Choose', save: 'Save choices', settings: 'Cookie settings', gpc: 'Your browser sends Global Privacy Control: marketing stays off.', on: 'Always on', necessary: 'Necessary|Needed for the site to work.', preferences: 'Preferences|Remember choices such as language.', analytics: 'Analytics|Count visits without identifying you.', marketing: 'Marketing|Adverts suited to you.' },
+    fr: { title: 'Les cookies et votre vie privée', text: 'Nous utilisons les cookies nécessaires au site et, si vous l’acceptez, des cookies de préférences, de statistiques et de marketing. Vous pouvez changer d’avis à tout moment.', policy: 'Politique de confidentialité', accept: 'Tout accepter', reject: 'Tout refuser', choose: 'Choisir', save: 'Enregistrer', settings: 'Paramètres des cookies', gpc: 'Votre navigateur envoie Global Privacy Control : le marketing reste désactivé.', on: 'Toujours actifs', necessary: 'Nécessaires|Indispensables au site.', preferences: 'Préférences|Mémorisent vos choix, comme la langue.', analytics: 'Statistiques|Comptent les visites sans vous identifier.', marketing: 'Marketing|Publicités adaptées à vous.' },
+    de: { title: 'Cookies und Ihre Privatsphäre', text: 'Wir verwenden Cookies, die die Website braucht, und mit Ihrer Einwilligung Cookies für Einstellungen, Statistik und Marketing. Sie können Ihre Wahl jederzeit ändern.', policy: 'Datenschutzerklärung', accept: 'Alle akzeptieren', reject: 'Alle ablehnen', choose: 'Auswählen', save: 'Auswahl speichern', settings: 'Cookie-Einstellungen', gpc: 'Ihr Browser sendet Global Privacy Control: Marketing bleibt aus.', on: 'Immer aktiv', necessary: 'Notwendig|Für den Betrieb nötig.', preferences: 'Einstellungen|Speichern Ihre Wahl, etwa die Sprache.', analytics: 'Statistik|Zählen Besuche, ohne Sie zu identifizieren.', marketing: 'Marketing|Auf Sie abgestimmte Werbung.' },
+    es: { title: 'Las cookies y su privacidad', text: 'Usamos las cookies que el sitio necesita y, si usted acepta, cookies de preferencias, estadísticas y marketing. Puede cambiar su elección en cualquier momento.', policy: 'Política de privacidad', accept: 'Aceptar todo', reject: 'Rechazar todo', choose: 'Elegir', save: 'Guardar selección', settings: 'Configuración de cookies', gpc: 'Su navegador envía Global Privacy Control: el marketing sigue desactivado.', on: 'Siempre activas', necessary: 'Necesarias|Imprescindibles para el sitio.', preferences: 'Preferencias|Recuerdan elecciones como el idioma.', analytics: 'Estadísticas|Cuentan las visitas sin identificarle.', marketing: 'Marketing|Anuncios adaptados a usted.' },
+    cy: { title: 'Cwcis a’ch preifatrwydd', text: 'Rydym yn defnyddio cwcis sydd eu hangen ar y wefan ac, os ydych yn cytuno, cwcis ar gyfer dewisiadau, ystadegau a marchnata. Gallwch newid eich dewis unrhyw bryd.', policy: 'Polisi preifatrwydd', accept: 'Derbyn y cyfan', reject: 'Gwrthod y cyfan', choose: 'Dewis', save: 'Cadw dewisiadau', settings: 'Gosodiadau cwcis', gpc: 'Mae eich porwr yn anfon Global Privacy Control: mae marchnata yn aros i ffwrdd.', on: 'Ymlaen bob amser', necessary: 'Angenrheidiol|Eu hangen i’r wefan weithio.', preferences: 'Dewisiadau|Cofio dewisiadau fel iaith.', analytics: 'Ystadegau|Cyfrif ymweliadau heb eich adnabod.', marketing: 'Marchnata|Hysbysebion sy’n addas i chi.' },
   };
   const own = cfg.texts || {};
-  // The page's lang first, then the browser's languages, then English.
   const code = [D.documentElement.lang, ...(navigator.languages || [])]
     .map((l) => (l || '').toLowerCase().split('-')[0])
     .find((l) => TEXTS[l] || own[l]) || 'en';
@@ -46,16 +44,19 @@
     return node;
   };
 
-  // -- talking to the consent API
   const api = (method, body) => fetch(prefix + 'state', {
     method, credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': state ? state.csrf : '' },
     body: body && JSON.stringify(body),
   }).then((r) => (r.ok ? r.json() : Promise.reject(r)));
 
-  // The state is asked for at once; the page is touched only once it is parsed.
+  // Shown once styled (no flash); the sheet goes first, so the page's own rules win.
+  const css = el('link', { rel: 'stylesheet', href: cfg.css || prefix + 'banner.css' });
+  const styled = new Promise((go) => { css.onload = css.onerror = go; });
+  css.nonce = tag.nonce;
+  D.head.prepend(css);
   const parsed = new Promise((go) => (D.body ? go() : D.addEventListener('DOMContentLoaded', go)));
-  const ready = Promise.all([api('GET'), parsed]).then(([s]) => {
+  const ready = Promise.all([api('GET'), parsed, styled]).then(([s]) => {
     apply(s);
     if (!framed) s.must_show ? show(false) : drawOpener();
   });
@@ -84,7 +85,6 @@
     D.dispatchEvent(new CustomEvent('consent:change', { detail: { categories } }));
   }
 
-  // <script type="text/plain" data-consent="analytics"> and <iframe data-consent data-src>.
   function unblock() {
     D.querySelectorAll('script[type="text/plain"][data-consent],iframe[data-consent][data-src]')
       .forEach((node) => {
@@ -105,23 +105,23 @@
       });
   }
 
-  // -- the dialog
+  // -- the banner: a region; its second layer, a modal dialog
   function build() {
     const button = (action, label) => el('button', { type: 'button', 'data-cg': action }, [label]);
     const rows = ['necessary', ...cats].map((c) => {
       const [name, about] = (t[c] || c).split('|');
-      const input = el('input', { type: 'checkbox', role: 'switch', name: c, 'aria-describedby': 'cg-' + c });
-      if (c === 'necessary') input.checked = input.disabled = true;
-      return el('div', { class: 'cg-cat' }, [el('label', {}, [input, name]), el('p', { id: 'cg-' + c }, [about || ''])]);
+      const head = c === 'necessary'
+        ? el('p', { class: 'cg-on' }, [el('b', {}, [name]), t.on])
+        : el('label', {}, [el('input', { type: 'checkbox', role: 'switch', name: c, 'aria-describedby': 'cg-' + c }), name]);
+      return el('div', { class: 'cg-cat' }, [head, el('p', { id: 'cg-' + c }, [about || ''])]);
     });
+    if (state.gpc) rows.unshift(el('p', { class: 'cg-gpc' }, [t.gpc]));
     cats2 = el('div', { class: 'cg-cats' }, rows);
     choose = button('choose', t.choose);
     save = button('save', t.save);
-    box = el('div', { class: 'cg', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'cg-title',
-      'aria-describedby': 'cg-desc', tabindex: '-1', lang: code, dir: rtl ? 'rtl' : 'ltr' }, [
+    box = el('div', { class: 'cg', 'aria-labelledby': 'cg-title', 'aria-describedby': 'cg-desc', lang: code, dir: rtl ? 'rtl' : 'ltr' }, [
       el('h2', { id: 'cg-title' }, [t.title]),
       el('p', { id: 'cg-desc' }, [t.text + ' ', el('a', { href: cfg.policy || prefix + 'privacy' }, [t.policy])]),
-      ...(state && state.gpc ? [el('p', { class: 'cg-gpc' }, [t.gpc])] : []),
       cats2,
       el('div', { class: 'cg-btns' }, [button('accept', t.accept), button('reject', t.reject), choose, save]),
     ]);
@@ -136,33 +136,34 @@
       decide('POST', body);
     });
     box.addEventListener('keydown', keys);
-    D.body.append(box);
+    box.addEventListener('focusin', (e) => { if (!box.contains(e.relatedTarget)) back = e.relatedTarget; });
+    D.body.prepend(box); // first in reading order
   }
 
   function layer(second) {
     cats2.hidden = save.hidden = !second;
     choose.hidden = second;
-    if (second) {
-      cats.forEach((c) => { box.querySelector('[name="' + c + '"]').checked = !!granted[c]; });
-      box.querySelector('input:not([disabled])').focus();
-    }
+    box.setAttribute('role', second ? 'dialog' : 'region');
+    if (!second) return box.removeAttribute('aria-modal');
+    box.setAttribute('aria-modal', 'true');
+    cats.forEach((c) => { box.querySelector('[name="' + c + '"]').checked = !!granted[c]; });
+    box.querySelector('input').focus();
   }
 
   function show(second) {
     if (!box) build();
-    if (box.hidden !== false) back = D.activeElement;
     box.hidden = false;
     if (opener) opener.hidden = true;
-    box.focus();
     fromChoose = false;
     layer(second);
   }
 
   function hide() {
     if (!box) return;
+    const had = box.contains(D.activeElement);
     box.hidden = true;
     drawOpener();
-    (back && back !== D.body && back.isConnected ? back : opener).focus();
+    if (had) (back && back.isConnected ? back : opener).focus();
   }
 
   function drawOpener() {
@@ -174,17 +175,18 @@
     opener.hidden = false;
   }
 
-  // Tab and Shift+Tab stay inside; Escape leaves the second layer.
+  // Second layer: Tab stays inside, Escape leaves.
   function keys(e) {
-    if (e.key === 'Escape' && !cats2.hidden) {
+    if (cats2.hidden) return;
+    if (e.key === 'Escape') {
       e.preventDefault();
       if (fromChoose) { layer(false); choose.focus(); fromChoose = false; } else hide();
       return;
     }
     if (e.key !== 'Tab') return;
-    const stops = [...box.querySelectorAll('a[href],button,input:not([disabled])')].filter((n) => n.offsetParent);
+    const stops = [...box.querySelectorAll('a[href],button,input')].filter((n) => n.offsetParent);
     const first = stops[0], last = stops[stops.length - 1], at = D.activeElement;
-    if (e.shiftKey ? at === first || at === box : at === last) {
+    if (at === (e.shiftKey ? first : last)) {
       e.preventDefault();
       (e.shiftKey ? last : first).focus();
     }
