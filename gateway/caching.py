@@ -143,7 +143,8 @@ def mark_private(headers: RawHeaders) -> RawHeaders:
     return out
 
 
-def http_date(seconds: float) -> bytes:
+@lru_cache(maxsize=64)  # the same few moments (the gateway's start, pages' dates) recur
+def http_date(seconds: int) -> bytes:
     """``seconds`` since the epoch as an HTTP date: ``Sun, 06 Nov 1994 08:49:37 GMT``."""
     return formatdate(seconds, usegmt=True).encode("ascii")
 
