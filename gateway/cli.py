@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from gateway import __version__
 from gateway.admin.commands import USER
 from gateway.commands import Command, Registry, folder_in_use
-from gateway.consent.commands import CONSENT
+from gateway.consent.commands import CONSENT, COOKIES
 from gateway.exceptions import SettingsError
 from gateway.geo.commands import GEO
 from gateway.privacy.commands import ERASE, EXPORT, NOTICE, RETENTION
@@ -136,7 +136,7 @@ DEMO = Command(
 
 # Every command, in the order --help lists them.
 COMMANDS = Registry(
-    [SERVE, DEMO, GEO, MIGRATE, USER, TOKEN, ERASE, EXPORT, RETENTION, NOTICE, CONSENT]
+    [SERVE, DEMO, GEO, MIGRATE, USER, TOKEN, ERASE, EXPORT, RETENTION, NOTICE, CONSENT, COOKIES]
 )
 
 

@@ -181,7 +181,7 @@ def test_a_folder_held_without_an_announcement_gets_a_sentence_not_a_lock_error(
 
 
 # Commands that never go through a running gateway: they serve, fetch files, print text.
-LOCAL_ONLY = {"serve", "demo", "geo", "notice"}
+LOCAL_ONLY = {"serve", "demo", "geo"}
 
 
 def test_every_cli_command_runs_through_the_gateway_or_is_local_only(

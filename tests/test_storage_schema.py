@@ -17,13 +17,16 @@ from tests.conftest import make_settings
 UTC = dt.UTC
 ANALYTICS_TABLES = ("events", "sessions_agg")
 # Tables that must not expire: dashboard accounts and stats API tokens live until removed.
-KEPT_TABLES = ("users", "api_tokens")
+KEPT_TABLES = ("users", "api_tokens", "goals", "funnels")
 # Tables that are not analytics and carry their own documented TTL (0003_consent.sql):
 # the consent log keeps each entry until the date it records, CG_CONSENT_LOG_DAYS after
 # the choice; the consent counts hold no identifier and are kept 13 months.
 OWN_TTL = {
     "consent_log": "TTL expires",
     "consent_counts": "+ toIntervalMonth(13)",
+    # The cookie inventory (0014_cookie_inventory.sql) holds names and counts, no visitor
+    # data: a name not met for 13 months goes.
+    "cookie_inventory": "TTL last_seen + toIntervalMonth(13)",
     # The merged windows of the daily rollup (0007_stats_daily.sql) go 54 hours after
     # their last day (0010_stats_window_expiry.sql): a newer window has replaced them by
     # then, and none starts before the oldest day stats_daily still holds.

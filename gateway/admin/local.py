@@ -33,6 +33,7 @@ def settle_writers(services: Services) -> None:
     """Write what the consent log and the analytics writer hold (before an erasure, so its
     entry follows the visitor's newest choice and no queued event lands after it)."""
     services.consent.log.flush()
+    services.consent.inventory.flush()
     settle_analytics(services.analytics)
 
 

@@ -1,15 +1,23 @@
-"""``consent-gateway consent verify``: the consent log's hash chains, checked and put in words.
+"""``consent-gateway consent verify`` and ``consent-gateway cookies``.
+
+``consent verify``: the consent log's hash chains, checked and put in words.
 
 For an auditor's question ("show that this visitor consented, and that the record
 is untouched") the operator verifies one consent id; ``--all`` checks every chain
 with an entry in a period. The check is an action (:mod:`gateway.commands`), so it
 also runs while a gateway owns the embedded engine. The exit status is 3 when a
 chain is broken, as ``retention`` uses 3 for a table past its limit.
+
+``cookies``: the cookie inventory, unknown names first. Inside the gateway the
+listing first writes what it has counted in memory; each name is classified by
+the rules in force now, and an unknown one gets a suggested category and the
+``CG_COOKIE_RULES`` entry that would settle it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import asdict
@@ -17,9 +25,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from gateway.commands import Action, Command, Context, Payload, command_settings, run_command
+from gateway.consent.cookie_rules import CookieClassifier
+from gateway.consent.inventory import describe, ordered, read_inventory
 from gateway.consent.proof import COLUMNS, ChainReport, entry_from_row, load_chain, verify_chain
 from gateway.consent.state import check_consent_id
 from gateway.exceptions import CommandError
+from gateway.sites import site_id
 
 BATCH = 1000  # consent ids read and verified at a time, so memory stays bounded
 SHOWN_BROKEN = 100  # broken chains listed in full; the count is always exact
@@ -168,4 +179,99 @@ CONSENT = Command(
     arguments=_arguments,
     handler=_handle,
     actions=(VERIFY,),
+)
+
+
+# -- consent-gateway cookies ----------------------------------------------------------
+
+
+def cookies(context: Context, payload: Payload) -> Payload:
+    """The ``consent.cookies`` action: every name in the inventory, described."""
+    if context.flush_events is not None:
+        context.flush_events()  # inside the gateway: what it counted in memory first
+    settings = context.settings
+    classifier = CookieClassifier(settings.cookie_rules, settings.cookie_default_category)
+    site = site_id(settings)
+    client = context.storage.connect()
+    try:
+        observed = read_inventory(client, site)
+    finally:
+        client.close()
+    entries = ordered([describe(classifier, name, seen) for name, seen in observed.items()])
+    if payload.get("unknown"):
+        entries = [entry for entry in entries if entry.unknown]
+    return {
+        "site": site,
+        "cookies": [{**asdict(entry), "unknown": entry.unknown} for entry in entries],
+    }
+
+
+def lifetime_text(seconds: int) -> str:
+    """A lifetime as the table prints it: ``session``, ``30m``, ``12h``, ``395d`` or ``-``."""
+    if seconds < 0:
+        return "-"
+    if seconds == 0:
+        return "session"
+    if seconds < 7200:
+        return f"{max(1, round(seconds / 60))}m"
+    if seconds < 172_800:
+        return f"{round(seconds / 3600)}h"
+    return f"{round(seconds / 86400)}d"
+
+
+def format_table(result: Payload) -> str:
+    """The inventory as a table for a terminal, with a hint for each unknown name."""
+    rows = result["cookies"]
+    if not rows:
+        return f"No cookie met yet on {result['site']}.\n"
+    header = ("NAME", "CATEGORY", "SOURCE", "PROVIDER", "LIFETIME", "PASSED", "BLOCKED", "LAST")
+    lines = [header]
+    for row in rows:
+        category = f"unknown ({row['category']})" if row["unknown"] else row["category"]
+        last = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["last_seen"]))
+        counts = (lifetime_text(row["lifetime"]), str(row["passed"]), str(row["blocked"]))
+        lines.append((row["name"], category, row["source"], row["provider"] or "-", *counts, last))
+    widths = [min(40, max(len(line[i]) for line in lines)) for i in range(len(header))]
+    out = [
+        "  ".join(cell[:40].ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    ]
+    unknown = [row for row in rows if row["unknown"]]
+    if unknown:
+        rules = ",".join(f"{row['name']}={row['suggested']}" for row in unknown[:20])
+        out.append("")
+        out.append(
+            f"{len(unknown)} unknown: each counts as {unknown[0]['category']} until a rule "
+            f"names it. Suggested: CG_COOKIE_RULES={rules}"
+        )
+    return "\n".join(out) + "\n"
+
+
+def _cookies(args: argparse.Namespace) -> int:
+    try:
+        result = run_command(command_settings(args.env_file), LIST, {"unknown": args.unknown})
+    except CommandError as error:
+        print(f"consent-gateway cookies: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(json.dumps(result, indent=2) + "\n" if args.json else format_table(result))
+    return 0
+
+
+def _cookies_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--unknown", action="store_true", help="only names no rule knows")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
+
+
+LIST = Action("consent.cookies", cookies)
+COOKIES = Command(
+    "cookies",
+    help="list every cookie the gateway has met",
+    description="Print the cookie inventory: each name met in the site's Set-Cookie or a "
+    "browser's Cookie header, its category and where it comes from (operator rule, "
+    "built-in, database, default), provider, lifetime, and how often it passed and was "
+    "blocked; unknown names first, with a suggested category. Works while the gateway runs.",
+    arguments=_cookies_arguments,
+    handler=_cookies,
+    actions=(LIST,),
 )

@@ -17,6 +17,7 @@ import random
 from gateway.asgi import RawHeaders
 from gateway.clock import Clock
 from gateway.consent.cookie_rules import CookieClassifier
+from gateway.consent.inventory import CookieInventory
 from gateway.consent.set_cookie import cap_lifetime, cookie_name, path_and_domain
 from gateway.context import RequestContext
 from gateway.cookies import cookie_domains, expire_cookie
@@ -38,8 +39,10 @@ class CookieEnforcer:
         categories: tuple[str, ...],
         revision: str,
         clock: Clock,
+        inventory: CookieInventory | None = None,
     ) -> None:
         self.classifier = classifier
+        self.inventory = inventory
         self.categories = categories
         self.revision = revision
         self.clock = clock
@@ -50,10 +53,15 @@ class CookieEnforcer:
         allowed = []
         refused: dict[str, None] = {}  # in order, once each
         category = self.classifier.category
+        met = self.inventory.met if self.inventory is not None else None
+        now = self.clock()
         for name, value in context.cookies:
             if is_gateway_cookie(name):
                 continue
-            if context.consent.allows(category(name)):
+            passed = context.consent.allows(category(name))
+            if met is not None:
+                met(name, passed, now)
+            if passed:
                 allowed.append((name, value))
             else:
                 refused[name] = None
@@ -74,7 +82,10 @@ class CookieEnforcer:
                 if is_gateway_cookie(name):
                     continue  # the site may not overwrite the gateway's own cookies
                 self._remember(name, value)
-                if not context.consent.allows(category(name)):
+                passed = context.consent.allows(category(name))
+                if self.inventory is not None:
+                    self.inventory.met(name, passed, now, value)
+                if not passed:
                     continue
                 value = cap_lifetime(value, now)
             kept.append((key, value))

@@ -62,3 +62,33 @@ def cap_lifetime(value: bytes, now: float) -> bytes:
                 parts[index] = b" Expires=" + capped.encode()
                 changed = True
     return b";".join(part for part in parts if part is not None) if changed else value
+
+
+def lifetime_and_flags(value: bytes, now: float) -> tuple[int, str]:
+    """How long a ``Set-Cookie`` value keeps its cookie (seconds, 0 for the session; a
+    deletion is 0 too) and its attributes in words (``Secure HttpOnly SameSite=Lax``)."""
+    seconds: int | None = None
+    expires: int | None = None
+    flags: list[str] = []
+    for attribute in value.split(b";")[1:]:
+        key, sep, val = attribute.partition(b"=")
+        name = key.strip().lower()
+        if name == b"max-age":
+            try:
+                seconds = int(val.strip())
+            except ValueError:
+                continue
+        elif name == b"expires":
+            try:
+                when = parsedate_to_datetime(val.strip().decode("latin-1")).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                continue
+            expires = int(when - now)
+        elif name in (b"secure", b"httponly", b"partitioned"):
+            flags.append({b"secure": "Secure", b"httponly": "HttpOnly"}.get(name, "Partitioned"))
+        elif name == b"samesite" and sep:
+            flags.append("SameSite=" + val.strip().decode("latin-1")[:8].capitalize())
+        elif name == b"domain" and val.strip():
+            flags.append("Domain=" + val.strip().decode("latin-1").lstrip(".").lower()[:100])
+    lifetime = seconds if seconds is not None else expires  # Max-Age wins (RFC 6265 5.3)
+    return max(0, lifetime or 0), " ".join(flags)

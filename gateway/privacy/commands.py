@@ -5,6 +5,7 @@ id the visitor's privacy page shows. They are actions (:mod:`gateway.commands`),
 so they also work while a gateway owns the embedded engine. They are written to
 the audit log under the visitor key, never the consent id. The dashboard's
 privacy pages (:mod:`gateway.admin.privacy_pages`) call these same commands.
+``notice`` ends with the cookie declaration, read from the inventory by an action.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pathlib import Path
 from gateway.analytics.events import visitor_key
 from gateway.audit import cli_actor, record_audit
 from gateway.commands import Action, Command, Context, Payload, run_command
+from gateway.consent import declaration
+from gateway.consent.commands import cookies
+from gateway.consent.inventory import InventoryEntry
 from gateway.exceptions import CommandError
 from gateway.privacy import store
 from gateway.privacy.erasure import operator_erase
@@ -117,9 +121,28 @@ def _retention(args: argparse.Namespace) -> int:
     return 0 if report["all_within_limits"] else 3
 
 
+def notice_cookies(context: Context, payload: Payload) -> Payload:
+    """The ``privacy.notice`` action: the inventory, for the notice's cookie declaration."""
+    return cookies(context, {})
+
+
 def _notice(args: argparse.Namespace) -> int:
-    blocks = outline(_settings(args), args.site_url)
-    sys.stdout.write(to_html(blocks) if args.format == "html" else to_markdown(blocks))
+    settings = _settings(args)
+    blocks = outline(settings, args.site_url)
+    html = args.format == "html"
+    sys.stdout.write(to_html(blocks) if html else to_markdown(blocks))
+    try:
+        found = run_command(settings, NOTICE.action("privacy.notice"), {})["cookies"]
+    except CommandError as error:
+        print(f"consent-gateway notice: no cookie declaration: {error}", file=sys.stderr)
+    else:
+        fields = set(InventoryEntry.__dataclass_fields__)
+        entries = [InventoryEntry(**{k: v for k, v in e.items() if k in fields}) for e in found]
+        sys.stdout.write(
+            declaration.to_html(entries, "en", "h3")
+            if html
+            else "\n" + declaration.to_markdown(entries)
+        )
     print(OPERATOR_NOTE, file=sys.stderr)
     return 0
 
@@ -188,7 +211,9 @@ NOTICE = Command(
     help="print the cookie and analytics part of a privacy notice",
     description="Write the cookie and analytics section of a privacy policy from the "
     "running configuration: cookies, categories, what is collected, truncation, "
-    "retention, rights and the privacy page URL.",
+    "retention, rights and the privacy page URL, then the cookie declaration from the "
+    "inventory. Works while the gateway runs.",
     arguments=_notice_arguments,
     handler=_notice,
+    actions=(Action("privacy.notice", notice_cookies),),
 )

@@ -7,6 +7,8 @@
                                             rate-limited per network, 429 when the
                                             erasure queue is full (gateway/privacy/jobs.py)
     GET  /_consent/privacy/erase/{job}      the erasure's state (JSON)
+    GET  /_consent/cookies                  the cookie declaration (en/fr/de/es/cy),
+                                            also a section of the privacy page
 
 Whose data: only the consent id in the visitor's signed consent cookie, never
 anything from the URL or the body, so a forged, altered or absent cookie
@@ -19,6 +21,7 @@ form field ``csrf``, plus ``confirm``.
 from __future__ import annotations
 
 import html
+import time
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -31,6 +34,8 @@ from starlette.routing import BaseRoute, Route
 from gateway.analytics.service import Analytics
 from gateway.consent.api import ConsentApi
 from gateway.consent.csrf import same_origin
+from gateway.consent.declaration import to_html as declaration_html
+from gateway.consent.inventory import CookieInventory
 from gateway.consent.state import CONSENT_COOKIE, NECESSARY, ConsentState
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
@@ -45,6 +50,7 @@ from gateway.session import SESSION_COOKIE
 from gateway.settings import Settings
 from gateway.storage import Storage
 
+DECLARATION_SECONDS = 60.0  # how long a rendered cookie declaration is served again
 SHOWN_ROWS = 500  # the page lists this many; the export has them all
 MAX_FORM_BYTES = 4096
 PAGE_HEADERS = {
@@ -71,6 +77,7 @@ class PrivacyPages:
         consent: ConsentApi,
         analytics: Analytics,
         banner_tags: bytes = b"",
+        inventory: CookieInventory | None = None,
     ) -> None:
         check_retention(settings)  # a refused retention stops start-up, not a request
         self.settings = settings
@@ -78,6 +85,8 @@ class PrivacyPages:
         self.consent = consent
         self.analytics = analytics
         self.banner_tags = banner_tags.decode("ascii")
+        self.inventory = inventory
+        self._declarations: dict[tuple[str, str], tuple[float, str]] = {}
         self.jobs = ErasureJobs()
 
     async def open(self, storage: Storage) -> None:
@@ -95,6 +104,7 @@ class PrivacyPages:
             Route(f"{base}/export", self.export, methods=["GET"]),
             Route(f"{base}/erase", self.erase, methods=["POST"]),
             Route(base + "/erase/{job}", self.status, methods=["GET"]),
+            Route(f"{self.prefix}cookies", self.cookies, methods=["GET"]),
         ]
 
     # -- reading ------------------------------------------------------------------
@@ -113,6 +123,31 @@ class PrivacyPages:
         job = self.jobs.get(request.query_params.get("erasure", ""))
         body = self._render(language, context, consent, rows, job.state if job else None)
         headers = {**PAGE_HEADERS, "Content-Language": language}
+        return HTMLResponse(body, headers=headers)
+
+    def declaration(self, language: str, heading: str = "h2") -> str:
+        """The cookie declaration's HTML, from the inventory in memory, made at most once
+        a minute per language and heading (anyone may ask for it, as often as they like)."""
+        now = time.monotonic()
+        made = self._declarations.get((language, heading))
+        if made is not None and now - made[0] < DECLARATION_SECONDS:
+            return made[1]
+        entries = self.inventory.entries() if self.inventory is not None else []
+        text = declaration_html(entries, language, heading)
+        self._declarations[(language, heading)] = (now, text)
+        return text
+
+    async def cookies(self, request: Request) -> Response:
+        """The cookie declaration on a page of its own, for a privacy policy to link to."""
+        language = pick_language(request.headers.get("accept-language"))
+        body = (
+            f"<!doctype html><html lang={language}><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width,initial-scale=1">'
+            f"<title>{html.escape(TEXTS[language]['title'])}</title><style>{STYLE}</style>"
+            f"{self.banner_tags}{self.declaration(language, 'h1')}</html>"
+        )
+        headers = {**PAGE_HEADERS, "Vary": "Accept-Language", "Content-Language": language}
+        headers["Cache-Control"] = "no-cache"
         return HTMLResponse(body, headers=headers)
 
     async def export(self, request: Request) -> Response:
@@ -266,6 +301,7 @@ class PrivacyPages:
         if consent_id:
             parts.append(self._downloads(t, consent_id))
             parts.append(self._erase_form(t, context))
+        parts.append(self.declaration(language))
         parts.append(f"<h2>{e(t['rights_h'])}</h2><p>{e(t['rights'])}</p></html>")
         return "".join(parts)
 
