@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.analytics.service import Analytics
+from gateway.audit import record_audit
 from gateway.clock import Clock
 from gateway.consent import Consent, build_consent
 from gateway.geo import GeoLookup
@@ -23,9 +24,16 @@ from gateway.ops.metrics import RequestMetrics
 from gateway.proxy.upstream import Upstream
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
+from gateway.stats.goals import seed_goals
 from gateway.storage import Storage
 
 Hook = Callable[[], Awaitable[None]]
+
+
+def seed_settings_goals(storage: Storage, site: str, settings: Settings) -> None:
+    """Add the goals of ``CG_GOALS`` the site lacks, each written to the audit log."""
+    for stored in seed_goals(storage, site, settings.goals):
+        record_audit(storage, "settings", "goal.add", f"{site}/{stored.name}", detail="CG_GOALS")
 
 
 @dataclass(frozen=True)
@@ -61,13 +69,25 @@ class Services:
 
         async def open_consent_log() -> None:
             await self.consent.log.open(self.storage)
+            await self.consent.inventory.open(self.storage)
 
-        return [self.analytics.open, open_consent_log]
+        async def seed_goals() -> None:  # CG_GOALS, once the schema is in place
+            if self.settings.goals:
+                await self.storage.run(
+                    lambda: seed_settings_goals(self.storage, self.analytics.site, self.settings)
+                )
+
+        return [self.analytics.open, open_consent_log, seed_goals]
 
     def shutdown(self) -> list[Hook]:
         """What the lifespan closes, run in reverse order of this list (the upstream's
         connections are made when first needed, and closed last)."""
-        return [self.upstream.close, self.analytics.close, self.consent.log.close]
+        return [
+            self.upstream.close,
+            self.analytics.close,
+            self.consent.log.close,
+            self.consent.inventory.close,
+        ]
 
 
 def own_rate_limits(settings: Settings, clock: Clock) -> dict[str, RateLimiter]:
@@ -79,6 +99,7 @@ def own_rate_limits(settings: Settings, clock: Clock) -> dict[str, RateLimiter]:
     rates = {
         f"{settings.prefix}state": settings.rate_limit_consent,
         f"{settings.prefix}collect": settings.rate_limit_beacon,
+        f"{settings.prefix}csp-report": settings.rate_limit_beacon,  # as many as beacons
         f"{settings.prefix}privacy/erase": settings.rate_limit_consent,
     }
     return {path: RateLimiter(rate, clock=clock) for path, rate in rates.items() if rate}

@@ -163,7 +163,7 @@ def test_beacon_is_limited_on_its_own_budget(demo_site: str, tmp_path: Path) -> 
     )
     body = {"events": [{"type": "engagement", "path": "/", "engagement_ms": 10}]}
     app = create_app(settings, clock=ManualClock())
-    assert set(app.services.rate_limits) == {"/_consent/collect"}
+    assert set(app.services.rate_limits) == {"/_consent/collect", "/_consent/csp-report"}
     with in_process(app) as gateway:
         codes = [
             gateway.request("POST", "/_consent/collect", json=body).status_code for _ in range(3)

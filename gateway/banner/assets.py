@@ -1,4 +1,4 @@
-"""``/_consent/banner.js`` and ``/_consent/banner.css``: read once, served from memory.
+"""The banner's files under ``/_consent/``: read once, served from memory.
 
 Every visitor's first page loads both, so they are made cheap at start-up: each
 file is hashed (its version) and compressed once with gzip and brotli. The
@@ -39,7 +39,15 @@ def first_load_gzipped(folder: Path = STATIC_DIR) -> int:
 
 
 YEAR = 365 * 86400
-TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
+TYPES = {
+    "banner.js": "text/javascript; charset=utf-8",
+    "banner.css": "text/css; charset=utf-8",
+    # Loaded only by pages with third-party tags held back (holdback.py).
+    "third-parties.js": "text/javascript; charset=utf-8",
+    "third-parties.css": "text/css; charset=utf-8",
+    # Loaded only once a visitor grants analytics (measure.py).
+    "measure.js": "text/javascript; charset=utf-8",
+}
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ def accepted_codings(header: str | None) -> set[str]:
 
 
 class BannerAssets:
-    """The banner's two files and the endpoint that serves them."""
+    """The banner's files and the endpoint that serves them."""
 
     def __init__(self, folder: Path = STATIC_DIR) -> None:
         self.files = {name: Asset.load(folder, name) for name in TYPES}

@@ -125,10 +125,14 @@ def inject(
     marker: bytes,
     limit: int,
     seen: Callable[[bytes], None] | None = None,
+    hold: Callable[[bytes], bytes | None] | None = None,
+    extra: bytes = b"",
 ) -> bytes | None:
     """``body`` with ``tags`` in its head, in the same coding; ``None`` to send it unchanged.
 
     ``seen`` is shown the decoded page as the upstream sent it (``consent_tools.py``).
+    ``hold`` returns the page with its third-party tags held back, or ``None`` when it
+    has none (``holdback.py``); a page it changed gets ``extra`` after ``tags``.
     """
     try:
         page = decode(body, coding, limit)
@@ -136,6 +140,10 @@ def inject(
         return None
     if seen is not None:
         seen(page)
+    if hold is not None:
+        held = hold(page)
+        if held is not None:
+            page, tags = held, tags + extra
     at = insertion_point(page, marker)
     if at is None:
         return None

@@ -20,9 +20,12 @@ from functools import partial
 
 from gateway.asgi import RawHeaders, Scope, Send
 from gateway.banner.consent_tools import ConsentToolWatch
-from gateway.banner.csp import POLICY_HEADERS, fit_policies, script_hash
+from gateway.banner.csp import POLICY_HEADERS, fit_policies, page_nonce, script_hash, with_nonce
+from gateway.banner.csp_report import PagePolicy
+from gateway.banner.holdback import HoldBack
 from gateway.banner.inject import SUPPORTED_CODINGS, inject
 from gateway.banner.validators import VALIDATED, PageValidators
+from gateway.consent.state import NECESSARY, ConsentState
 from gateway.exceptions import UpstreamError
 from gateway.proxy.http import BodyRewrite, ResponseBody
 
@@ -71,8 +74,15 @@ class HtmlInjector:
         limit: int,
         validators: PageValidators,
         inline: bytes = b"",
+        hold: HoldBack | None = None,
+        extra: bytes = b"",
+        policy: PagePolicy | None = None,
     ) -> None:
         self.tags = tags
+        # Third-party tags held back, and the script that releases them on pages with some.
+        self.hold = hold
+        self.extra = extra
+        self.policy = policy  # the gateway's own policy header (csp_report.py)
         # The source expression that lets the tags' inline script run (csp.py).
         self.inline_source = script_hash(inline)
         self.marker = marker
@@ -113,13 +123,16 @@ class HtmlInjector:
             return None
         if self._excluded(scope):
             return None
-        tags = self.tags
+        tags, extra = self.tags, self.extra
         if policed:
+            extra = with_nonce(extra, page_nonce(headers))
             tags, headers = fit_policies(tags, self.inline_source, headers)
         headers = self.validators.page_headers(headers)
+        if self.policy is not None:
+            headers.append(self.policy.for_granted(_granted(scope)))
         if scope["method"] == "HEAD":
             return partial(_send_head, status, changed_headers(headers, None))
-        return partial(self._send, status, headers, name, tags)
+        return partial(self._send, status, headers, name, tags, extra)
 
     def _excluded(self, scope: Scope) -> bool:
         return self.excluded is not None and self.excluded.match(scope["path"]) is not None
@@ -130,6 +143,7 @@ class HtmlInjector:
         headers: RawHeaders,
         coding: str,
         tags: bytes,
+        extra: bytes,
         first: bytes,
         content: ResponseBody,
         send: Send,
@@ -147,7 +161,9 @@ class HtmlInjector:
                 await self._pass_on(status, headers, chunks, content, send)
                 return
         body = b"".join(chunks)
-        work = partial(inject, body, coding, tags, self.marker, self.limit, self.watch)
+        work = partial(
+            inject, body, coding, tags, self.marker, self.limit, self.watch, self.hold, extra
+        )
         changed = await asyncio.to_thread(work) if size > OFFLOAD_BYTES else work()
         if changed is None:  # the upstream's bytes, exactly; only the length is now known
             out = [h for h in headers if h[0] != b"content-length"]
@@ -178,6 +194,16 @@ class HtmlInjector:
             logger.warning("upstream failed mid-page error=%s", type(error).__name__)
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+_ONLY_NECESSARY = frozenset({NECESSARY})
+
+
+def _granted(scope: Scope) -> frozenset[str]:
+    """What the visitor of this request has granted (only necessary if unknown)."""
+    context = scope.get("gateway")
+    consent = getattr(context, "consent", None)
+    return consent.granted if isinstance(consent, ConsentState) else _ONLY_NECESSARY
 
 
 async def _send_head(

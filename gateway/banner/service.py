@@ -21,10 +21,14 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from gateway.banner.assets import BannerAssets
+from gateway.banner.csp_report import PagePolicy, ReportedHosts
+from gateway.banner.holdback import HoldBack
+from gateway.banner.measure import measure_script
 from gateway.banner.rewrite import HtmlInjector
 from gateway.banner.validators import PageValidators
 from gateway.clock import Clock, system_clock
 from gateway.consent.state import NECESSARY
+from gateway.consent.third_parties import ThirdParties
 from gateway.exceptions import SettingsError
 from gateway.settings import Settings
 
@@ -101,7 +105,9 @@ class Banner:
         config["css"] = self.assets.url(self.prefix, "banner.css")
         text = json.dumps(config, separators=(",", ":"), ensure_ascii=True)
         js = self.assets.url(self.prefix, "banner.js")
-        self.inline = inline_script(settings.banner_consent_mode, js, config)
+        self.inline = inline_script(settings.banner_consent_mode, js, config) + measure_script(
+            self.assets.url(self.prefix, "measure.js"), settings.outbound_links
+        )
         self.tags = b"<script>" + self.inline + b"</script>"
         # For the gateway's own pages: the script alone (no Google tag there to hold back,
         # and their policy allows no inline script). In single quotes, so the JSON's many
@@ -110,8 +116,20 @@ class Banner:
         self.script_tag = f"<script async src=\"{js}\" data-config='{attribute}'></script>".encode(
             "ascii"
         )
+        # Pages with third-party tags held back also load the script that releases them.
+        parties = ThirdParties(
+            settings.third_party_rules, {NECESSARY, *settings.consent_categories}
+        )
+        # Hosts browsers report a page contacted without consent (csp_report.py).
+        self.reported = ReportedHosts(parties)
+        self.release_tag = (
+            f'<script async src="{self.assets.url(self.prefix, "third-parties.js")}" '
+            f'data-prefix="{self.prefix}" '
+            f'data-css="{self.assets.url(self.prefix, "third-parties.css")}"></script>'
+        ).encode("ascii")
         # Pages served from now on carry this banner: none may be older than this moment.
-        self.validators = PageValidators(hashlib.sha256(self.tags).hexdigest()[:10], int(clock()))
+        version = hashlib.sha256(self.tags + self.release_tag).hexdigest()[:10]
+        self.validators = PageValidators(version, int(clock()))
         self.injector = (
             HtmlInjector(
                 self.tags,
@@ -120,14 +138,21 @@ class Banner:
                 limit=settings.banner_max_html_bytes,
                 validators=self.validators,
                 inline=self.inline,
+                hold=HoldBack(parties),
+                extra=self.release_tag,
+                policy=PagePolicy(parties, self.prefix, settings.csp_enforce),
             )
             if settings.banner
             else None
         )
 
     def routes(self) -> list[BaseRoute]:
-        """The two assets, served whether or not the gateway injects them."""
+        """The assets, served whether or not the gateway injects them, and the endpoint
+        of the pages' policy reports."""
         return [
-            Route(f"{self.prefix}{name}", self.assets.serve, methods=["GET", "HEAD"])
-            for name in self.assets.files
+            *(
+                Route(f"{self.prefix}{name}", self.assets.serve, methods=["GET", "HEAD"])
+                for name in self.assets.files
+            ),
+            Route(f"{self.prefix}csp-report", self.reported.endpoint, methods=["POST"]),
         ]

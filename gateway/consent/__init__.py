@@ -2,15 +2,19 @@
 
 state.py         the consent cookie and what a visitor has granted
 reader.py        reads the cookie once per request into the request context
-cookie_rules.py  which category each cookie name belongs to
+cookie_rules.py  which category each cookie name belongs to, and from which layer
 framework_cookies.py  the cookies common frameworks need to work, with their docs
+cookie_database.py    the Open Cookie Database shipped in open_cookie_database/, by name
+third_parties.py  the tracker and embed hosts, their providers and categories
+inventory.py     every cookie name met, counted in memory and written to ClickHouse
+declaration.py   the site's cookie declaration from the inventory, in five languages
 set_cookie.py    reading, capping and expiring Set-Cookie values
 enforcement.py   the cookie filter both ways, used by the proxy
 csrf.py          tokens bound to the session, and the same-origin check
 api.py           GET/POST/DELETE /_consent/state and /.well-known/gpc.json
 proof.py         consent log entries and their hash chain, and its verification
 log.py           writes the consent log and the outcome counts off the request path
-commands.py      ``consent-gateway consent verify``: the chains checked, in words
+commands.py      ``consent-gateway consent verify`` and ``cookies``
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from gateway.consent.api import ConsentApi
 from gateway.consent.cookie_rules import NECESSARY, CookieClassifier
 from gateway.consent.csrf import CsrfTokens
 from gateway.consent.enforcement import CookieEnforcer
+from gateway.consent.inventory import CookieInventory
 from gateway.consent.log import ConsentLog
 from gateway.consent.state import ConsentPolicy
 from gateway.exceptions import SettingsError
@@ -38,6 +43,7 @@ class Consent:
     enforcer: CookieEnforcer
     api: ConsentApi
     log: ConsentLog
+    inventory: CookieInventory
 
 
 def build_consent(settings: Settings, clock: Clock, geo: GeoLookup | None = None) -> Consent:
@@ -72,9 +78,10 @@ def build_consent(settings: Settings, clock: Clock, geo: GeoLookup | None = None
         clock,
         geo,
     )
+    inventory = CookieInventory(classifier, settings, site_id(settings), clock)
     enforcer = CookieEnforcer(
-        classifier, settings.consent_categories, settings.policy_revision, clock
+        classifier, settings.consent_categories, settings.policy_revision, clock, inventory
     )
     log = ConsentLog(settings, site_id(settings), policy, clock)
     api = ConsentApi(policy, enforcer, CsrfTokens(settings.secret_keys), log)
-    return Consent(policy, enforcer, api, log)
+    return Consent(policy, enforcer, api, log, inventory)

@@ -3,6 +3,8 @@
     GET    /_consent/state   the visitor's categories, revision, must_show (and why), csrf
     POST   /_consent/state   {"action": "accept_all"} | {"action": "reject_all"}
                              | {"categories": {"analytics": true, ...}}
+                             | {"services": {"youtube": true}}: always allow an embed's
+                               provider, kept with the categories as ``service:youtube``
     DELETE /_consent/state   withdraw: everything but necessary, effective on the next request
     GET    /.well-known/gpc.json
 
@@ -27,6 +29,7 @@ from gateway.consent.csrf import CsrfTokens, same_origin
 from gateway.consent.enforcement import CookieEnforcer
 from gateway.consent.log import ConsentLog
 from gateway.consent.state import CONSENT_COOKIE, NECESSARY, ConsentPolicy, ConsentState
+from gateway.consent.third_parties import EMBED_SERVICES, SERVICE_PREFIX
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
 from gateway.errors import error_response
@@ -41,9 +44,10 @@ class ChoiceError(ValueError):
     """A consent request body the API cannot accept; the message names the problem."""
 
 
-def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str]]:
-    """The action (``accept_all``, ``reject_all`` or ``custom``) and the categories a
-    POST body grants, or :class:`ChoiceError` naming what is wrong (and
+def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str], dict[str, bool]]:
+    """The action (``accept_all``, ``reject_all`` or ``custom``, which a services
+    choice is too), the categories a POST body grants and the services it allows or refuses, or
+    :class:`ChoiceError` naming what is wrong (and
     :class:`~gateway.exceptions.JsonTooDeep` for a body nested past the bound)."""
     try:
         data = parse_json(body)
@@ -51,16 +55,20 @@ def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str
         raise ChoiceError("The body must be a JSON object.") from None
     if not isinstance(data, dict):
         raise ChoiceError("The body must be a JSON object.")
-    unknown = sorted(set(data) - {"action", "categories"})
+    unknown = sorted(set(data) - {"action", "categories", "services"})
     if unknown:
-        raise ChoiceError(f"Unknown field {unknown[0]!r}: send 'action' or 'categories'.")
-    if ("action" in data) == ("categories" in data):
-        raise ChoiceError("Send exactly one of 'action' and 'categories'.")
+        raise ChoiceError(
+            f"Unknown field {unknown[0]!r}: send 'action', 'categories' or 'services'."
+        )
+    if len(set(data) & {"action", "categories", "services"}) != 1:
+        raise ChoiceError("Send exactly one of 'action', 'categories' and 'services'.")
+    if "services" in data:
+        return "custom", set(), parse_services(data["services"])
     if "action" in data:
         if data["action"] == "accept_all":
-            return "accept_all", set(categories)
+            return "accept_all", set(categories), {}
         if data["action"] == "reject_all":
-            return "reject_all", set()
+            return "reject_all", set(), {}
         raise ChoiceError("'action' must be 'accept_all' or 'reject_all'.")
     chosen = data["categories"]
     if not isinstance(chosen, dict):
@@ -75,7 +83,22 @@ def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str
             raise ChoiceError("'categories.necessary' cannot be refused: the site needs it.")
         if value and name != NECESSARY:
             granted.add(name)
-    return "custom", granted
+    return "custom", granted, {}
+
+
+def parse_services(chosen: object) -> dict[str, bool]:
+    """The services a ``{"services": {...}}`` body allows (true) or refuses (false)."""
+    if not isinstance(chosen, dict) or not chosen:
+        raise ChoiceError("'services' must be an object of service ids to true or false.")
+    for name, value in chosen.items():
+        if name not in EMBED_SERVICES:
+            raise ChoiceError(
+                f"Unknown service {str(name)[:40]!r} in 'services'; "
+                f"one of {', '.join(sorted(EMBED_SERVICES))}."
+            )
+        if not isinstance(value, bool):
+            raise ChoiceError(f"'services.{name}' must be true or false.")
+    return chosen
 
 
 class ConsentApi:
@@ -124,7 +147,7 @@ class ConsentApi:
                 "and send it with the session cookie.",
             )
         if request.method == "DELETE":
-            action, granted = "withdraw", set[str]()
+            action, granted, services = "withdraw", set[str](), dict[str, bool]()
         else:
             body = await _read_limited(request, MAX_CHOICE_BYTES)
             if body is None:
@@ -132,9 +155,16 @@ class ConsentApi:
                     413, "body_too_large", f"A consent choice is at most {MAX_CHOICE_BYTES} bytes."
                 )
             try:
-                action, granted = parse_choice(body, self.policy.categories)
+                action, granted, services = parse_choice(body, self.policy.categories)
             except ChoiceError as error:
                 return error_response(400, "invalid_body", str(error))
+            # A service choice keeps the categories; a category choice keeps the services.
+            kept = {g for g in consent.granted if g.startswith(SERVICE_PREFIX)}
+            if services:
+                granted = set(consent.granted) - kept
+                kept |= {SERVICE_PREFIX + name for name, on in services.items() if on}
+                kept -= {SERVICE_PREFIX + name for name, on in services.items() if not on}
+            granted |= kept
 
         previous = await self.log.resume(consent.choice)
         choice = self.log.record_choice(
@@ -175,6 +205,11 @@ class ConsentApi:
             "reason": consent.reason,
             "regime": consent.regime or None,
             "gpc": consent.gpc,
+            "services": sorted(
+                g.removeprefix(SERVICE_PREFIX)
+                for g in consent.granted
+                if g.startswith(SERVICE_PREFIX)
+            ),
             "csrf": self.csrf.token(context.session_id or ""),
             **(extra or {}),
         }

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from gateway.clock import Clock
+from gateway.consent.third_parties import SERVICE
 from gateway.exceptions import CommandError
 from gateway.geo import GeoLookup
 from gateway.iptools import truncate_ip
@@ -123,7 +124,9 @@ class ConsentPolicy:
             parts += ["-1", ""]
         if len(parts) != 5 or not parts[0] or not _SEQ.match(parts[3]):
             return None
-        granted = frozenset(p for p in parts[2].split("+") if p in self.categories)
+        granted = frozenset(
+            p for p in parts[2].split("+") if p in self.categories or SERVICE.match(p)
+        )
         return Choice(parts[0], parts[1], granted | {NECESSARY}, made_at, int(parts[3]), parts[4])
 
     def choose(self, previous: Choice | None, granted: set[str]) -> Choice:
@@ -136,7 +139,8 @@ class ConsentPolicy:
             consent_id, seq = new_consent_id(), 0
         else:
             consent_id, seq = previous.consent_id, previous.seq + 1
-        kept = frozenset(granted & set(self.categories)) | {NECESSARY}
+        kept = frozenset(g for g in granted if g in self.categories or SERVICE.match(g))
+        kept |= {NECESSARY}
         return Choice(consent_id, self.revision, kept, int(self.clock()), seq)
 
     # -- the state ----------------------------------------------------------------

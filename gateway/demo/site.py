@@ -2,9 +2,10 @@
 
 It has what real sites have and what the gateway must handle: several linked
 pages, a form, a download, a websocket echo, a page that sets a mix of
-essential and tracking cookies, and a page that loads a third-party-style
-script. ``/echo`` shows what the site received, so a visitor can see which
-cookies and headers the gateway let through.
+essential and tracking cookies, a page that loads a third-party-style script,
+and one with Google Analytics and a YouTube video pasted in unmarked
+(``/open-day``). ``/echo`` shows what the site received, so a visitor can see
+which cookies and headers the gateway let through.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ NAV = [
     ("/contact", "Contact"),
     ("/cookies", "Cookie demo"),
     ("/third-party", "Third-party script"),
+    ("/open-day", "Open day video"),
     ("/consent-demo", "Consent banner demo"),
     ("/live", "Live chat"),
     ("/download", "Prospectus (download)"),
@@ -100,6 +102,26 @@ async def third_party(request: Request) -> HTMLResponse:
         "<p>This page loads a tracker-style script that marks the page when it runs.</p>"
         '<p id="tracker-status">The tracker has not run.</p>'
         '<script type="text/plain" data-consent="analytics" src="/static/tracker.js"></script>',
+    )
+
+
+# What sites paste from Google and YouTube, unmarked: the gateway holds both back.
+GA_SNIPPET = (
+    '<script async src="https://www.googletagmanager.com/gtag/js?id=G-DEMO000000"></script>'
+    "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments);}"
+    "gtag('js',new Date());gtag('config','G-DEMO000000');</script>"
+)
+YOUTUBE_EMBED = (
+    '<iframe width="560" height="315" src="https://www.youtube-nocookie.com/embed/aqz-KE-bpKQ" '
+    'title="Open day tour" allowfullscreen></iframe>'
+)
+
+
+async def open_day(request: Request) -> HTMLResponse:
+    return page(
+        "Open day",
+        "<p>Google Analytics and a YouTube video, pasted in as their providers give them: "
+        "neither loads before you agree.</p>" + GA_SNIPPET + YOUTUBE_EMBED,
     )
 
 
@@ -180,6 +202,7 @@ def create_demo_site() -> Starlette:
         Route("/contact", contact, methods=["GET", "POST"]),
         Route("/cookies", cookies),
         Route("/third-party", third_party),
+        Route("/open-day", open_day),
         *consent_demo_routes(),
         Route("/static/tracker.js", tracker),
         Route("/live", live),
