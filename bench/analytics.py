@@ -87,7 +87,7 @@ PAGE_HEADERS = [
     f"User-Agent: {FIREFOX}",
 ]
 BEACON = json.dumps({"events": [{"type": "engagement", "path": "/", "engagement_ms": 4200}]})
-SETTLE_SECONDS = 2.0  # past the writer's 1 s flush interval, and the merges it starts
+SETTLE_SECONDS = 6.0  # past the writer's 5 s flush interval, and the merges it starts
 
 
 class Consented:

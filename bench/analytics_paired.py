@@ -115,7 +115,7 @@ def main() -> None:
         "--flush-interval",
         type=float,
         default=None,
-        help="seconds between the writer's inserts (default: the gateway's own, 1)",
+        help="seconds between the writer's inserts (default: the gateway's own, 5)",
     )
     args = parser.parse_args()
     env: dict[str, str] = {}

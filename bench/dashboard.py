@@ -14,7 +14,10 @@ applies the real migrations, and generates the events with one
 * the entry page's referrer: direct for 45 %, then Google, Bing, DuckDuckGo,
   social sites, and a long tail of 2,000 hosts; 10 % of visits carry UTM tags;
 * 40 countries (skewed towards GB, US, DE, FR), a few regions and dozens of
-  cities each; browsers, operating systems and devices in web-like shares.
+  cities each; browsers, operating systems and devices in web-like shares;
+* after 4 % of page views, a custom event: a download (one in five of them the
+  prospectus), a booking or a 404; three goals (a section's pages, the
+  prospectus, a booking) and a funnel of the three, whose panels are measured too.
 
 The newest events are stamped up to :data:`TAIL_MINUTES` minutes ahead of the
 clock, so that some are later than the recent rollup's cut when it is
@@ -53,7 +56,9 @@ from gateway.admin.dashboard import (
     View,
     load,
 )
+from gateway.admin.marketing import load_marketing
 from gateway.settings import Settings, load_settings
+from gateway.settings_analytics import parse_goal
 from gateway.stats import (
     aggregate,
     breakdown,
@@ -62,6 +67,9 @@ from gateway.stats import (
     realtime,
     timeseries,
 )
+from gateway.stats.conversions import broken_links, custom_events, downloads, goal_figures
+from gateway.stats.funnels import add_funnel, funnel_figures
+from gateway.stats.goals import add_goal, list_goals
 from gateway.stats.rollup import marked, refresh
 from gateway.storage import Storage
 from gateway.storage.migrator import migrate
@@ -170,9 +178,28 @@ def generate(storage: Storage, events: int, now: datetime) -> float:
             "events": events,
         },
     )
+    client.command(_CUSTOM)
     client.command("OPTIMIZE TABLE events FINAL")
     client.command("OPTIMIZE TABLE sessions_agg FINAL")
     return time.perf_counter() - began
+
+
+# About 4 % of page views are followed, a second later, by a custom event: a download of
+# one of 50 files (one in five the prospectus), a booking or a 404 (Plausible's names).
+_CUSTOM = f"""
+INSERT INTO events (time, site, kind, session_id, visitor_key, path, prev_path, ip, country,
+    region, city, browser, browser_version, os, os_version, device, status, name, props)
+SELECT time + toIntervalSecond(1), site, 'custom', session_id, visitor_key, path, prev_path, ip,
+    country, region, city, browser, browser_version, os, os_version, device,
+    if(pick = 2, 404, 200),
+    ['File Download', 'Booking made', '404'][pick + 1] AS name,
+    [map('url', 'https://{SITE}/files/' || if(h % 5 = 0, 'prospectus', toString(h % 50))
+         || '.pdf'), map('evening', toString(h % 4)), map('path', path || '-old')][pick + 1]
+FROM (SELECT *, sipHash64(session_id, time, 'custom') AS h, toUInt8(h % 3) AS pick
+      FROM events WHERE kind = 'pageview' AND sipHash64(session_id, time, 'c') % 25 = 0)
+"""
+GOALS = ("/courses/*", "File Download [url=*prospectus*]", "Booking made")
+"""The goals the bench measures, and its three-step funnel, in this order."""
 
 
 def panels(storage: Storage, settings: Settings, now: datetime) -> dict[str, Callable[[], Any]]:
@@ -190,14 +217,20 @@ def panels(storage: Storage, settings: Settings, now: datetime) -> dict[str, Cal
     def by(panel: Panel) -> Callable[[], Any]:
         return lambda: breakdown(storage, q, panel.prop, panel.metrics, ROWS, k=k)
 
+    goals = [parse_goal(text) for text in GOALS]
     return {
         "rollup marks (once a page)": lambda: marked(storage, unmarked),
-        "totals (6 metrics)": lambda: aggregate(storage, q, TOP_METRICS),
-        "time series (daily)": lambda: timeseries(storage, q, SERIES_METRICS),
+        "totals (6 metrics)": lambda: aggregate(storage, q, TOP_METRICS, k=k),
+        "time series (daily)": lambda: timeseries(storage, q, SERIES_METRICS, k=k),
         **{f"{panel.title.lower()} ({', '.join(panel.metrics)})": by(panel) for panel in PANELS},
         "next pages": lambda: next_pages(storage, q, top_page, ROWS, k=k),
         "consent": lambda: consent_figures(storage, q, settings.consent_categories),
-        "realtime": lambda: realtime(storage, SITE, now),
+        "realtime": lambda: realtime(storage, SITE, now, k=k),
+        "goals (3)": lambda: goal_figures(storage, q, goals, k=k),
+        "custom events": lambda: custom_events(storage, q, k=k, limit=ROWS),
+        "downloads": lambda: downloads(storage, q, k=k, limit=ROWS),
+        "broken links": lambda: broken_links(storage, q, k=k, limit=ROWS),
+        "funnel (3 steps)": lambda: funnel_figures(storage, q, tuple(goals), k=k),
     }
 
 
@@ -212,7 +245,12 @@ def pages(
 
     def page(compare: bool) -> Callable[[], Any]:
         view = View(SITE, period="30d", compare=compare)
-        return lambda: runner.run(load(storage, settings, view, now))
+
+        async def whole() -> None:  # as gateway/admin/pages.py: the panels, then marketing
+            board = await load(storage, settings, view, now)
+            await load_marketing(storage, board.query, settings.stats_min_visitors)
+
+        return lambda: runner.run(whole())
 
     return {
         "whole page, load()": page(False),
@@ -315,6 +353,11 @@ def main() -> None:
             },
             env_file=None,
         )
+        goals = [stored.name for stored in list_goals(storage, SITE)]
+        if not goals:  # the dashboard's goals and its three-step funnel
+            goals = [add_goal(storage, SITE, text, "bench").name for text in GOALS]
+            add_funnel(storage, SITE, "Courses to booking", list(GOALS), "bench")
+        print(f"goals: {', '.join(goals)}; a funnel of the three\n")
         measure(storage, settings, now, args.rounds)
 
 

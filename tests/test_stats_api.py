@@ -93,11 +93,26 @@ def test_aggregate_compared_with_the_previous_period(api: Api) -> None:
         metrics="visitors,bounce_rate",
         compare="previous_period",
     )
-    # day D: 4 visitors, 40 % bounce; the day before: 1 visitor (E), 100 % bounce
+    # day D: 4 visitors, 40 % bounce; the day before: 1 visitor (E), under k = 2, so its
+    # figures and the change from them are withheld.
     assert answer.json()["results"] == {
-        "visitors": {"value": 4, "change": 300, "comparison_value": 1},
-        "bounce_rate": {"value": 40, "change": -60, "comparison_value": 100},
+        "visitors": {
+            "value": 4,
+            "change": None,
+            "comparison_value": None,
+            "comparison_withheld": True,
+        },
+        "bounce_rate": {
+            "value": 40,
+            "change": None,
+            "comparison_value": None,
+            "comparison_withheld": True,
+        },
     }
+    before = api.get(
+        "/api/v1/stats/aggregate", period="day", date=d, metrics="visitors,bounce_rate"
+    )
+    assert before.json()["results"]["visitors"] == {"value": 4}
 
 
 def test_filters_in_plausible_syntax(api: Api) -> None:
@@ -107,7 +122,19 @@ def test_filters_in_plausible_syntax(api: Api) -> None:
         filters=f"visit:country==GB;visit:source=={DIRECT}",
         **custom_day(),
     )
-    assert answer.json()["results"] == {"visitors": {"value": 1}, "pageviews": {"value": 1}}
+    # One visitor (A's second visit) answers this narrow question: under k = 2, so the
+    # totals are withheld, as a breakdown row of one visitor would be folded.
+    assert answer.json()["results"] == {
+        "visitors": {"value": None, "withheld": True},
+        "pageviews": {"value": None, "withheld": True},
+    }
+    wider = api.get(
+        "/api/v1/stats/aggregate",
+        metrics="visitors,pageviews",
+        filters="visit:country==GB",
+        **custom_day(),
+    )
+    assert wider.json()["results"] == {"visitors": {"value": 2}, "pageviews": {"value": 5}}
 
 
 def test_timeseries(api: Api) -> None:
@@ -116,7 +143,8 @@ def test_timeseries(api: Api) -> None:
     answer = api.get("/api/v1/stats/timeseries", period="custom", date=f"{first},{d:%Y-%m-%d}")
     assert answer.json()["results"] == [
         {"date": first, "visitors": 0},
-        {"date": (d - timedelta(days=1)).strftime("%Y-%m-%d"), "visitors": 1},
+        # One visitor (E): under k = 2, withheld.
+        {"date": (d - timedelta(days=1)).strftime("%Y-%m-%d"), "visitors": None, "withheld": True},
         {"date": d.strftime("%Y-%m-%d"), "visitors": 4},
     ]
 

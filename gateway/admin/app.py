@@ -16,10 +16,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.admin.auth import Auth
+from gateway.admin.cookies_page import cookies_routes
 from gateway.admin.front_door import AdminFrontDoor
 from gateway.admin.headers import SecurityHeadersMiddleware
 from gateway.admin.local import LocalCommands
 from gateway.admin.login import login_routes
+from gateway.admin.marketing import goal_routes
 from gateway.admin.pages import page_routes
 from gateway.admin.people import people_routes, settings_routes
 from gateway.admin.privacy_pages import privacy_routes
@@ -42,8 +44,10 @@ def admin_routes(settings: Settings, services: Services, local: LocalCommands) -
         Route("/metrics", metrics_endpoint(services), methods=["GET"]),
         *login_routes(),
         *page_routes(settings),
+        *goal_routes(settings),
         *people_routes(),
         *privacy_routes(settings),
+        *cookies_routes(settings),
         *settings_routes(settings),
         *stats_routes(settings, services.storage),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

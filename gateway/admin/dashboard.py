@@ -159,7 +159,7 @@ class Dashboard:
     navigation: list[dict[str, Any]]
     consent: dict[str, Any]
     consent_previous: dict[str, Any] | None
-    live: dict[str, int]
+    live: dict[str, int | None]
 
 
 QUERIES_AT_ONCE = 2
@@ -190,14 +190,14 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
             ((n, panel.name), functools.partial(_breakdown, storage, question, panel, k))
             for panel in PANELS
         )
-        todo.append(((n, "top"), functools.partial(aggregate, storage, question, TOP_METRICS)))
+        todo.append(((n, "top"), functools.partial(aggregate, storage, question, TOP_METRICS, k=k)))
         todo.append(
-            ((n, "series"), functools.partial(timeseries, storage, question, SERIES_METRICS))
+            ((n, "series"), functools.partial(timeseries, storage, question, SERIES_METRICS, k=k))
         )
         todo.append(
             ((n, "consent"), functools.partial(consent_figures, storage, question, categories))
         )
-    todo.append(((0, "live"), functools.partial(realtime, storage, view.site, now)))
+    todo.append(((0, "live"), functools.partial(realtime, storage, view.site, now, k=k)))
     results: dict[tuple[int, str], Any] = {}
     navigation_from = view.filters.get("page", "")
 
@@ -261,9 +261,9 @@ async def panel_table(
 
     async def ask(question: StatsQuery) -> Any:
         if name == "top":
-            return await storage.run(lambda: aggregate(storage, question, TOP_METRICS))
+            return await storage.run(lambda: aggregate(storage, question, TOP_METRICS, k=k))
         if name == "timeseries":
-            return await storage.run(lambda: timeseries(storage, question, TOP_METRICS))
+            return await storage.run(lambda: timeseries(storage, question, TOP_METRICS, k=k))
         if name == "consent":
             categories = settings.consent_categories
             return await storage.run(lambda: consent_figures(storage, question, categories))
@@ -277,6 +277,15 @@ async def panel_table(
             lambda: breakdown(storage, question, panel.prop, panel.metrics, 100, k=k)
         )
 
+    header, rows = await _table(ask, q, view, name)
+    hidden = f"< {k}"  # a figure the k rule withholds
+    return header, [[hidden if cell is None else cell for cell in row] for row in rows]
+
+
+async def _table(
+    ask: Callable[[StatsQuery], Any], q: StatsQuery, view: View, name: str
+) -> tuple[list[str], list[list[Any]]]:
+    """The header and rows of panel ``name``, its figures as the queries give them."""
     current = await ask(q)
     previous = await ask(q.previous()) if view.compare else None
     if name in ("top", "consent"):

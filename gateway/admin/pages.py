@@ -26,6 +26,7 @@ from gateway.admin.dashboard import (
     panel_table,
 )
 from gateway.admin.exports import csv_response
+from gateway.admin.marketing import load_marketing
 from gateway.admin.rendering import render
 from gateway.admin.services import admin_of
 from gateway.admin.sites import known_sites
@@ -59,14 +60,23 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
             return render(
                 request, "dashboard.html", status_code=400, error=str(error), **_context(view)
             )
-        chart = charts.line_chart(
+        marketing = await load_marketing(storage, board.query, settings.stats_min_visitors)
+        previous = board.series_previous
+        chart = charts.line_chart(  # a bucket the k rule withholds is drawn at zero
             [row["date"] for row in board.series],
-            [row["visitors"] for row in board.series],
-            [row["visitors"] for row in board.series_previous] if board.series_previous else None,
+            [row["visitors"] or 0 for row in board.series],
+            [row["visitors"] or 0 for row in previous] if previous else None,
             title="Visitors over time",
         )
         return render(
-            request, "dashboard.html", board=board, chart=chart, other=OTHER, **_context(view)
+            request,
+            "dashboard.html",
+            board=board,
+            marketing=marketing,
+            k=settings.stats_min_visitors,
+            chart=chart,
+            other=OTHER,
+            **_context(view),
         )
 
     async def export(request: Request) -> Response:
@@ -95,7 +105,8 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
     async def live(request: Request) -> Response:
         storage = admin_of(request).storage
         site, now = request.path_params["site"], utc_now(admin_of(request).auth.clock)
-        numbers = await storage.run(lambda: realtime(storage, site, now))
+        k = settings.stats_min_visitors
+        numbers = await storage.run(lambda: realtime(storage, site, now, k=k))
         return JSONResponse(numbers)
 
     return [

@@ -47,7 +47,7 @@ class Analytics:
         # Until open() the steps exist but write nowhere: the recorder and the beacon
         # are wired before start-up, and nothing reaches them before it completes.
         self.pipeline: Pipeline = default_pipeline(self._not_open, None)
-        self.recorder = PageViewRecorder(self.pipeline, self.site)
+        self.recorder = PageViewRecorder(self.pipeline, self.site, settings.download_types)
 
     @staticmethod
     def _not_open(lines: list[bytes]) -> None:

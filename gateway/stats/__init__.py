@@ -36,7 +36,10 @@ raises :class:`~gateway.exceptions.BadStatsQuery`.
 
 The k rule: a breakdown or navigation row counting fewer than ``k`` visitors
 (``CG_STATS_MIN_VISITORS``, default 5) is folded into one row labelled
-:data:`OTHER`, so no row describes one identifiable person.
+:data:`OTHER`, so no row describes one identifiable person; a total, a time
+bucket or a real-time count of 1 to ``k - 1`` visitors is ``None`` (pass ``k=``).
+Goals, custom events, downloads and broken links are in ``conversions``, the
+goals themselves in ``goals``.
 
 ``api`` serves the same numbers as Plausible's Stats API v1 under
 ``/api/v1/stats/`` (parameters read by ``v1``) and its v2 query at

@@ -58,6 +58,12 @@ from gateway.stats.v1 import (
     page_window,
     whole_number,
 )
+from gateway.stats.v1_events import (
+    event_breakdown,
+    event_metrics,
+    is_event_breakdown,
+    split_event_filter,
+)
 from gateway.storage import Storage
 from gateway.storage.threads import thread_client
 
@@ -175,13 +181,17 @@ class StatsApi:
         compare = request.query_params.get("compare", "")
         if compare not in ("", "previous_period"):
             raise BadStatsQuery("compare takes one value: previous_period.")
-        now = await storage.run(lambda: aggregate(storage, q, metrics))
-        results: dict[str, dict[str, Any]] = {m: {"value": v} for m, v in now.items()}
+        k = self.settings.stats_min_visitors
+        now = await storage.run(lambda: aggregate(storage, q, metrics, k=k))
+        results: dict[str, dict[str, Any]] = {m: _value(v) for m, v in now.items()}
         if compare:
-            before = await storage.run(lambda: aggregate(storage, q.previous(), metrics))
+            before = await storage.run(lambda: aggregate(storage, q.previous(), metrics, k=k))
             for metric, value in before.items():
-                results[metric]["change"] = change(metric, now[metric], value)
+                both = now[metric] is not None and value is not None
+                results[metric]["change"] = change(metric, now[metric], value) if both else None
                 results[metric]["comparison_value"] = value
+                if value is None:
+                    results[metric]["comparison_withheld"] = True
         return JSONResponse({"results": results}, headers=_NO_STORE)
 
     async def timeseries(self, request: Request, storage: Storage, site: str) -> Response:
@@ -190,12 +200,15 @@ class StatsApi:
         if not interval and request.query_params.get("period") in ("6mo", "12mo"):
             interval = "month"  # Plausible's default for these periods
         unit = interval_unit(interval)
-        rows = await storage.run(lambda: timeseries(storage, q, metrics, unit=unit))
+        k = self.settings.stats_min_visitors
+        rows = await storage.run(lambda: timeseries(storage, q, metrics, unit=unit, k=k))
         return JSONResponse({"results": rows}, headers=_NO_STORE)
 
     async def breakdown(self, request: Request, storage: Storage, site: str) -> Response:
-        q, metrics = self._query(request, site), metric_names(request.query_params)
         params = request.query_params
+        if is_event_breakdown(params.get("property", "")):
+            return await self.event_breakdown(request, storage, site)
+        q, metrics = self._query(request, site), metric_names(request.query_params)
         if "property" not in params:
             raise BadStatsQuery("The property parameter is required to break down the stats.")
         prop = property_name(params["property"])
@@ -211,8 +224,27 @@ class StatsApi:
             rows = [{key if name == prop else name: v for name, v in r.items()} for r in rows]
         return JSONResponse({"results": rows[first:last]}, headers=_NO_STORE)
 
+    async def event_breakdown(self, request: Request, storage: Storage, site: str) -> Response:
+        """A breakdown by goal, event name or event prop (:mod:`gateway.stats.v1_events`)."""
+        params = request.query_params
+        prop = params["property"]
+        event_filter, rest = split_event_filter(params.get("filters", ""))
+        start, end = period_range(
+            params.get("period", "30d"), utc_now(), params.get("date"), plausible=True
+        )
+        q = StatsQuery(site, start, end, parse_filters(rest))
+        metrics = event_metrics(params.get("metrics", ""), prop)
+        limit = whole_number(params.get("limit", "100"), "limit")
+        first, last = page_window(limit, whole_number(params.get("page", "1"), "page"))
+        k = self.settings.stats_min_visitors
+        rows = await storage.run(
+            lambda: event_breakdown(storage, q, prop, event_filter, metrics, last, k=k)
+        )
+        return JSONResponse({"results": rows[first:last]}, headers=_NO_STORE)
+
     async def realtime(self, request: Request, storage: Storage, site: str) -> Response:
-        numbers = await storage.run(lambda: realtime(storage, site, utc_now()))
+        k = self.settings.stats_min_visitors
+        numbers = await storage.run(lambda: realtime(storage, site, utc_now(), k=k))
         return JSONResponse(numbers["last_5_minutes"], headers=_NO_STORE)
 
     async def consent(self, request: Request, storage: Storage, site: str) -> Response:
@@ -234,15 +266,23 @@ class StatsApi:
         meta: dict[str, Any] = {}
         results: list[dict[str, Any]]
         if not dimensions:
-            totals = await storage.run(lambda: aggregate(storage, q, metrics))
+            k = self.settings.stats_min_visitors
+            totals = await storage.run(lambda: aggregate(storage, q, metrics, k=k))
             results = [{"metrics": [totals[m] for m in metrics], "dimensions": []}]
+            if any(totals[m] is None for m in metrics):
+                results[0]["withheld"] = True
         elif dimensions[0] in v2.TIME_DIMENSIONS:
             unit = v2.unit_of(dimensions[0])
-            series = await storage.run(lambda: timeseries(storage, q, metrics, unit=unit))
+            k = self.settings.stats_min_visitors
+            series = await storage.run(lambda: timeseries(storage, q, metrics, unit=unit, k=k))
             results = [
-                {"metrics": [row[m] for m in metrics], "dimensions": [row["date"]]}
+                {
+                    "metrics": [row[m] for m in metrics],
+                    "dimensions": [row["date"]],
+                    **({"withheld": True} if row.get("withheld") else {}),
+                }
                 for row in series
-                if any(row[m] for m in metrics)
+                if row.get("withheld") or any(row[m] for m in metrics)
             ]
             if include.get("time_labels"):
                 meta["time_labels"] = v2.time_labels(q, unit.step.lower())
@@ -257,7 +297,9 @@ class StatsApi:
         names = [*metrics, *dimensions]
         for name, descending in reversed(order):
             at = names.index(name)
-            results.sort(key=lambda r: (r["metrics"] + r["dimensions"])[at], reverse=descending)
+            results.sort(
+                key=lambda r: _sortable((r["metrics"] + r["dimensions"])[at]), reverse=descending
+            )
         results.sort(key=lambda r: r["dimensions"] == [OTHER])  # the folded row stays last
         if include.get("total_rows"):
             meta["total_rows"] = len(results)
@@ -292,6 +334,16 @@ def _check_parameters(request: Request) -> None:
             f"Unknown parameter {sorted(unknown)[0]!r}; this API takes "
             f"{', '.join(sorted(KNOWN - IGNORED))}."
         )
+
+
+def _sortable(value: Any) -> tuple[bool, Any]:
+    """A sort key where a withheld ``None`` goes after every figure in descending order."""
+    return (value is not None, value if value is not None else 0)
+
+
+def _value(value: Any) -> dict[str, Any]:
+    """An aggregate's ``{"value": ...}``, with ``"withheld": true`` beside a ``null``."""
+    return {"value": value} if value is not None else {"value": None, "withheld": True}
 
 
 def _unauthorized(message: str) -> Response:

@@ -87,6 +87,8 @@ _METRICS = _param(
     },
 )
 _NUMBER = {"type": "number"}
+_FIGURE = {"type": ["number", "null"]}  # null when the k rule withholds it
+_WITHHELD = {"type": "boolean", "const": True}
 _VISIT_METRICS = [name for name in METRICS if name not in offered(EVENTS)]
 _EVENT_PROPERTIES = [p.plausible for p in PROPERTIES.values() if p.dimension.source is EVENTS]
 
@@ -138,9 +140,11 @@ PATHS: dict[str, dict[str, Any]] = {
                     "type": "object",
                     "required": ["value"],
                     "properties": {
-                        "value": _NUMBER,
+                        "value": _FIGURE,
+                        "withheld": _WITHHELD,
                         "change": {"type": ["number", "null"]},
-                        "comparison_value": _NUMBER,
+                        "comparison_value": _FIGURE,
+                        "comparison_withheld": _WITHHELD,
                     },
                 },
             }
@@ -148,7 +152,8 @@ PATHS: dict[str, dict[str, Any]] = {
     ),
     "/api/v1/stats/timeseries": _get(
         "The metrics hour by hour (periods up to two days) or day by day",
-        "Every bucket of the period, empty ones as zeros. "
+        "Every bucket of the period, empty ones as zeros, one counting fewer than k "
+        'visitors as `null` figures with `"withheld": true`. '
         "`date` is `YYYY-MM-DD` or `YYYY-MM-DD HH:00:00`.",
         [
             *_COMMON,
@@ -165,8 +170,8 @@ PATHS: dict[str, dict[str, Any]] = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "properties": {"date": {"type": "string"}},
-                    "additionalProperties": _NUMBER,
+                    "properties": {"date": {"type": "string"}, "withheld": _WITHHELD},
+                    "additionalProperties": _FIGURE,
                 },
             }
         ),
@@ -184,8 +189,17 @@ PATHS: dict[str, dict[str, Any]] = {
             _METRICS,
             _param(
                 "property",
-                "What to break down by.",
-                {"type": "string", "enum": list(FILTERS), "example": "visit:source"},
+                "What to break down by; also `event:goal` (metrics visitors, events, "
+                "conversion_rate), `event:name` and `event:props:KEY` (with a filter "
+                "`event:goal==NAME` or `event:name==NAME`).",
+                {
+                    "type": "string",
+                    "anyOf": [
+                        {"enum": [*FILTERS, "event:goal", "event:name"]},
+                        {"pattern": "^event:props:.+$"},
+                    ],
+                    "example": "visit:source",
+                },
                 required=True,
             ),
             _param(
@@ -203,9 +217,9 @@ PATHS: dict[str, dict[str, Any]] = {
     ),
     "/api/v1/stats/realtime/visitors": _get(
         "Visitors in the last 5 minutes",
-        "A bare number, as in Plausible.",
+        "A bare number, as in Plausible; `null` for fewer than k visitors.",
         [_SITE],
-        {"type": "integer"},
+        {"type": ["integer", "null"]},
     ),
     "/api/v1/stats/consent": _get(
         "Banner outcomes and opt-in rates",

@@ -49,13 +49,30 @@ MAX_LIMIT = 10_000  # rows of one top-N question (the API pages through them)
 _SIDES = {EVENTS: ("e", ""), SESSIONS: ("s", "s_")}
 
 
-def aggregate(storage: Storage, q: StatsQuery, metrics: Sequence[str]) -> dict[str, Any]:
-    """Each metric over the whole range, e.g. ``{"visitors": 12, "bounce_rate": 40}``."""
+def aggregate(
+    storage: Storage, q: StatsQuery, metrics: Sequence[str], *, k: int = 1
+) -> dict[str, Any]:
+    """Each metric over the whole range, e.g. ``{"visitors": 12, "bounce_rate": 40}``;
+    every metric ``None`` when 1 to ``k - 1`` visitors are counted (:func:`withheld`)."""
     metrics = check_metrics(metrics)
-    columns, sources = _totals(q, metrics)
+    asked = _with_visitors(metrics, k)
+    columns, sources = _totals(q, asked)
     sql = f"{markers(q)}SELECT {columns} FROM {sources}"  # noqa: S608
     row = _rows(storage, sql, parameters(q))[0]
+    if withheld(row, k):
+        return dict.fromkeys(metrics)
     return {name: row[name] for name in metrics}
+
+
+def withheld(row: dict[str, Any], k: int) -> bool:
+    """The k rule on a total or a bucket: whether its figures count 1 to ``k - 1``
+    visitors. None at all is shown (a zero describes no one)."""
+    return k > 1 and 0 < int(row.get("visitors") or 0) < k
+
+
+def _with_visitors(metrics: list[str], k: int) -> list[str]:
+    """``metrics`` and, for the k rule, the visitors they count."""
+    return metrics if k <= 1 or "visitors" in metrics else [*metrics, "visitors"]
 
 
 def timeseries(
@@ -65,6 +82,7 @@ def timeseries(
     *,
     hourly: bool | None = None,
     unit: Unit | None = None,
+    k: int = 1,
 ) -> list[dict[str, Any]]:
     """One row per hour (ranges up to two days, or ``hourly=True``), day or ``unit``
     (:data:`~gateway.stats.rows.UNITS`), gaps filled with zeros.
@@ -73,14 +91,17 @@ def timeseries(
     ``"2026-11-22 14:00:00"``, monthly ones ``"2026-11-01"``. Page views count
     in the bucket they happened in, visits (with their bounce rate and duration)
     in the bucket they started in. Hourly series are limited to 31 days (744 rows).
+    A bucket counting 1 to ``k - 1`` visitors has every metric ``None`` and
+    ``"withheld": True``.
     """
     metrics = check_metrics(metrics)
+    asked = _with_visitors(metrics, k)
     if unit is None:
         unit = HOUR if (q.hourly if hourly is None else hourly) else DAY
     hourly = unit is HOUR
     if hourly and q.length > timedelta(days=31):
         raise BadStatsQuery("An hourly time series may span at most 31 days; ask for days.")
-    columns, sources = _totals(q, metrics, unit)
+    columns, sources = _totals(q, asked, unit)
     fill_start = (
         f"toDateTime({unit.function}(toDateTime({{start:DateTime64(3, 'UTC')}}, 'UTC')), 'UTC')"
     )
@@ -92,7 +113,13 @@ def timeseries(
         f"ORDER BY at WITH FILL FROM {fill_start} TO {fill_end} STEP INTERVAL 1 {unit.step}"
         ") ORDER BY at"
     )
-    return [_pick(row, metrics, "date") for row in _rows(storage, sql, parameters(q))]
+    series = []
+    for row in _rows(storage, sql, parameters(q)):
+        if withheld(row, k):
+            series.append({"date": row["date"], **dict.fromkeys(metrics), "withheld": True})
+        else:
+            series.append(_pick(row, metrics, "date"))
+    return series
 
 
 def _totals(q: StatsQuery, metrics: Sequence[str], unit: Unit | None = None) -> tuple[str, str]:
@@ -194,8 +221,9 @@ def next_pages(
     return [_pick(row, metrics, "page") for row in _rows(storage, top.sql(), params)]
 
 
-def realtime(storage: Storage, site: str, now: datetime) -> dict[str, int]:
-    """Visitors seen in the last 5 and the last 30 minutes before ``now``."""
+def realtime(storage: Storage, site: str, now: datetime, *, k: int = 1) -> dict[str, int | None]:
+    """Visitors seen in the last 5 and the last 30 minutes before ``now``; ``None`` for
+    a count of 1 to ``k - 1``."""
     sql = (
         "SELECT uniqCombined64If(visitor_key, time >= {recent:DateTime64(3, 'UTC')}) "
         "AS last_5_minutes, "
@@ -209,8 +237,8 @@ def realtime(storage: Storage, site: str, now: datetime) -> dict[str, int]:
     )
     row = _rows(storage, sql, params)[0]
     return {
-        "last_5_minutes": int(row["last_5_minutes"]),
-        "last_30_minutes": int(row["last_30_minutes"]),
+        name: None if withheld({"visitors": row[name]}, k) else int(row[name])
+        for name in ("last_5_minutes", "last_30_minutes")
     }
 
 

@@ -231,5 +231,6 @@
     open,
     on: (event, fn) => { if (event === 'change') listeners.push(fn); },
     withdraw: () => ready.then(() => decide('DELETE')),
+    track: (...a) => (W.cgq || []).push(a),
   };
 })();
