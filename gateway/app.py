@@ -179,7 +179,7 @@ def create_app(
     trusted = TrustedProxies(settings.trusted_proxies)
     consent, analytics = services.consent, services.analytics
     banner = Banner(settings, clock=clock)
-    privacy = PrivacyPages(settings, consent.api, analytics, banner.script_tag)
+    privacy = PrivacyPages(settings, consent.api, analytics, banner.script_tag, consent.inventory)
     collect = Collect(analytics)
     own = build_own_app(
         settings,

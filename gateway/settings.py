@@ -26,6 +26,7 @@ from starlette.datastructures import Secret
 
 from gateway.exceptions import SettingsError
 from gateway.iptools import IPNetwork
+from gateway.settings_analytics import Goal
 from gateway.settings_fields import FIELDS
 from gateway.settings_parsers import PREFIX, Field, Rate
 
@@ -72,6 +73,9 @@ class Settings:
     spool_dir: str
     beacon_max_bytes: int
     beacon_max_events: int
+    download_types: frozenset[str]
+    outbound_links: bool
+    goals: tuple[Goal, ...]
     rate_limit_consent: Rate | None
     rate_limit_beacon: Rate | None
     site_id: str
@@ -85,6 +89,7 @@ class Settings:
     analytics_retention_override: str
     cookie_rules: tuple[tuple[str, str], ...]
     cookie_default_category: str
+    third_party_rules: tuple[tuple[str, str], ...]
     gpc_denies_analytics: bool
     consent_regimes: dict[str, str] = field(hash=False)
     honour_dnt: bool
@@ -94,6 +99,7 @@ class Settings:
     banner_texts: dict[str, dict[str, str]] = field(hash=False)
     banner_consent_mode: dict[str, str] = field(hash=False)
     banner_max_html_bytes: int
+    csp_enforce: bool
     stats_min_visitors: int
 
     @property

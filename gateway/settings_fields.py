@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from gateway.hosts import parse_allowed_hosts, parse_upstream_host
+from gateway.settings_analytics import DEFAULT_DOWNLOAD_TYPES, parse_download_types, parse_goals
 from gateway.settings_banner import (
     DEFAULT_CONSENT_MODE,
     parse_banner_texts,
@@ -212,8 +213,9 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "flush_interval",
         parse_seconds,
-        "1",
-        "Seconds between writes of queued analytics events to ClickHouse.",
+        "5",
+        "Seconds between writes of queued analytics events to ClickHouse (waiting events "
+        "are kept on disk in the journal meanwhile).",
     ),
     Field(
         "flush_batch_size",
@@ -246,6 +248,30 @@ FIELDS: tuple[Field, ...] = (
         parse_int(1, 1000),
         "50",
         "The most events one beacon request may carry.",
+    ),
+    Field(
+        "download_types",
+        parse_download_types,
+        DEFAULT_DOWNLOAD_TYPES,
+        "File extensions (comma separated, no dot) whose successful GET by a visitor who "
+        "allowed analytics is recorded as a `File Download` event with the file's `url`, "
+        "without any script; a response that is HTML never counts. `off` records none.",
+    ),
+    Field(
+        "outbound_links",
+        parse_switch,
+        "on",
+        "on or off. When on, the banner's script records a click on a link to another site "
+        "as an `Outbound Link: Click` event with the link's `url` (only once analytics is "
+        "allowed).",
+    ),
+    Field(
+        "goals",
+        parse_goals,
+        "",
+        "Goals to create at start-up if missing, separated by `;`: a page pattern "
+        "(`/apply*`), an event name (`Booking made`) or an event name with one prop match "
+        "(`File Download [url=*prospectus*]`). Admins add and remove goals on the dashboard.",
     ),
     Field(
         "rate_limit_consent",
@@ -349,8 +375,19 @@ FIELDS: tuple[Field, ...] = (
         "cookie_default_category",
         parse_text,
         "marketing",
-        "The category of a cookie no rule knows. `marketing` (the strictest) unless you say "
-        "otherwise; `necessary` lets unknown cookies through without consent.",
+        "The category of a cookie that neither a rule nor the Open Cookie Database knows. "
+        "`marketing` (the strictest) unless you say otherwise; `necessary` lets unknown "
+        "cookies through without consent. `consent-gateway cookies --unknown` lists them.",
+    ),
+    Field(
+        "third_party_rules",
+        parse_cookie_rules,
+        "",
+        "Your own third-party hosts, comma-separated `host=category` pairs (a host covers its "
+        "subdomains; `host/path=category` for part of a host), checked before the built-in "
+        "list of trackers and embeds. Scripts, frames, images and links to a host whose "
+        "category the visitor has not granted are held back in pages; `necessary` lets a "
+        "host through (`fonts.googleapis.com=necessary`).",
     ),
     Field(
         "gpc_denies_analytics",
@@ -419,6 +456,17 @@ FIELDS: tuple[Field, ...] = (
         str(8 * 1024 * 1024),
         "The largest HTML page, in bytes (compressed as sent, and once decompressed), that gets "
         "the banner; a larger one passes unchanged, streamed.",
+    ),
+    Field(
+        "csp_enforce",
+        parse_switch,
+        "off",
+        "on or off. Every page with the banner carries a policy of the gateway's own, beside "
+        "the site's: the site's origin and the third-party hosts the visitor has consented to "
+        "(CG_THIRD_PARTY_RULES and the built-in list). Off: report-only, browsers report "
+        "other hosts a page contacts to /_consent/csp-report. On: enforced, browsers refuse "
+        "them, unknown hosts too (name a CDN of your own `necessary` in "
+        "CG_THIRD_PARTY_RULES).",
     ),
     Field(
         "stats_min_visitors",

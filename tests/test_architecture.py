@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "histograms",
             "settings_parsers",
             "settings_banner",
+            "settings_analytics",
             "settings_fields",
             "settings",
             "settings_reference",

@@ -18,6 +18,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from gateway.cli import main
 from gateway.iptools import truncate_ip
 from gateway.privacy.notice import OPERATOR_NOTE
 from tests.conftest import TEST_KEY, make_settings
@@ -262,14 +262,21 @@ def test_the_access_log_holds_truncated_addresses_only(site: Site) -> None:
             assert not path.exists() or visitor not in path.read_text(), (visitor, name)
 
 
-def test_the_notice_tells_the_operator_to_make_the_terminators_log_true(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_notice_tells_the_operator_to_make_the_terminators_log_true(tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    env.write_text(f"CG_UPSTREAM=http://127.0.0.1:1\nCG_SECRET_KEY={TEST_KEY}\n")
-    assert main(["notice", "--env-file", str(env)]) == 0
-    printed = capsys.readouterr()
-    assert "your full IP address is never stored" in printed.out
-    assert printed.err.strip() == OPERATOR_NOTE  # the visitors' text stays clean to paste
+    env.write_text(
+        f"CG_UPSTREAM=http://127.0.0.1:1\nCG_SECRET_KEY={TEST_KEY}\nCG_DATA_DIR={tmp_path}\n"
+    )
+    # A fresh process: the command opens its own embedded engine on its own folder.
+    printed = subprocess.run(
+        [sys.executable, "-m", "gateway", "notice", "--env-file", str(env)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "your full IP address is never stored" in printed.stdout
+    assert OPERATOR_NOTE in printed.stderr  # the visitors' text stays clean to paste
+    assert OPERATOR_NOTE not in printed.stdout
     assert '"The terminator\'s own logs"' in OPERATOR_NOTE
     assert "### The terminator's own logs\n" in DOC.read_text()
