@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from email.utils import formatdate, parsedate_to_datetime
 
+from gateway.caching import parse_http_date
+
 # Thirteen months, the longest a consent-dependent cookie may live (CNIL).
 MAX_COOKIE_SECONDS = 395 * 86400
 
@@ -79,11 +81,9 @@ def lifetime_and_flags(value: bytes, now: float) -> tuple[int, str]:
             except ValueError:
                 continue
         elif name == b"expires":
-            try:
-                when = parsedate_to_datetime(val.strip().decode("latin-1")).timestamp()
-            except (TypeError, ValueError, IndexError, OverflowError):
-                continue
-            expires = int(when - now)
+            when = parse_http_date(val.strip())
+            if when is not None:
+                expires = int(when - now)
         elif name in (b"secure", b"httponly", b"partitioned"):
             flags.append({b"secure": "Secure", b"httponly": "HttpOnly"}.get(name, "Partitioned"))
         elif name == b"samesite" and sep:

@@ -206,20 +206,20 @@ def parse_filters(text: str | None) -> dict[str, Filter]:
 
 def filter_property(name: str) -> str:
     """The short name of a filter's property, or :class:`BadStatsQuery` naming it."""
-    if name in FILTERS:
-        return FILTERS[name]
-    if name in PLANNED or name.startswith("event:props:"):
-        raise BadStatsQuery(f"The filter property {name!r} is not supported: {_why(name)}.")
-    raise BadStatsQuery(f"Unknown filter property {name!r}; use one of {', '.join(FILTERS)}.")
+    return _short_name(name, "filter property")
 
 
 def property_name(text: str) -> str:
     """The short name of a breakdown ``property`` (``visit:country`` -> ``country``)."""
-    if text in FILTERS:
-        return FILTERS[text]
-    if text in PLANNED or text.startswith("event:props:"):
-        raise BadStatsQuery(f"The property {text!r} is not supported: {_why(text)}.")
-    raise BadStatsQuery(f"Unknown property {text!r}; use one of {', '.join(FILTERS)}.")
+    return _short_name(text, "property")
+
+
+def _short_name(name: str, what: str) -> str:
+    if name in FILTERS:
+        return FILTERS[name]
+    if name in PLANNED or name.startswith("event:props:"):
+        raise BadStatsQuery(f"The {what} {name!r} is not supported: {_why(name)}.")
+    raise BadStatsQuery(f"Unknown {what} {name!r}; use one of {', '.join(FILTERS)}.")
 
 
 def _why(name: str) -> str:
