@@ -40,8 +40,11 @@ from gateway.privacy.page import PrivacyPages
 from gateway.proxy.http import HttpProxy
 from gateway.proxy.websocket import WebSocketProxy
 from gateway.ratelimit import RateLimitMiddleware
+from gateway.reports.scheduler import ReportScheduler
+from gateway.reports.unsubscribe import Unsubscribe
 from gateway.services import Hook, Lifecycle, Services, build_services
 from gateway.settings import Settings
+from gateway.site_apps import Sites
 
 logger = logging.getLogger("gateway")
 
@@ -57,6 +60,7 @@ def _own_routes(
         Route(f"{settings.prefix}collect", collect, methods=["POST"]),
         *banner.routes(),
         *(health_routes(settings.prefix, services) if settings.public_health else []),
+        *Unsubscribe(settings, services.clock).routes(services.storage),
     ]
 
 
@@ -176,9 +180,11 @@ def create_app(
     need the services open first (the admin listener's local commands).
     """
     services = services or build_services(settings, clock)
+    if settings.sites_file:
+        return _create_sites_app(settings, services, clock, also)
     trusted = TrustedProxies(settings.trusted_proxies)
     consent, analytics = services.consent, services.analytics
-    banner = Banner(settings, clock=clock)
+    banner = Banner(settings, clock=clock, hosts=consent.inventory.hosts)
     privacy = PrivacyPages(settings, consent.api, analytics, banner.script_tag, consent.inventory)
     collect = Collect(analytics)
     own = build_own_app(
@@ -227,6 +233,27 @@ def create_app(
     )
 
 
+def _create_sites_app(
+    settings: Settings, services: Services, clock: Clock, also: tuple[Lifecycle, ...]
+) -> GatewayApp:
+    """The public app of a gateway with a sites file: each site's app as above, over its
+    own services, routed by Host (gateway/site_apps.py)."""
+
+    def build(site: Services) -> tuple[ASGIApp, list[Hook], list[Hook]]:
+        app = create_app(site.settings, clock=clock, services=site)
+        return app.stack, app.startup, app.shutdown
+
+    sites = Sites(settings, services, build)
+    return GatewayApp(
+        services,
+        sites.router,
+        [],
+        # The shared services open their analytics only: consent and goals are the sites'.
+        startup=[services.analytics.open, sites.open, *(hooks.start for hooks in also)],
+        shutdown=[*services.shutdown(), sites.close, *(hooks.stop for hooks in also)],
+    )
+
+
 def create_gateway(
     settings: Settings,
     commands: Registry,
@@ -242,7 +269,11 @@ def create_gateway(
     services = build_services(settings, clock, metrics_dir=metrics_dir)
     local = LocalCommands(settings, services, commands)
     admin = create_admin_app(settings, services, local, clock=clock)
+    reports = ReportScheduler(settings, services.storage, clock)
     public = create_app(
-        settings, clock=clock, services=services, also=(Lifecycle(local.start, local.stop),)
+        settings,
+        clock=clock,
+        services=services,
+        also=(Lifecycle(local.start, local.stop), Lifecycle(reports.start, reports.stop)),
     )
     return public, admin

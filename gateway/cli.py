@@ -23,6 +23,8 @@ from gateway.consent.commands import CONSENT, COOKIES
 from gateway.exceptions import SettingsError
 from gateway.geo.commands import GEO
 from gateway.privacy.commands import ERASE, EXPORT, NOTICE, RETENTION
+from gateway.reports.commands import REPORT
+from gateway.settings import Settings
 from gateway.stats.commands import TOKEN
 from gateway.storage.commands import MIGRATE
 
@@ -54,14 +56,14 @@ def _serve(args: argparse.Namespace) -> int:
     if in_use is not None:
         print(f"consent-gateway serve: {in_use}", file=sys.stderr)
         return 1
-    if not settings.allowed_hosts:
+    if not settings.allowed_hosts and not settings.sites_file:  # the sites name their hosts
         logging.getLogger("gateway").warning(
             "CG_ALLOWED_HOSTS is empty: any Host header is answered; list the names the "
             "site is served under so a forged Host cannot poison redirects and links."
         )
     print(
         f"consent-gateway {__version__}: http://{settings.host}:{settings.port}/ -> "
-        f"{settings.upstream}; admin on http://{settings.admin_host}:{settings.admin_port}/; "
+        f"{_upstreams(settings)}; admin on http://{settings.admin_host}:{settings.admin_port}/; "
         f"{settings.workers} worker{'s' if settings.workers > 1 else ''}"
     )
     sys.stdout.flush()
@@ -70,6 +72,15 @@ def _serve(args: argparse.Namespace) -> int:
     # A start-up that failed (ClickHouse unreachable, a port taken) was logged; exit 1.
     listeners = gateway_listeners(settings, COMMANDS)
     return 0 if run(listeners, args.log_level, settings.background_nice) else 1
+
+
+def _upstreams(settings: Settings) -> str:
+    """Where ``serve`` forwards: CG_UPSTREAM, or each site of the sites file."""
+    if not settings.sites_file:
+        return settings.upstream
+    from gateway.sites_file import load_sites
+
+    return ", ".join(f"{site.id} ({site.settings.upstream})" for site in load_sites(settings))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -113,7 +124,8 @@ def _demo_arguments(demo: argparse.ArgumentParser) -> None:
         "--visits",
         type=int,
         default=2000,
-        help="synthetic visits to send through the gateway at start (default 2000; 0: none)",
+        help="synthetic visits of the past month, a twentieth of them sent live through the "
+        "gateway at start, and a year of history (default 2000; 0: none)",
     )
 
 
@@ -136,7 +148,21 @@ DEMO = Command(
 
 # Every command, in the order --help lists them.
 COMMANDS = Registry(
-    [SERVE, DEMO, GEO, MIGRATE, USER, TOKEN, ERASE, EXPORT, RETENTION, NOTICE, CONSENT, COOKIES]
+    [
+        SERVE,
+        DEMO,
+        GEO,
+        MIGRATE,
+        USER,
+        TOKEN,
+        ERASE,
+        EXPORT,
+        RETENTION,
+        NOTICE,
+        CONSENT,
+        COOKIES,
+        REPORT,
+    ]
 )
 
 

@@ -8,6 +8,7 @@ headers are off too, so the upstream's pass through unchanged.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 import threading
@@ -80,6 +81,8 @@ async def serve_all(listeners: list[Listener], log_level: str = "info") -> bool:
     # so `serve` exits 0.
     main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, stop_all) for sig in _SIGNALS} if main else {}
+    if main:  # `systemctl reload` must not stop a gateway (a sites file takes it over)
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _nothing_to_reload)
     tasks = [
         asyncio.create_task(_serve_one(server, item))
         for server, item in zip(servers, listeners, strict=True)
@@ -96,6 +99,13 @@ async def serve_all(listeners: list[Listener], log_level: str = "info") -> bool:
 
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _nothing_to_reload(sig: int, frame: object) -> None:
+    logging.getLogger("gateway").warning(
+        "SIGHUP: nothing reloaded; only a sites file (CG_SITES_FILE) is read again, other "
+        "settings take a restart."
+    )
 
 
 async def _serve_one(server: uvicorn.Server, listener: Listener) -> None:

@@ -5,13 +5,14 @@ one place: the geolocation reader, analytics (storage, ingest, writer), consent
 (its policy reads the geolocation), the upstream's connections, the request
 metrics and the rate limiters. The public app's lifespan opens and closes them
 (:meth:`Services.startup`, :meth:`Services.shutdown`); the admin app reads the
-same object. Nothing is added to it after it is built.
+same object. Nothing is added to it after it is built, but for the sites of a sites
+file, which a reload replaces.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.analytics.service import Analytics
@@ -58,6 +59,9 @@ class Services:
     rate_limits: dict[str, RateLimiter]
     # Where each process of `serve --workers` publishes its counters for /metrics.
     metrics_dir: Path | None = None
+    # With a sites file, each site's own services by site id, in the file's order
+    # (gateway/site_services.py); the one mapping a SIGHUP reload updates in place.
+    sites: dict[str, Services] = field(default_factory=dict)
 
     @property
     def storage(self) -> Storage:
@@ -101,6 +105,7 @@ def own_rate_limits(settings: Settings, clock: Clock) -> dict[str, RateLimiter]:
         f"{settings.prefix}collect": settings.rate_limit_beacon,
         f"{settings.prefix}csp-report": settings.rate_limit_beacon,  # as many as beacons
         f"{settings.prefix}privacy/erase": settings.rate_limit_consent,
+        f"{settings.prefix}reports/unsubscribe": settings.rate_limit_consent,
     }
     return {path: RateLimiter(rate, clock=clock) for path, rate in rates.items() if rate}
 

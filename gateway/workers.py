@@ -137,7 +137,8 @@ def serve_workers(
 def supervise(workers: int, run_worker: Callable[[int], int]) -> int:
     """Fork ``workers`` children that each return ``run_worker(number)`` as their exit status.
 
-    SIGTERM or SIGINT is passed on to every child, and this returns once all
+    SIGTERM or SIGINT is passed on to every child (and SIGHUP, which reloads a sites
+    file), and this returns once all
     have exited: 0, or 1 when a child failed its start-up (exit status
     :data:`STARTUP_FAILED`), which stops the others. A child that exits for
     any other reason while no stop was asked for is replaced. Sockets bound
@@ -151,6 +152,8 @@ def supervise(workers: int, run_worker: Callable[[int], int]) -> int:
         if pid == 0:
             for sig in _SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            # Until its app reloads the sites file on SIGHUP, a worker lets one pass.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             code = 1
             try:
                 code = run_worker(number)
@@ -168,7 +171,13 @@ def supervise(workers: int, run_worker: Callable[[int], int]) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    def reload(sig: int, frame: FrameType | None) -> None:
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+
     previous = {sig: signal.signal(sig, stop) for sig in _SIGNALS}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload)
     status = 0
     try:
         for number in range(workers):

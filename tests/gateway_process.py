@@ -49,6 +49,7 @@ class GatewayProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.url = self.admin = ""
+        self.stderr: Path | None = None  # where the process's log goes, when set
 
     def start(self, timeout: float = 90) -> None:
         port, admin_port = free_port(), free_port()
@@ -56,9 +57,12 @@ class GatewayProcess:
         command = [sys.executable, "-m", "gateway", "serve", "--env-file", ""]
         command += ["--host", "127.0.0.1", "--port", str(port), "--admin-port", str(admin_port)]
         command += ["--log-level", "warning"]
+        log = self.stderr.open("ab") if self.stderr else None
         self.process = subprocess.Popen(
-            command, env=self.env, cwd=self.data_dir, stdout=subprocess.DEVNULL
+            command, env=self.env, cwd=self.data_dir, stdout=subprocess.DEVNULL, stderr=log
         )
+        if log is not None:
+            log.close()  # the process has its own copy
         deadline = time.monotonic() + timeout
         while self.ready() is None:
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -32,8 +32,10 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 def settle_writers(services: Services) -> None:
     """Write what the consent log and the analytics writer hold (before an erasure, so its
     entry follows the visitor's newest choice and no queued event lands after it)."""
-    services.consent.log.flush()
-    services.consent.inventory.flush()
+    for part in (services, *services.sites.values()):  # each site's, with a sites file
+        part.consent.log.flush()
+        part.consent.inventory.flush()
+        part.analytics.recorder.flush()
     settle_analytics(services.analytics)
 
 

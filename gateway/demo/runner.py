@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gateway.commands import Registry
 from gateway.demo.account import ensure_demo_admin
+from gateway.demo.past import start_past_in_background
 from gateway.demo.site import create_demo_site
 from gateway.demo.traffic import start_in_background
 from gateway.geo.fetch import fetch_if_missing
@@ -45,6 +46,35 @@ def demo_secret(data_dir: Path) -> str:
     return key
 
 
+# The demo's trust: a primary school answering 127.0.0.1 and a college answering
+# localhost (both loopback, no set-up), and each *.localhost name browsers resolve.
+DEMO_SITES = """\
+# Written by `consent-gateway demo`: two schools of one trust behind one gateway.
+[sites.primary]
+hosts = ["127.0.0.1", "primary.localhost"{also}]
+upstream = "http://127.0.0.1:{primary}"
+goals = ["/contact", "/courses/*"]
+
+[sites.college]
+hosts = ["localhost", "college.localhost"]
+upstream = "http://127.0.0.1:{college}"
+policy_revision = "college-1"
+goals = ["/contact", "/courses/first-aid"]
+banner_texts = {{ en = {{ title = "Cookies at Riverside College" }} }}
+"""
+
+
+def demo_sites_file(data_dir: Path, primary_port: int, college_port: int, host: str = "") -> Path:
+    """The demo's sites file (docs/many-sites.md), written into its data folder; ``host``
+    (the demo's ``--host``, when it is one address) is the primary school's too."""
+    path = data_dir / "sites.toml"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    loopback = ("", "0.0.0.0", "127.0.0.1", "localhost")
+    also = "" if host in loopback or ":" in host else f', "{host}"'
+    path.write_text(DEMO_SITES.format(primary=primary_port, college=college_port, also=also))
+    return path
+
+
 def run_demo(
     data_dir: str,
     host: str,
@@ -64,10 +94,10 @@ def run_demo(
     """
     folder = Path(data_dir).resolve()
     key = os.environ.get("CG_SECRET_KEY") or demo_secret(folder)
-    site_port = site_port or free_port()
+    site_port, college_port = site_port or free_port(), free_port()
     settings = load_settings(
         overrides={
-            "upstream": f"http://127.0.0.1:{site_port}",
+            "sites_file": demo_sites_file(folder, site_port, college_port, host),
             "secret_key": key,
             "host": host,
             "port": port,
@@ -78,10 +108,15 @@ def run_demo(
     )
     if settings.geolocation:  # the first run downloads the free database (CC BY 4.0)
         fetch_if_missing(database_path(settings))
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print(f"Demo site (the upstream):  http://127.0.0.1:{site_port}/")
-    print(f"Through the gateway:       http://{shown}:{port}/")
-    print(f"  what the site receives:  http://{shown}:{port}/echo")
+    print(
+        f"Demo sites (the upstreams): http://127.0.0.1:{site_port}/ (primary school), "
+        f"http://127.0.0.1:{college_port}/ (college)"
+    )
+    print(
+        f"Through the gateway:       http://127.0.0.1:{port}/ (primary school), "
+        f"http://localhost:{port}/ (college)"
+    )
+    print(f"  what the site receives:  http://127.0.0.1:{port}/echo")
     print(f"Admin (dashboard):         http://127.0.0.1:{settings.admin_port}/")
     email, password = ensure_demo_admin(settings)
     print(f"  log in as {email} with the one-time password {password}")
@@ -89,11 +124,17 @@ def run_demo(
     print(f"Data folder:               {folder}")
     print("Press Ctrl-C to stop.")
     sys.stdout.flush()
-    if visits > 0:
-        start_in_background(f"http://127.0.0.1:{port}", visits)
+    if visits > 0:  # the Host names the site: 127.0.0.1 the primary school, localhost the college
+        start_past_in_background(settings, "127.0.0.1", port, visits)  # the month and year
+        live = max(visits // 20, 1)  # and a few now, for "right now"
+        start_in_background(f"http://127.0.0.1:{port}", live)
+        start_in_background(f"http://localhost:{port}", max(live // 2, 1))
     run(
         [
-            Listener(create_demo_site(), "127.0.0.1", site_port, "demo site"),
+            Listener(
+                create_demo_site("Riverside Primary School"), "127.0.0.1", site_port, "primary"
+            ),
+            Listener(create_demo_site("Riverside College"), "127.0.0.1", college_port, "college"),
             *gateway_listeners(settings, commands),
         ],
         background_nice=settings.background_nice,

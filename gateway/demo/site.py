@@ -61,6 +61,9 @@ def page(title: str, body: str) -> HTMLResponse:
 
 async def content_page(request: Request) -> HTMLResponse:
     title, text = PAGES[request.url.path]
+    school = request.app.state.school
+    if school and request.url.path == "/":  # each school of the demo's trust says which
+        text = f"Welcome to {school}, a Riverside Learning Trust demo site."
     extra = ""
     if request.url.path == "/courses":
         extra = (
@@ -195,8 +198,9 @@ async def echo_ws(websocket: WebSocket) -> None:
         return
 
 
-def create_demo_site() -> Starlette:
-    """The demo website as an ASGI app."""
+def create_demo_site(school: str = "") -> Starlette:
+    """The demo website as an ASGI app; ``school`` names it on the home page (the demo
+    runs a primary school and a college)."""
     routes: list[BaseRoute] = [Route(path, content_page) for path in PAGES]
     routes += [
         Route("/contact", contact, methods=["GET", "POST"]),
@@ -211,4 +215,6 @@ def create_demo_site() -> Starlette:
         Route("/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         WebSocketRoute("/ws", echo_ws),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.school = school
+    return app

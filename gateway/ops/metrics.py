@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,7 +36,7 @@ from gateway.histograms import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets, cumulative
 from gateway.processes import process_alive
 
 # Consent outcomes always exported, at zero too: the banner shown, and each choice.
-CONSENT_OUTCOMES = ("shown", "accept_all", "reject_all", "custom", "withdraw")
+CONSENT_OUTCOMES = ("shown", "accept_all", "reject_all", "custom", "object", "withdraw")
 # Snapshot keys whose values are levels, not running totals.
 GAUGES = ("in_flight", "queued", "spool_events")
 
@@ -78,6 +78,9 @@ class MetricsSources(Protocol):
     @property
     def metrics_dir(self) -> Path | None: ...
 
+    @property
+    def sites(self) -> Mapping[str, MetricsSources]: ...
+
 
 def snapshot(sources: MetricsSources) -> dict[str, Any]:
     """Every counter of one process."""
@@ -87,16 +90,21 @@ def snapshot(sources: MetricsSources) -> dict[str, Any]:
     data: dict[str, Any] = {
         "pid": os.getpid(),
         "time": time.time(),
-        "responses": {
-            "proxy": {str(k): v for k, v in requests.proxied.items()},
-            "own": {str(k): v for k, v in requests.own.items()},
-        },
-        "latency": requests.latency.snapshot(),
-        "in_flight": requests.in_flight,
+        **_front(requests, sources.consent.log.outcomes),
         "events_accepted": pipeline.accepted,
         "events_dropped": {str(k): v for k, v in pipeline.dropped.items()},
-        "consent": dict(sources.consent.log.outcomes),
     }
+    if sources.sites:  # a sites file: each site counts its own, the totals add them up
+        fronts = {
+            site: _front(part.request_metrics, part.consent.log.outcomes)
+            for site, part in sources.sites.items()
+        }
+        for front in fronts.values():
+            _add(data, front)
+        data["sites"] = {
+            site: {"responses": front["responses"], "consent": front["consent"]}
+            for site, front in fronts.items()
+        }
     writer = analytics.writer
     if writer is not None:
         data["writer"] = {"written": writer.written, "spooled": writer.spooled}
@@ -105,6 +113,19 @@ def snapshot(sources: MetricsSources) -> dict[str, Any]:
         data["spool_events"] = writer.spool.pending_events()
         data["batches"] = writer.batches.snapshot()
     return data
+
+
+def _front(requests: RequestMetrics, outcomes: Mapping[str, int]) -> dict[str, Any]:
+    """What a site's front door and consent API counted."""
+    return {
+        "responses": {
+            "proxy": {str(k): v for k, v in requests.proxied.items()},
+            "own": {str(k): v for k, v in requests.own.items()},
+        },
+        "latency": requests.latency.snapshot(),
+        "in_flight": requests.in_flight,
+        "consent": dict(outcomes),
+    }
 
 
 def _add(total: dict[str, Any], item: dict[str, Any]) -> None:
@@ -213,7 +234,32 @@ def families(data: dict[str, Any]) -> list[Metric]:
             "Gateway processes whose counters these are.",
             value=data.get("processes", 1),
         ),
+        *_site_families(data.get("sites", {})),
     ]
+
+
+def _site_families(sites: dict[str, Any]) -> list[Metric]:
+    """With a sites file, the responses and consent outcomes by site as well."""
+    if not sites:
+        return []
+    responses = CounterMetricFamily(
+        "cg_site_http_responses",
+        "Responses of the public listener by site (a sites file), route and status.",
+        labels=["site", "route", "status"],
+    )
+    consent = CounterMetricFamily(
+        "cg_site_consent_outcomes",
+        "Consent outcomes by site (a sites file), as cg_consent_outcomes counts them.",
+        labels=["site", "outcome"],
+    )
+    for site, counts in sorted(sites.items()):
+        for route, statuses in sorted(counts.get("responses", {}).items()):
+            for status, count in sorted(statuses.items()):
+                responses.add_metric([site, route, status], count)
+        outcomes = counts.get("consent", {})
+        for outcome in sorted({*CONSENT_OUTCOMES, *outcomes}):
+            consent.add_metric([site, outcome], outcomes.get(outcome, 0))
+    return [responses, consent]
 
 
 class _Families(Collector):

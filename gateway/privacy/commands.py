@@ -28,6 +28,7 @@ from gateway.privacy.erasure import operator_erase
 from gateway.privacy.notice import OPERATOR_NOTE, outline, to_html, to_markdown
 from gateway.privacy.retention import format_report, retention_report
 from gateway.settings import Settings, load_settings
+from gateway.sites import site_settings
 
 FORMATS = ("json", "csv")
 PARTS = ("visits", "consent")
@@ -123,16 +124,18 @@ def _retention(args: argparse.Namespace) -> int:
 
 def notice_cookies(context: Context, payload: Payload) -> Payload:
     """The ``privacy.notice`` action: the inventory, for the notice's cookie declaration."""
-    return cookies(context, {})
+    return cookies(context, {"site": payload.get("site", "")})
 
 
 def _notice(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    deployment = _settings(args)
+    settings = site_settings(deployment, args.site)
     blocks = outline(settings, args.site_url)
     html = args.format == "html"
     sys.stdout.write(to_html(blocks) if html else to_markdown(blocks))
     try:
-        found = run_command(settings, NOTICE.action("privacy.notice"), {})["cookies"]
+        action = NOTICE.action("privacy.notice")
+        found = run_command(deployment, action, {"site": args.site})["cookies"]
     except CommandError as error:
         print(f"consent-gateway notice: no cookie declaration: {error}", file=sys.stderr)
     else:
@@ -174,6 +177,9 @@ def _retention_arguments(parser: argparse.ArgumentParser) -> None:
 def _notice_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("markdown", "html"), default="markdown")
     parser.add_argument("--site-url", default="", help="the site's public URL")
+    parser.add_argument(
+        "--site", default="", help="the site, with a sites file (default: the first)"
+    )
     parser.add_argument("--env-file", default=".env", help=ENV_FILE_HELP)
 
 
