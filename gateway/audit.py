@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,17 +75,36 @@ def record_audit(
 
 
 def audit_entries(
-    storage: Storage, *, actor: str = "", action: str = "", limit: int = 200, offset: int = 0
+    storage: Storage,
+    *,
+    actor: str = "",
+    action: str = "",
+    limit: int = 200,
+    offset: int = 0,
+    sites: Sequence[str] = (),
 ) -> list[AuditEntry]:
-    """The newest entries first, optionally only one actor's or one action's."""
+    """The newest entries first, optionally only one actor's or one action's.
+
+    With ``sites``, only the entries about those sites: their target is a site id or
+    starts with one and a slash (``primary/pages`` for an export, ``primary/Apply``
+    for a goal); logins and account changes are about no site.
+    """
     rows = (
         thread_client(storage)
         .query(
             "SELECT time, actor, action, target, ip, outcome, detail FROM audit_log "
             "WHERE ({actor:String} = '' OR actor = {actor:String}) "
             "AND ({action:String} = '' OR action = {action:String}) "
+            "AND (empty({sites:Array(String)}) "
+            "OR splitByChar('/', target)[1] IN {sites:Array(String)}) "
             "ORDER BY time DESC LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
-            parameters={"actor": actor, "action": action, "limit": limit, "offset": offset},
+            parameters={
+                "actor": actor,
+                "action": action,
+                "limit": limit,
+                "offset": offset,
+                "sites": list(sites),
+            },
         )
         .result_rows
     )

@@ -32,7 +32,7 @@ from gateway.clock import Clock
 from gateway.consent.csrf import CsrfTokens
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
-from gateway.errors import error_response
+from gateway.errors import error_response, wants_json
 from gateway.ratelimit import RateLimiter, network_key
 from gateway.settings import Settings
 from gateway.settings_parsers import Rate
@@ -164,12 +164,20 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def requires(role: accounts.Role) -> Callable[[Endpoint], Endpoint]:
-    """Decorator for page endpoints: a logged-in account with ``role`` (admin covers viewer).
+def requires(
+    role: accounts.Role, *, answers_per_site: bool = False
+) -> Callable[[Endpoint], Endpoint]:
+    """Decorator for page endpoints: a logged-in account with ``role`` (admin covers viewer)
+    that reaches the site the page is about.
 
     Anonymous GETs are sent to the login page; everything else short of the role
-    is a 403. The endpoint finds the account in ``request.state.user`` and the
-    session in ``request.state.session``; the session cookie is renewed after it.
+    is a 403. Sites are checked here, for every route, so a guessed URL gets the
+    same 403 as a link: a route with a ``{site}`` in its path needs an account of
+    that site; any other route is about the whole deployment and needs an account
+    of every site, unless it says ``answers_per_site`` (it then shows only the
+    account's sites itself: the site list, the trust view, the audit log). The
+    endpoint finds the account in ``request.state.user`` and the session in
+    ``request.state.session``; the session cookie is renewed after it.
     """
 
     def decorate(endpoint: Endpoint) -> Endpoint:
@@ -191,6 +199,10 @@ def requires(role: accounts.Role) -> Callable[[Endpoint], Endpoint]:
                 return error_response(
                     403, "forbidden", "This page is for admins only.", as_json=False
                 )
+            refused = _site_refusal(request, user, answers_per_site)
+            if refused:
+                as_json = wants_json(request.headers.get("accept"))
+                return error_response(403, "forbidden", refused, as_json=as_json)
             request.state.user = user
             request.state.session = session
             response = await endpoint(request)
@@ -203,3 +215,15 @@ def requires(role: accounts.Role) -> Callable[[Endpoint], Endpoint]:
         return guarded
 
     return decorate
+
+
+def _site_refusal(request: Request, user: User, answers_per_site: bool) -> str:
+    """Why ``user`` may not have this route, or "" when it may."""
+    site = request.path_params.get("site")
+    if site is not None:
+        if user.may_see(str(site)):
+            return ""
+        return "Your account does not reach this site; the site list shows the ones it does."
+    if answers_per_site or user.all_sites:
+        return ""
+    return "This page covers every site; ask an admin of every site."

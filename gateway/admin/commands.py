@@ -1,10 +1,11 @@
-"""``consent-gateway user add|list|remove|set-role|reset-password``.
+"""``consent-gateway user add|list|remove|set-role|set-sites|reset-password``.
 
 Each subcommand's work is an action (:mod:`gateway.commands`): it runs in this
 process, or inside the running gateway when that owns the embedded ClickHouse.
 The password is read here (a prompt, or ``--password-stdin``) and hashed here,
 so only its argon2 hash ever travels to the gateway. Every change is written to
-the audit log with the actor ``cli:<os user>``.
+the audit log with the actor ``cli:<os user>``. ``--site`` (repeated) makes an
+account of those sites only; without it an account reaches every site.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from gateway.admin.passwords import check_strength, hash_password
 from gateway.audit import cli_actor, record_audit
 from gateway.commands import Action, Command, Context, Payload, command_settings, run_command
 from gateway.exceptions import CommandError
+from gateway.site_scope import named_sites
+from gateway.sites import site_ids
 
 
 def _hash_of(payload: Payload) -> str:
@@ -27,23 +30,47 @@ def _hash_of(payload: Payload) -> str:
     return value
 
 
+def _sites_of(context: Context, payload: Payload) -> tuple[str, ...]:
+    given = payload.get("sites") or []
+    if not isinstance(given, list):
+        raise CommandError("sites must be a list of site ids.")
+    return named_sites((str(site) for site in given), site_ids(context.settings))
+
+
 def add(context: Context, payload: Payload) -> Payload:
     storage = context.storage
     email = accounts.normalize_email(str(payload.get("email", "")))
     role = accounts.check_role(str(payload.get("role", "")))
-    accounts.add_user(storage, email, role, _hash_of(payload))
-    record_audit(storage, str(payload.get("actor", "cli")), "user.add", email, detail=role)
-    return {"email": email, "role": role}
+    sites = _sites_of(context, payload)
+    accounts.add_user(storage, email, role, _hash_of(payload), sites)
+    detail = f"{role} of {','.join(sites)}" if sites else role
+    record_audit(storage, str(payload.get("actor", "cli")), "user.add", email, detail=detail)
+    return {"email": email, "role": role, "sites": list(sites)}
 
 
 def list_(context: Context, payload: Payload) -> Payload:
     users = accounts.list_users(context.storage)
     return {
         "users": [
-            {"email": user.email, "role": user.role, "created": user.created.isoformat()}
+            {
+                "email": user.email,
+                "role": user.role,
+                "sites": list(user.sites),
+                "created": user.created.isoformat(),
+            }
             for user in users
         ]
     }
+
+
+def set_sites(context: Context, payload: Payload) -> Payload:
+    storage = context.storage
+    email = accounts.normalize_email(str(payload.get("email", "")))
+    sites = _sites_of(context, payload)
+    accounts.set_sites(storage, email, sites)
+    detail = ",".join(sites) or "all sites"
+    record_audit(storage, str(payload.get("actor", "cli")), "user.set_sites", email, detail=detail)
+    return {"email": email, "sites": list(sites)}
 
 
 def remove(context: Context, payload: Payload) -> Payload:
@@ -91,6 +118,8 @@ def _handle(args: argparse.Namespace) -> int:
         payload["email"] = args.email
     if getattr(args, "role", None):
         payload["role"] = args.role
+    if getattr(args, "site", None):
+        payload["sites"] = args.site
     try:
         if args.user_command in ("add", "reset-password"):
             accounts.normalize_email(args.email)  # before asking for a password
@@ -108,12 +137,18 @@ def _report(command: str, result: Payload) -> None:
     if command == "list":
         users = result["users"]
         for user in users:
-            print(f"{user['email']:<40} {user['role']:<7} created {user['created'][:19]}")
+            sites = ",".join(user.get("sites") or []) or "every site"
+            print(
+                f"{user['email']:<40} {user['role']:<7} {sites:<20} created {user['created'][:19]}"
+            )
         if not users:
             print("No accounts yet; add one with: consent-gateway user add EMAIL --role admin")
         return
+    reach = ", ".join(result.get("sites") or []) or "every site"
+    of = f" of {reach}" if result.get("sites") else ""
     said = {
-        "add": f"Added {result['email']} as {result.get('role')}.",
+        "add": f"Added {result['email']} as {result.get('role')}{of}.",
+        "set-sites": f"{result['email']} now reaches {reach}.",
         "remove": f"Removed {result['email']}; their open sessions end at their next request.",
         "set-role": f"{result['email']} is now {result.get('role')}.",
         "reset-password": f"Changed the password of {result['email']}; their sessions end.",
@@ -133,6 +168,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_parser.add_argument("email")
     add_parser.add_argument("--role", required=True, choices=accounts.ROLES)
+    add_parser.add_argument(
+        "--site",
+        action="append",
+        metavar="SITE",
+        help="a site id the account reaches (repeat for more; default: every site)",
+    )
     sub.add_parser(
         "list", help="list the accounts", description="List the accounts.", parents=[common]
     )
@@ -145,6 +186,16 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     role_parser.add_argument("email")
     role_parser.add_argument("role", choices=accounts.ROLES)
+    sites_parser = sub.add_parser(
+        "set-sites",
+        help="change the sites an account reaches",
+        description="Make an account reach the sites named with --site, or every site.",
+        parents=[common],
+    )
+    sites_parser.add_argument("email")
+    reach = sites_parser.add_mutually_exclusive_group(required=True)
+    reach.add_argument("--site", action="append", metavar="SITE", help="a site id (repeat)")
+    reach.add_argument("--all-sites", action="store_true", help="every site the gateway serves")
     reset = sub.add_parser(
         "reset-password",
         help="set a new password",
@@ -163,7 +214,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 USER = Command(
     "user",
     help="manage dashboard accounts",
-    description="Add, list, remove dashboard accounts and change their role or password. "
+    description="Add, list, remove dashboard accounts and change their role, sites or password. "
     "Works while the gateway runs: the command then goes through its admin listener.",
     arguments=_arguments,
     handler=_handle,
@@ -172,6 +223,7 @@ USER = Command(
         Action("user.list", list_),
         Action("user.remove", remove),
         Action("user.set_role", set_role),
+        Action("user.set_sites", set_sites),
         Action("user.reset_password", reset_password),
     ),
 )

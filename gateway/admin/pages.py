@@ -28,23 +28,25 @@ from gateway.admin.dashboard import (
 from gateway.admin.exports import csv_response
 from gateway.admin.marketing import load_marketing
 from gateway.admin.rendering import render
+from gateway.admin.reports_page import chart_marks, load_notes
 from gateway.admin.services import admin_of
 from gateway.admin.sites import known_sites
 from gateway.audit import record_audit
 from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
-from gateway.sites import site_id
+from gateway.sites import site_ids
 from gateway.stats import OTHER, realtime
 from gateway.stats.query import utc_now
 
 
 def page_routes(settings: Settings) -> list[BaseRoute]:
     """The statistics pages, for viewers and admins."""
-    default_site = site_id(settings)
 
     async def sites(request: Request) -> Response:
         storage = admin_of(request).storage
-        names = await storage.run(lambda: known_sites(storage, default_site))
+        user = request.state.user
+        served = site_ids(admin_of(request).services.settings)
+        names = await storage.run(lambda: known_sites(storage, served, user.sites))
         if len(names) == 1 and request.url.path == "/":
             return RedirectResponse(f"/sites/{names[0]}", status_code=303)
         return render(request, "sites.html", sites=names)
@@ -61,18 +63,22 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
                 request, "dashboard.html", status_code=400, error=str(error), **_context(view)
             )
         marketing = await load_marketing(storage, board.query, settings.stats_min_visitors)
+        notes = await load_notes(storage, settings, board.query)
         previous = board.series_previous
+        labels = [row["date"] for row in board.series]
         chart = charts.line_chart(  # a bucket the k rule withholds is drawn at zero
-            [row["date"] for row in board.series],
+            labels,
             [row["visitors"] or 0 for row in board.series],
             [row["visitors"] or 0 for row in previous] if previous else None,
             title="Visitors over time",
+            marks=chart_marks(labels, notes.annotations),
         )
         return render(
             request,
             "dashboard.html",
             board=board,
             marketing=marketing,
+            notes=notes,
             k=settings.stats_min_visitors,
             chart=chart,
             other=OTHER,
@@ -110,8 +116,8 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         return JSONResponse(numbers)
 
     return [
-        Route("/", requires("viewer")(sites), methods=["GET"]),
-        Route("/sites", requires("viewer")(sites), methods=["GET"]),
+        Route("/", requires("viewer", answers_per_site=True)(sites), methods=["GET"]),
+        Route("/sites", requires("viewer", answers_per_site=True)(sites), methods=["GET"]),
         Route("/sites/{site}", requires("viewer")(site_dashboard), methods=["GET"]),
         Route("/sites/{site}/export/{panel}.csv", requires("admin")(export), methods=["GET"]),
         Route("/sites/{site}/realtime", requires("viewer")(live), methods=["GET"]),

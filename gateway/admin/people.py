@@ -3,7 +3,8 @@
 Account changes made here go through the same functions as
 ``consent-gateway user`` and are audited the same way, with the admin's
 e-mail as the actor. A password reset shows a generated password once; it is
-never stored or logged in clear.
+never stored or logged in clear. Accounts and settings are for admins of every
+site; an admin of some sites reads the audit log of those sites only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from gateway.admin.services import admin_of
 from gateway.audit import audit_entries, record_audit
 from gateway.exceptions import CommandError
 from gateway.settings import FIELDS, Settings
+from gateway.site_scope import named_sites, split_sites
+from gateway.sites import site_ids
 
 AUDIT_PAGE = 100
 
@@ -45,6 +48,7 @@ async def users_page(
         status_code=status,
         users=users,
         roles=accounts.ROLES,
+        served=site_ids(admin_of(request).services.settings),
         message=message,
         error=error,
         shown_password=shown_password,
@@ -67,15 +71,21 @@ async def users_post(request: Request) -> Response:
     action = str(form.get("action", ""))
     shown = ""
     detail: str = ""
+    served = site_ids(admin_of(request).services.settings)
     try:
         email = accounts.normalize_email(str(form.get("email", "")))
+        sites = named_sites(split_sites(str(form.get("sites", ""))[:5000]), served)
         change: Callable[[], Any]
         if action == "add":
             role = accounts.check_role(str(form.get("role", "")))
             shown = generate_password()
             digest = hash_password(shown)
-            change = lambda: accounts.add_user(storage, email, role, digest)  # noqa: E731
-            detail, said = role, f"Added {email} as {role}."
+            change = lambda: accounts.add_user(storage, email, role, digest, sites)  # noqa: E731
+            detail, said = _role_text(role, sites), f"Added {email} as {_role_text(role, sites)}."
+        elif action == "set_sites":
+            change = lambda: accounts.set_sites(storage, email, sites)  # noqa: E731
+            detail = ",".join(sites) or "all sites"
+            said = f"{email} now reaches {', '.join(sites) or 'every site'}."
         elif action == "set_role":
             role = accounts.check_role(str(form.get("role", "")))
             change = lambda: accounts.set_role(storage, email, role)  # noqa: E731
@@ -113,8 +123,13 @@ async def users_post(request: Request) -> Response:
     return await users_page(request, message=said, shown_password=shown)
 
 
+def _role_text(role: str, sites: tuple[str, ...]) -> str:
+    return f"{role} of {', '.join(sites)}" if sites else role
+
+
 async def audit_page(request: Request) -> Response:
     storage = admin_of(request).storage
+    sites = request.state.user.sites
     actor = request.query_params.get("actor", "")[:254]
     action = request.query_params.get("action", "")[:40]
     try:
@@ -123,7 +138,12 @@ async def audit_page(request: Request) -> Response:
         page = 0
     entries = await storage.run(
         lambda: audit_entries(
-            storage, actor=actor, action=action, limit=AUDIT_PAGE + 1, offset=page * AUDIT_PAGE
+            storage,
+            actor=actor,
+            action=action,
+            limit=AUDIT_PAGE + 1,
+            offset=page * AUDIT_PAGE,
+            sites=sites,
         )
     )
     return render(
@@ -141,7 +161,8 @@ async def audit_csv(request: Request) -> Response:
     auth = admin_of(request).auth
     storage = admin_of(request).storage
     user, ip = request.state.user, auth.client_ip(request)
-    entries = await storage.run(lambda: audit_entries(storage, limit=1_000_000))
+    sites = user.sites
+    entries = await storage.run(lambda: audit_entries(storage, limit=1_000_000, sites=sites))
     await storage.run(lambda: record_audit(storage, user.email, "export", "audit_log", ip=ip))
     header = ["time", "actor", "action", "target", "ip", "outcome", "detail"]
     rows = [
@@ -181,10 +202,10 @@ def settings_routes(settings: Settings) -> list[BaseRoute]:
 
 
 def people_routes() -> list[BaseRoute]:
-    admin = requires("admin")
+    admin, per_site = requires("admin"), requires("admin", answers_per_site=True)
     return [
         Route("/users", admin(users_get), methods=["GET"]),
         Route("/users", admin(users_post), methods=["POST"]),
-        Route("/audit", admin(audit_page), methods=["GET"]),
-        Route("/audit.csv", admin(audit_csv), methods=["GET"]),
+        Route("/audit", per_site(audit_page), methods=["GET"]),
+        Route("/audit.csv", per_site(audit_csv), methods=["GET"]),
     ]

@@ -7,6 +7,11 @@ dictionary to guess from, so no slow hash is needed), and a short public
 ``id`` to list and revoke it by. Revoking writes the row again with
 ``revoked`` set; a revoked token is refused at its next request.
 
+A token reads the sites it was made for (``--site``, repeated), or every site
+(``--all-sites``). One made with neither, like every token from before migration
+0022, reads the gateway's site while the deployment serves only one, and nothing
+once it serves several: :meth:`ApiToken.reads` decides, for the stats API.
+
 The commands ``token create|list|revoke`` (:mod:`gateway.stats.commands`) run
 these as local commands, so they work while a gateway owns the embedded
 engine, and write creating and revoking to the audit log.
@@ -16,16 +21,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.exceptions import CommandError
+from gateway.site_scope import named_sites
 from gateway.storage import Storage
 from gateway.storage.threads import thread_client
 
 PREFIX = "cgt_"
 MAX_NAME = 100
-_COLUMNS = ["id", "name", "token_hash", "created", "created_by", "revoked", "version"]
+_COLUMNS = [
+    "id", "name", "token_hash", "created", "created_by", "revoked", "version", "sites", "all_sites",
+]  # fmt: skip
+_LISTED = "id, name, created, created_by, revoked, sites, all_sites"
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,23 @@ class ApiToken:
     created: datetime
     created_by: str
     revoked: datetime | None
+    sites: tuple[str, ...] = ()
+    all_sites: bool = False
+
+    def reads(self, site: str, served: Sequence[str]) -> bool:
+        """Whether this token may read ``site`` of a deployment serving ``served``."""
+        if self.all_sites:
+            return True
+        if self.sites:
+            return site in self.sites
+        return len(served) == 1
+
+    @property
+    def scope(self) -> str:
+        """The sites it reads, as ``token list`` shows them."""
+        if self.all_sites:
+            return "all sites"
+        return ",".join(self.sites) or "this site while it is the only one"
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -45,30 +72,66 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def _token(
-    id_: str, name: str, created: datetime, created_by: str, revoked: datetime | None
+    id_: str,
+    name: str,
+    created: datetime,
+    created_by: str,
+    revoked: datetime | None,
+    sites: Sequence[str] = (),
+    all_sites: int = 0,
 ) -> ApiToken:
-    return ApiToken(id_, name, _aware(created) or created, created_by, _aware(revoked))
+    return ApiToken(
+        id_,
+        name,
+        _aware(created) or created,
+        created_by,
+        _aware(revoked),
+        tuple(str(site) for site in sites),
+        bool(all_sites),
+    )
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(storage: Storage, name: str, actor: str) -> tuple[ApiToken, str]:
-    """A new token named ``name``: its listing and the token, which is not kept."""
+def create_token(
+    storage: Storage,
+    name: str,
+    actor: str,
+    *,
+    sites: Sequence[str] = (),
+    all_sites: bool = False,
+) -> tuple[ApiToken, str]:
+    """A new token named ``name`` for ``sites`` or ``all_sites``: its listing and the
+    token, which is not kept. Check the sites first (:func:`checked_scope`)."""
     name = name.strip()
     if not name or len(name) > MAX_NAME or not name.isprintable():
         raise CommandError(f"Name the token with 1 to {MAX_NAME} printable characters.")
     token = PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # stored to the millisecond
-    row = ApiToken(secrets.token_hex(4), name, now, actor, None)
+    row = ApiToken(secrets.token_hex(4), name, now, actor, None, tuple(sites), all_sites)
     thread_client(storage).insert(
         "api_tokens",
-        [[row.id, name, token_hash(token), now, actor, None, 1]],
+        [[row.id, name, token_hash(token), now, actor, None, 1, list(sites), int(all_sites)]],
         column_names=_COLUMNS,
     )
     return row, token
+
+
+def checked_scope(sites: Sequence[str], all_sites: bool, served: Sequence[str]) -> tuple[str, ...]:
+    """The sites a new token is for, refusing a token of no named site where the
+    deployment serves several, unless it is for all of them."""
+    if sites and all_sites:
+        raise CommandError("Give --site or --all-sites, not both.")
+    named = named_sites(sites, served)
+    if not named and not all_sites and len(served) > 1:
+        raise CommandError(
+            f"This gateway serves several sites ({', '.join(served)}): name the token's "
+            "sites with --site, or give --all-sites for a token that reads every site."
+        )
+    return named
 
 
 def list_tokens(storage: Storage) -> list[ApiToken]:
@@ -76,7 +139,7 @@ def list_tokens(storage: Storage) -> list[ApiToken]:
     rows = (
         thread_client(storage)
         .query(
-            "SELECT id, name, created, created_by, revoked FROM api_tokens FINAL ORDER BY created"
+            f"SELECT {_LISTED} FROM api_tokens FINAL ORDER BY created"  # noqa: S608
         )
         .result_rows
     )
@@ -87,7 +150,7 @@ def revoke_token(storage: Storage, token_id: str) -> ApiToken:
     """Mark the token ``token_id`` revoked (again is harmless)."""
     client = thread_client(storage)
     found = client.query(
-        "SELECT id, name, token_hash, created, created_by, revoked, version "
+        "SELECT id, name, token_hash, created, created_by, revoked, version, sites, all_sites "
         "FROM api_tokens FINAL WHERE id = {id:String}",
         parameters={"id": token_id.strip()},
     ).result_rows
@@ -95,14 +158,14 @@ def revoke_token(storage: Storage, token_id: str) -> ApiToken:
         raise CommandError(
             f"There is no token with id {token_id!r}; see: consent-gateway token list"
         )
-    id_, name, hashed, created, created_by, revoked, version = found[0]
+    id_, name, hashed, created, created_by, revoked, version, sites, all_sites = found[0]
     revoked = revoked or datetime.now(UTC)
     client.insert(
         "api_tokens",
-        [[id_, name, hashed, created, created_by, revoked, version + 1]],
+        [[id_, name, hashed, created, created_by, revoked, version + 1, sites, all_sites]],
         column_names=_COLUMNS,
     )
-    return _token(id_, name, created, created_by, revoked)
+    return _token(id_, name, created, created_by, revoked, sites, all_sites)
 
 
 def verify_token(storage: Storage, token: str) -> ApiToken | None:
@@ -112,7 +175,7 @@ def verify_token(storage: Storage, token: str) -> ApiToken | None:
     rows = (
         thread_client(storage)
         .query(
-            "SELECT id, name, created, created_by, revoked FROM api_tokens FINAL "
+            f"SELECT {_LISTED} FROM api_tokens FINAL "  # noqa: S608
             "WHERE token_hash = {hash:String}",
             parameters={"hash": token_hash(token)},
         )
