@@ -199,20 +199,47 @@ def parse_cookie_rules(name: str, raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(rules)
 
 
+# What the UK's statistics exception (PECR Schedule A1) may leave to an objection instead
+# of consent: statistics about the use of the service, and the visitor's appearance and
+# preference choices. Marketing always needs consent.
+OPT_OUT_CATEGORIES = ("analytics", "preferences")
+
+
 def parse_regimes(name: str, raw: str) -> dict[str, str]:
+    """``COUNTRY=regime`` and ``COUNTRY.category=regime`` pairs, keyed ``GB``, ``GB.analytics``."""
     regimes: dict[str, str] = {}
     for item in raw.split(","):
         if not item.strip():
             continue
-        country, _, regime = item.strip().partition("=")
-        country, regime = country.strip().upper(), regime.strip().lower()
-        if len(country) != 2 or not country.isalpha() or regime not in REGIMES:
+        where, _, regime = item.strip().partition("=")
+        country, dot, category = where.strip().partition(".")
+        country, category = country.strip().upper(), category.strip().lower()
+        regime = regime.strip().lower()
+        if (
+            len(country) != 2
+            or not country.isalpha()
+            or regime not in REGIMES
+            or (dot and not _CATEGORY_NAME.match(category))
+        ):
             raise SettingsError(
-                f"{name} must be comma-separated COUNTRY=regime pairs with a two-letter country "
-                f"code and one of {', '.join(REGIMES)} (such as US=opt-out); "
-                f"{item.strip()!r} is not one."
+                f"{name} must be comma-separated COUNTRY=regime or COUNTRY.category=regime pairs "
+                f"with a two-letter country code and one of {', '.join(REGIMES)} (such as "
+                f"US=opt-out or GB.analytics=opt-out); {item.strip()!r} is not one."
             )
-        regimes[country] = regime
+        if dot and regime == "none":
+            raise SettingsError(
+                f"{name}: {item.strip()!r} would drop both the notice and the objection; a "
+                "category's own regime is opt-in or opt-out (the statistics exception needs "
+                "clear information and a simple way to object)."
+            )
+        if dot and regime == "opt-out" and category not in OPT_OUT_CATEGORIES:
+            raise SettingsError(
+                f"{name}: {item.strip()!r} is not allowed: the statistics exception covers "
+                f"statistics and appearance choices only ({', '.join(OPT_OUT_CATEGORIES)}), "
+                f"and {category} always needs consent; remove it or use "
+                f"{country}.{category}=opt-in."
+            )
+        regimes[f"{country}.{category}" if dot else country] = regime
     return regimes
 
 

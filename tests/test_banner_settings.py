@@ -29,6 +29,7 @@ def test_defaults_reach_the_banner() -> None:
     assert data == {
         "prefix": "/_consent/",
         "css": banner.assets.url("/_consent/", "banner.css"),  # the script loads it itself
+        "object": banner.assets.url("/_consent/", "object.js"),  # opt-out regimes only
         "categories": ["preferences", "analytics", "marketing"],
         "mode": {
             "ad_storage": "marketing",

@@ -122,7 +122,7 @@ def test_every_choice_is_in_the_consent_log_with_an_intact_chain(
     everything = " ".join(str(row) for row in db.query("SELECT * FROM consent_log").result_rows)
     assert PUBLIC_UK_ADDRESS not in everything
     columns = {row[0] for row in db.query("DESCRIBE consent_counts").result_rows}
-    assert columns == {"hour", "site", "outcome", "categories", "gpc", "count"}  # no identifier
+    assert columns == {"hour", "site", "outcome", "categories", "gpc", "count", "regime"}  # no id
 
 
 def _chain(settings: Settings, actions: list[str], start: int) -> list[LogEntry]:

@@ -173,8 +173,9 @@ def test_rows_under_k_fold_into_other_counting_each_visitor_once(storage: Storag
         {"page": "/blog", "visitors": 3, "pageviews": 4},
         {"page": OTHER, "visitors": 3, "pageviews": 4},
     ]
+    # Everything folds, and the folded row itself counts 4 < 5 visitors: withheld too.
     assert breakdown(storage, day(), "visit:country", ["visitors"], k=5) == [
-        {"country": OTHER, "visitors": 4}
+        {"country": OTHER, "visitors": None, "withheld": True}
     ]
 
 
@@ -232,7 +233,9 @@ def test_next_pages(storage: Storage) -> None:
     assert next_pages(storage, day(), "/blog", k=1) == [
         {"page": "/pricing", "visitors": 1, "pageviews": 1}
     ]
-    assert next_pages(storage, day(), "/", k=3) == [{"page": OTHER, "visitors": 2, "pageviews": 2}]
+    assert next_pages(storage, day(), "/", k=3) == [
+        {"page": OTHER, "visitors": None, "pageviews": None, "withheld": True}
+    ]
     assert next_pages(storage, day(), "/nowhere", k=1) == []
 
 
@@ -289,7 +292,9 @@ def test_filter_syntax() -> None:
     assert parse_filters("") == {}
     either = Clause(((Match.IS, "FR"), (Match.IS, "a|b"), (Match.WILDCARD, "/b*")), negated=True)
     assert parse_filters(r"visit:country!=FR|a\|b|/b*") == {"country": Filter((either,))}
-    for bad in ["event:page=/blog", "visit:ip==1.2.3.4", "event:goal==Signup", "event:page"]:
+    goal = Clause(((Match.IS, "Signup"), (Match.IS, "Visit /apply")))
+    assert parse_filters("event:goal==Signup|Visit /apply") == {"goal": Filter((goal,))}
+    for bad in ["event:page=/blog", "visit:ip==1.2.3.4", "event:name==Signup", "event:page"]:
         with pytest.raises(BadStatsQuery):
             parse_filters(bad)
 
@@ -330,19 +335,23 @@ def test_consent_figures_from_real_banner_choices(demo_site: str, tmp_path: Path
     q = StatsQuery("consent-test", now - timedelta(days=1), now + timedelta(hours=1))
     storage = storage_from_settings(settings)
     figures = consent_figures(storage, q, settings.consent_categories)
-    assert figures == {
+    everything = {
         "shown": 4,
         "accepted": 1,
         "rejected": 1,
         "custom": 1,
+        "objected": 0,
         "withdrawn": 0,
         "choices": 3,
         "acceptance_rate": 33.3,
         "rejection_rate": 33.3,
         "custom_rate": 33.3,
+        "objection_rate": 0.0,
         "gpc_share": 25.0,  # one display of four went to a browser sending Sec-GPC
         "opt_in": {"preferences": 33.3, "analytics": 66.7, "marketing": 33.3},
     }
+    # Every choice was made under the default regime, opt-in: its split is the whole.
+    assert figures == {**everything, "by_regime": {"opt-in": everything}}
     assert consent_figures(storage, q.previous(), ["analytics"])["shown"] == 0
 
 

@@ -47,6 +47,8 @@ TYPES = {
     "third-parties.css": "text/css; charset=utf-8",
     # Loaded only once a visitor grants analytics (measure.py).
     "measure.js": "text/javascript; charset=utf-8",
+    # Loaded only for a visitor under an opt-out regime, by banner.js: the Object button.
+    "object.js": "text/javascript; charset=utf-8",
 }
 
 

@@ -7,6 +7,7 @@ framework_cookies.py  the cookies common frameworks need to work, with their doc
 cookie_database.py    the Open Cookie Database shipped in open_cookie_database/, by name
 third_parties.py  the tracker and embed hosts, their providers and categories
 inventory.py     every cookie name met, counted in memory and written to ClickHouse
+host_inventory.py  third-party hosts browsers reported a page contacting before consent
 declaration.py   the site's cookie declaration from the inventory, in five languages
 set_cookie.py    reading, capping and expiring Set-Cookie values
 enforcement.py   the cookie filter both ways, used by the proxy
@@ -61,6 +62,14 @@ def build_consent(settings: Settings, clock: Clock, geo: GeoLookup | None = None
                 f"CG_COOKIE_RULES or CG_COOKIE_DEFAULT_CATEGORY name the category {category!r}, "
                 f"which is not in CG_CONSENT_CATEGORIES ({', '.join(sorted(known))}); "
                 "add it there or use one of those."
+            )
+    for key in sorted(settings.consent_regimes):
+        country, _, category = key.partition(".")
+        if category and category not in settings.consent_categories:
+            raise SettingsError(
+                f"CG_CONSENT_REGIMES gives {key} a regime, but {category!r} is not in "
+                f"CG_CONSENT_CATEGORIES ({', '.join(settings.consent_categories)}); "
+                f"use one of those, or {country}=regime for every category."
             )
     if settings.consent_log_days and settings.consent_log_days < settings.consent_lifetime_days:
         raise SettingsError(

@@ -2,6 +2,8 @@
 
     GET    /_consent/state   the visitor's categories, revision, must_show (and why), csrf
     POST   /_consent/state   {"action": "accept_all"} | {"action": "reject_all"}
+                             | {"action": "object"}: refuse what runs without asking
+                               (the categories an opt-out regime grants by default)
                              | {"categories": {"analytics": true, ...}}
                              | {"services": {"youtube": true}}: always allow an embed's
                                provider, kept with the categories as ``service:youtube``
@@ -14,7 +16,9 @@ State-changing requests need the same-origin check and the CSRF token (see
 visitor is not asked again on the next page, and every cookie of a category no
 longer granted is deleted in the same response. Every choice is appended to the
 consent log, and every outcome (a banner that must show included) counted in
-``consent_counts`` (see ``log.py``).
+``consent_counts`` (see ``log.py``), both with the regime that applied to the
+visitor (``regime_label``). ``GET`` also says which categories run without asking
+(``opt_out``), for the banner's first layer and its Object button.
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ from starlette.routing import BaseRoute, Route
 from gateway.consent.csrf import CsrfTokens, same_origin
 from gateway.consent.enforcement import CookieEnforcer
 from gateway.consent.log import ConsentLog
-from gateway.consent.state import CONSENT_COOKIE, NECESSARY, ConsentPolicy, ConsentState
+from gateway.consent.state import (
+    CONSENT_COOKIE,
+    NECESSARY,
+    ConsentPolicy,
+    ConsentState,
+    regime_label,
+)
 from gateway.consent.third_parties import EMBED_SERVICES, SERVICE_PREFIX
 from gateway.context import RequestContext
 from gateway.cookies import set_cookie_header
@@ -45,7 +55,7 @@ class ChoiceError(ValueError):
 
 
 def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str], dict[str, bool]]:
-    """The action (``accept_all``, ``reject_all`` or ``custom``, which a services
+    """The action (``accept_all``, ``reject_all``, ``object`` or ``custom``, which a services
     choice is too), the categories a POST body grants and the services it allows or refuses, or
     :class:`ChoiceError` naming what is wrong (and
     :class:`~gateway.exceptions.JsonTooDeep` for a body nested past the bound)."""
@@ -69,7 +79,9 @@ def parse_choice(body: bytes, categories: tuple[str, ...]) -> tuple[str, set[str
             return "accept_all", set(categories), {}
         if data["action"] == "reject_all":
             return "reject_all", set(), {}
-        raise ChoiceError("'action' must be 'accept_all' or 'reject_all'.")
+        if data["action"] == "object":
+            return "object", set(), {}  # the API knows what the visitor objects to
+        raise ChoiceError("'action' must be 'accept_all', 'reject_all' or 'object'.")
     chosen = data["categories"]
     if not isinstance(chosen, dict):
         raise ChoiceError("'categories' must be an object of category names to true or false.")
@@ -130,7 +142,7 @@ class ConsentApi:
         assert isinstance(consent, ConsentState)
         if request.method == "GET":
             if consent.must_show:
-                self.log.count("shown", gpc=consent.gpc)
+                self.log.count("shown", gpc=consent.gpc, regime=consent.regime)
             return self._answer(context, consent)
 
         if not same_origin(
@@ -146,6 +158,7 @@ class ConsentApi:
                 "The X-CSRF-Token header is missing or stale: read it from GET /_consent/state "
                 "and send it with the session cookie.",
             )
+        regimes = self.policy.regimes_for(self.policy.country_of(context.client_ip))
         if request.method == "DELETE":
             action, granted, services = "withdraw", set[str](), dict[str, bool]()
         else:
@@ -158,6 +171,8 @@ class ConsentApi:
                 action, granted, services = parse_choice(body, self.policy.categories)
             except ChoiceError as error:
                 return error_response(400, "invalid_body", str(error))
+            if action == "object":
+                granted = {g for g in consent.granted if regimes.get(g) != "opt-out"}
             # A service choice keeps the categories; a category choice keeps the services.
             kept = {g for g in consent.granted if g.startswith(SERVICE_PREFIX)}
             if services:
@@ -168,12 +183,13 @@ class ConsentApi:
 
         previous = await self.log.resume(consent.choice)
         choice = self.log.record_choice(
-            self.policy.choose(previous, granted),
+            self.policy.choose(previous, granted, consent.default_id),
             previous,
             action,
             client_ip=context.client_ip,
             user_agent=request.headers.get("user-agent", ""),
             gpc=consent.gpc,
+            regime=regime_label(regimes),
         )
         new_state = ConsentState(choice.granted, False, "choice_made", "", consent.gpc, choice)
         context.consent = new_state
@@ -204,6 +220,7 @@ class ConsentApi:
             "must_show": consent.must_show,
             "reason": consent.reason,
             "regime": consent.regime or None,
+            "opt_out": sorted(consent.opt_out),
             "gpc": consent.gpc,
             "services": sorted(
                 g.removeprefix(SERVICE_PREFIX)

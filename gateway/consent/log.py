@@ -6,7 +6,8 @@ cookie) and each outcome into a ``consent_counts`` row, and hands both to the
 same kind of writer as analytics (:class:`~gateway.analytics.writer.EventWriter`),
 so a choice made while ClickHouse is away waits in the spool, never lost. An
 entry records what proves the choice and nothing more: truncated IP, browser
-family, country, GPC signal, policy revision, and a fingerprint of the banner
+family, country, GPC signal, policy revision, the regime that applied
+(:func:`~gateway.consent.state.regime_label`), and a fingerprint of the banner
 the visitor saw (:func:`config_fingerprint`). A returning visitor's choice reads
 the log once, for erasure entries appended after their cookie's head
 (:meth:`ConsentLog.resume`).
@@ -22,9 +23,8 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from gateway.analytics.spool import Spool
 from gateway.analytics.useragent import parse_user_agent
-from gateway.analytics.writer import EventWriter
+from gateway.analytics.writer import EventWriter, table_writer
 from gateway.clock import Clock
 from gateway.consent.proof import COLUMNS, LogEntry, erased_after, load_chain, sealed
 from gateway.consent.state import NECESSARY, Choice, ConsentPolicy
@@ -34,7 +34,15 @@ from gateway.storage import Storage
 
 logger = logging.getLogger("gateway.consent")
 
-COUNT_COLUMNS: tuple[str, ...] = ("hour", "site", "outcome", "categories", "gpc", "count")
+COUNT_COLUMNS: tuple[str, ...] = (
+    "hour",
+    "site",
+    "outcome",
+    "categories",
+    "gpc",
+    "count",
+    "regime",
+)
 BANNER_FOLDER = Path(__file__).resolve().parents[1] / "banner" / "static"  # as banner/assets.py
 DAY = 86_400
 
@@ -81,30 +89,15 @@ class ConsentLog:
         self.storage: Storage | None = None
         self.outcomes: Counter[str] = Counter()  # per outcome since start, for /metrics
 
-    @property
-    def spool_dir(self) -> Path:
-        return Path(self.settings.spool_dir or Path(self.settings.data_dir) / "spool")
-
     async def open(self, storage: Storage) -> None:
         """Start both writers (at start-up, once the schema is migrated)."""
         self.storage = storage
-        self.entries = await asyncio.to_thread(self._writer, storage, "consent_log", COLUMNS)
+        self.entries = await asyncio.to_thread(
+            table_writer, storage, self.settings, "consent_log", COLUMNS
+        )
         self.counts = await asyncio.to_thread(
-            self._writer, storage, "consent_counts", COUNT_COLUMNS
+            table_writer, storage, self.settings, "consent_counts", COUNT_COLUMNS
         )
-
-    def _writer(self, storage: Storage, table: str, columns: tuple[str, ...]) -> EventWriter:
-        writer = EventWriter(
-            storage,
-            Spool(self.spool_dir, table),
-            flush_interval=self.settings.flush_interval,
-            batch_size=self.settings.flush_batch_size,
-            max_queue=self.settings.queue_max_events,
-            table=table,
-            columns=columns,
-        )
-        writer.start()
-        return writer
 
     async def close(self) -> None:
         """Flush or spool what is queued (at shutdown)."""
@@ -160,6 +153,7 @@ class ConsentLog:
         client_ip: str = "",
         user_agent: str = "",
         gpc: bool = False,
+        regime: str = "",
     ) -> LogEntry:
         """A sealed entry that follows ``previous`` (the cookie's choice) in the chain."""
         ip = truncate_ip(client_ip) if client_ip else ""
@@ -182,6 +176,7 @@ class ConsentLog:
                 gpc=gpc,
                 prev_time=previous.made_at if chained and previous else 0,
                 prev_hash=previous.head if chained and previous else "",
+                regime=regime,
             )
         )
 
@@ -194,6 +189,7 @@ class ConsentLog:
         client_ip: str,
         user_agent: str,
         gpc: bool,
+        regime: str = "",
     ) -> Choice:
         """Log ``choice`` and count its outcome; the choice with its chain head set."""
         entry = self.entry(
@@ -205,9 +201,10 @@ class ConsentLog:
             client_ip=client_ip,
             user_agent=user_agent,
             gpc=gpc,
+            regime=regime,
         )
         self.put_entry(entry)
-        self.count(action, entry.categories, gpc)
+        self.count(action, entry.categories, gpc, regime)
         return replace(choice, seq=entry.seq, head=entry.hash)
 
     def put_entry(self, entry: LogEntry) -> None:
@@ -218,17 +215,28 @@ class ConsentLog:
 
     # -- counts ---------------------------------------------------------------------
 
-    def count(self, outcome: str, categories: tuple[str, ...] = (), gpc: bool = False) -> None:
-        """Count one banner outcome (``shown`` or an action) for this hour, without an id."""
+    def count(
+        self,
+        outcome: str,
+        categories: tuple[str, ...] = (),
+        gpc: bool = False,
+        regime: str = "",
+    ) -> None:
+        """Count one banner outcome (``shown`` or an action) for this hour, without an id,
+        with the regime that applied (empty where none did, as for an erasure)."""
         if self.counts is None:
             raise RuntimeError("the consent counts are used before start-up")
         self.outcomes[outcome] += 1
-        self.counts.put(self.count_line(outcome, categories, gpc))
+        self.counts.put(self.count_line(outcome, categories, gpc, regime))
 
     def count_line(
-        self, outcome: str, categories: tuple[str, ...] = (), gpc: bool = False
+        self,
+        outcome: str,
+        categories: tuple[str, ...] = (),
+        gpc: bool = False,
+        regime: str = "",
     ) -> bytes:
         """One ``consent_counts`` row (``count`` = 1) as a ``JSONCompactEachRow`` line."""
         now = int(self.clock())
-        row = [now - now % 3600, self.site, outcome, list(categories), gpc, 1]
+        row = [now - now % 3600, self.site, outcome, list(categories), gpc, 1, regime]
         return json.dumps(row, separators=(",", ":")).encode()

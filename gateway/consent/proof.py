@@ -49,6 +49,7 @@ COLUMNS: tuple[str, ...] = (
     "prev_time",
     "prev_hash",
     "hash",
+    "regime",  # 0020: the regime that applied, empty in older entries
 )
 """The ``consent_log`` columns, in the order :meth:`LogEntry.line` writes them."""
 
@@ -73,11 +74,17 @@ class LogEntry:
     prev_time: int = 0
     prev_hash: str = ""
     hash: str = field(default="")
+    regime: str = ""  # regime_label() of the visitor's country; empty before 0020
 
     def canonical(self) -> str:
-        """The entry as it is hashed: sorted-key JSON of every field but ``hash``."""
+        """The entry as it is hashed: sorted-key JSON of every field but ``hash``.
+
+        An empty ``regime`` is left out, so entries written before it existed still verify.
+        """
         data = asdict(self)
         del data["hash"]
+        if not self.regime:
+            del data["regime"]
         data["categories"] = list(self.categories)
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -104,6 +111,7 @@ class LogEntry:
             self.prev_time,
             self.prev_hash,
             self.hash,
+            self.regime,
         ]
         return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
 

@@ -2,6 +2,8 @@
 
 The front door runs it after the session step and before everything that asks
 about consent: the proxy's cookie filter, the page-view recorder, the beacon.
+A visitor whose defaults grant analytics before any choice gets the cookie that
+keeps their consent id here, so the recorder and the beacon can count them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from gateway.asgi import RawHeaders
 from gateway.consent.state import CONSENT_COOKIE, ConsentPolicy
 from gateway.context import RequestContext
+from gateway.cookies import set_cookie_header
 
 
 class ConsentReader:
@@ -26,6 +29,14 @@ class ConsentReader:
             if (key == b"sec-gpc" or (key == b"dnt" and self.honour_dnt)) and value.strip() == b"1":
                 gpc = True
                 break
-        context.consent = self.policy.resolve(
-            context.cookie(CONSENT_COOKIE), gpc, context.client_ip
-        )
+        consent = self.policy.resolve(context.cookie(CONSENT_COOKIE), gpc, context.client_ip)
+        context.consent = consent
+        if consent.new_id:
+            context.response_cookies.append(
+                set_cookie_header(
+                    CONSENT_COOKIE,
+                    self.policy.encode_id(consent.default_id),
+                    max_age=self.policy.lifetime_seconds,
+                    secure=context.secure,
+                )
+            )

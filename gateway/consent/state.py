@@ -7,7 +7,12 @@ means a visitor can neither grant what the gateway did not record nor forge
 another's consent id. A choice counts only while younger than
 ``CG_CONSENT_LIFETIME_DAYS`` and made under the current ``CG_POLICY_REVISION``;
 otherwise the banner shows again, and the defaults follow the legal regime of
-the visitor's country, less what a Global Privacy Control signal denies.
+the visitor's country, category by category (``GB.analytics=opt-out``: the UK's
+statistics exception), less what a Global Privacy Control signal denies.
+
+A visitor whose defaults grant analytics before any choice gets a consent cookie
+that carries only a fresh consent id (no revision, no categories): the key of
+their statistics, and of their privacy page, until they choose or object.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ from gateway.signing import CookieSigner
 CONSENT_COOKIE = "cg_consent"
 NECESSARY = "necessary"
 _SEPARATOR = "~"
+_NO_CHOICE = ""  # the revision field of a cookie that carries only a consent id
+# What a GPC signal objects to beyond CG_GPC_DENIES_ANALYTICS where a category is opt-out
+# under the statistics exception: GPC says "do not track me", which statistics are.
+GPC_OBJECTS_TO = frozenset({"analytics"})
 _SEQ = re.compile(r"^(-1|\d{1,9})$")
 CONSENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -47,7 +56,12 @@ class ConsentState:
     """What this visitor has granted on this request (the ``ConsentView`` of the context).
 
     ``reason`` says why ``must_show`` is what it is: ``choice_made``,
-    ``no_choice``, ``revision_changed`` or ``not_required``.
+    ``no_choice``, ``revision_changed`` or ``not_required``. ``regime`` labels the
+    regimes that gave the defaults (:func:`regime_label`; empty once a choice is made);
+    ``opt_out`` holds the categories granted by default under their own opt-out regime
+    (``GB.analytics=opt-out``), which the banner's notice names and "Object" refuses;
+    ``default_id`` the consent id of a visitor without a choice (``new_id`` when it was
+    made on this request, so its cookie must be set).
     """
 
     granted: frozenset[str]
@@ -56,13 +70,29 @@ class ConsentState:
     regime: str
     gpc: bool
     choice: Choice | None
+    opt_out: frozenset[str] = frozenset()
+    default_id: str = ""
+    new_id: bool = False
 
     @property
     def consent_id(self) -> str | None:
-        return self.choice.consent_id if self.choice is not None else None
+        if self.choice is not None:
+            return self.choice.consent_id
+        return self.default_id or None
 
     def allows(self, category: str) -> bool:
         return category in self.granted
+
+
+def regime_label(regimes: dict[str, str]) -> str:
+    """One regime when every category has it, else ``category=regime`` pairs, sorted.
+
+    The consent log and counts record it, so the consent panel can split by it.
+    """
+    values = set(regimes.values())
+    if len(values) <= 1:
+        return values.pop() if values else "opt-in"
+    return ",".join(f"{c}={r}" for c, r in sorted(regimes.items()))
 
 
 def new_consent_id() -> str:
@@ -111,8 +141,15 @@ class ConsentPolicy:
         parts = (choice.consent_id, choice.revision, granted, str(choice.seq), choice.head)
         return self.signer.sign(_SEPARATOR.join(parts))
 
+    def encode_id(self, consent_id: str) -> str:
+        """A consent cookie that carries only ``consent_id``: no choice made yet."""
+        return self.signer.sign(_SEPARATOR.join((consent_id, _NO_CHOICE, "", "-1", "")))
+
     def decode(self, raw: str | None) -> Choice | None:
-        """The choice in a cookie value, or ``None`` for a forged, expired or garbage one."""
+        """The choice in a cookie value, or ``None`` for a forged, expired or garbage one.
+
+        A cookie that carries only a consent id gives a choice whose revision is empty.
+        """
         if not raw:
             return None
         checked = self.signer.unsign(raw, max_age=self.lifetime_seconds)
@@ -129,14 +166,15 @@ class ConsentPolicy:
         )
         return Choice(parts[0], parts[1], granted | {NECESSARY}, made_at, int(parts[3]), parts[4])
 
-    def choose(self, previous: Choice | None, granted: set[str]) -> Choice:
+    def choose(self, previous: Choice | None, granted: set[str], default_id: str = "") -> Choice:
         """A new choice, keeping the visitor's consent id (and chain) when they had one.
 
         Its ``seq`` follows the previous choice's; its ``head`` is filled in by the
-        consent log once the entry is hashed.
+        consent log once the entry is hashed. A first choice keeps ``default_id``, the
+        id a default grant's statistics were kept under, when there is one.
         """
         if previous is None:
-            consent_id, seq = new_consent_id(), 0
+            consent_id, seq = default_id or new_consent_id(), 0
         else:
             consent_id, seq = previous.consent_id, previous.seq + 1
         kept = frozenset(g for g in granted if g in self.categories or SERVICE.match(g))
@@ -145,29 +183,54 @@ class ConsentPolicy:
 
     # -- the state ----------------------------------------------------------------
 
-    def regime_for(self, client_ip: str) -> str:
-        """``opt-in``, ``opt-out`` or ``none`` for the visitor's country; ``opt-in`` if unknown.
+    def country_of(self, client_ip: str) -> str:
+        """The visitor's country when a regime may depend on it, else ``""``.
 
         The lookup runs in memory on the truncated address; nothing is stored.
         """
-        if not self.regimes or self.geo is None:
-            return "opt-in"
-        country = self.geo.lookup(truncate_ip(client_ip)).country
-        return self.regimes.get(country, "opt-in")
+        if not self.regimes or self.geo is None or not client_ip:
+            return ""
+        return self.geo.lookup(truncate_ip(client_ip)).country
+
+    def regimes_for(self, country: str) -> dict[str, str]:
+        """Each category's regime in ``country``: its own, the country's, or ``opt-in``."""
+        base = self.regimes.get(country, "opt-in") if country else "opt-in"
+        return {c: self.regimes.get(f"{country}.{c}", base) for c in self.categories}
+
+    def regime_for(self, client_ip: str) -> str:
+        """The :func:`regime_label` of the visitor's country; ``opt-in`` if unknown."""
+        return regime_label(self.regimes_for(self.country_of(client_ip)))
 
     def resolve(self, raw_cookie: str | None, gpc: bool, client_ip: str) -> ConsentState:
         """What the visitor has granted, from their cookie, GPC signal and country."""
         choice = self.decode(raw_cookie)
+        default_id = ""
+        if choice is not None and choice.revision == _NO_CHOICE:
+            default_id, choice = choice.consent_id, None
         if choice is not None and choice.revision == self.revision:
             return ConsentState(choice.granted, False, "choice_made", "", gpc, choice)
-        regime = self.regime_for(client_ip)
-        if regime == "opt-in":
-            granted = frozenset({NECESSARY})
-        else:
-            granted = frozenset(self.categories) | {NECESSARY}
+        country = self.country_of(client_ip)
+        regimes = self.regimes_for(country)
+        granted = frozenset(c for c, r in regimes.items() if r != "opt-in") | {NECESSARY}
         if gpc:
             granted -= self.gpc_denied
+            # Under the statistics exception GPC is an objection (docs/privacy.md).
+            granted -= {c for c in GPC_OBJECTS_TO if f"{country}.{c}" in self.regimes}
+        # The banner's notice speaks of statistics and appearance: only a category's own
+        # opt-out (the exception's form) is listed, not a whole country's.
+        opt_out = frozenset(
+            c for c in granted if regimes.get(c) == "opt-out" and f"{country}.{c}" in self.regimes
+        )
+        must_show = any(r != "none" for r in regimes.values())
         reason = "revision_changed" if choice is not None else "no_choice"
-        if regime == "none":
+        if not must_show:
             reason = "not_required"
-        return ConsentState(granted, regime != "none", reason, regime, gpc, choice)
+        new_id = False
+        if choice is None and not default_id and "analytics" in granted:
+            default_id, new_id = new_consent_id(), True
+        if choice is not None:
+            default_id = ""
+        label = regime_label(regimes)
+        return ConsentState(
+            granted, must_show, reason, label, gpc, choice, opt_out, default_id, new_id
+        )

@@ -80,6 +80,7 @@ def outline(settings: Settings, site_url: str = "") -> list[Block]:
             "looks at an individual. Browsers that send Global Privacy Control are not "
             "tracked for marketing.",
         ),
+        *_statistics_exception(settings),
         ("h3", "How long we keep it"),
         (
             "ul",
@@ -91,6 +92,11 @@ def outline(settings: Settings, site_url: str = "") -> list[Block]:
                     if settings.analytics_retention_override.strip()
                     else ""
                 ),
+                "Daily counts of the whole site (visits, page views, top pages, sources, "
+                "countries, devices), with no identifier, each of at least "
+                f"{settings.stats_min_visitors} visitors: 25 months, to compare a year with "
+                "the one before. They hold nothing about you alone, so there is nothing of "
+                "yours in them to show or erase.",
                 f"The record of your consent choices (proof of consent): "
                 f"{settings.consent_log_retention_days} days after each choice.",
                 "Counts of banner choices with no identifier: 13 months.",
@@ -106,6 +112,33 @@ def outline(settings: Settings, site_url: str = "") -> list[Block]:
         ),
     ]
     return blocks
+
+
+def _statistics_exception(settings: Settings) -> list[Block]:
+    """What runs without asking where a per-category regime makes it opt-out (the UK's
+    statistics exception, PECR Schedule A1), if any does."""
+    countries: dict[str, list[str]] = {}
+    for key, regime in settings.consent_regimes.items():
+        country, dot, category = key.partition(".")
+        if dot and regime == "opt-out":
+            countries.setdefault(category, []).append(country)
+    if not countries:
+        return []
+    where = "; ".join(
+        f"`{category}` for visitors in {', '.join(sorted(names))}"
+        for category, names in sorted(countries.items())
+    )
+    return [
+        ("h3", "What runs until you object"),
+        (
+            "p",
+            f"Where the law allows it without consent (in the UK, statistics about how the "
+            f"site is used and remembering your choices of appearance), these categories are "
+            f'on until you object: {where}. The banner says so and offers "Object" in one '
+            "click, free, at any time; a browser sending Global Privacy Control objects to "
+            "the statistics. Marketing always needs your consent.",
+        ),
+    ]
 
 
 def to_markdown(blocks: list[Block]) -> str:

@@ -282,7 +282,10 @@ class PrivacyPages:
             + "</p>",
             f"<h2>{e(t['consent_h'])}</h2>",
         ]
-        if consent.choice is None:
+        if consent.choice is None and consent.opt_out:  # the statistics exception
+            listed = ", ".join(c for c in settings.consent_categories if c in consent.opt_out)
+            parts.append(f"<p>{e(t['consent_unasked'].format(categories=listed))}</p>")
+        elif consent.choice is None:
             parts.append(f"<p>{e(t['consent_none'])}</p>")
         else:
             listed = ", ".join(granted) if granted else t["none"]

@@ -23,10 +23,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "keep_h": "How long we keep it",
         "keep": (
             "Visits are deleted automatically after {analytics}. The record of your consent "
-            "choices is kept {consent_log} days, to prove what you agreed to."
+            "choices is kept {consent_log} days, to prove what you agreed to. Daily counts "
+            "of the whole site, each of several visitors and none about you alone, are kept "
+            "25 months, to compare a year with the one before."
         ),
         "consent_h": "Your consent",
         "consent_none": "You have not made a choice yet.",
+        "consent_unasked": (
+            "You have not made a choice yet. Without asking, only to count visits so we can "
+            "improve the site or to remember your display choices, we use: {categories}. You can "
+            "object, free of charge, with the button below."
+        ),
         "consent_now": "You currently allow: {categories}.",
         "change": "Change your choice",
         "data_h": "Data we hold about you",
@@ -83,10 +90,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "keep_h": "Combien de temps nous les gardons",
         "keep": (
             "Les visites sont supprimées automatiquement après {analytics}. La trace de vos "
-            "choix de consentement est gardée {consent_log} jours, pour prouver votre accord."
+            "choix de consentement est gardée {consent_log} jours, pour prouver votre accord. "
+            "Des totaux quotidiens de tout le site, chacun de plusieurs visiteurs et aucun sur "
+            "vous seul, sont gardés 25 mois, pour comparer une année à la précédente."
         ),
         "consent_h": "Votre consentement",
         "consent_none": "Vous n'avez pas encore fait de choix.",
+        "consent_unasked": (
+            "Vous n'avez pas encore fait de choix. Sans vous le demander, uniquement pour compter"
+            " les visites afin d'améliorer le site ou pour mémoriser vos choix d'affichage, nous "
+            "utilisons : {categories}. Vous pouvez vous y opposer gratuitement avec le bouton ci-"
+            "dessous."
+        ),
         "consent_now": "Vous autorisez actuellement : {categories}.",
         "change": "Modifier votre choix",
         "data_h": "Les données que nous avons sur vous",
@@ -143,10 +158,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "keep_h": "Wie lange wir sie speichern",
         "keep": (
             "Besuche werden nach {analytics} automatisch gelöscht. Der Nachweis Ihrer "
-            "Einwilligungen wird {consent_log} Tage aufbewahrt."
+            "Einwilligungen wird {consent_log} Tage aufbewahrt. Tägliche Gesamtzahlen der "
+            "Website, jede von mehreren Besuchern und keine über Sie allein, werden 25 Monate "
+            "aufbewahrt, um ein Jahr mit dem vorigen zu vergleichen."
         ),
         "consent_h": "Ihre Einwilligung",
         "consent_none": "Sie haben noch keine Wahl getroffen.",
+        "consent_unasked": (
+            "Sie haben noch keine Wahl getroffen. Ohne Nachfrage, nur um Besuche zu zählen und "
+            "die Website zu verbessern oder um Ihre Anzeigeeinstellungen zu speichern, verwenden "
+            "wir: {categories}. Sie können mit der Schaltfläche unten kostenlos widersprechen."
+        ),
         "consent_now": "Sie erlauben derzeit: {categories}.",
         "change": "Auswahl ändern",
         "data_h": "Daten, die wir über Sie haben",
@@ -203,10 +225,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "keep_h": "Cuánto tiempo lo guardamos",
         "keep": (
             "Las visitas se borran automáticamente tras {analytics}. El registro de sus "
-            "decisiones de consentimiento se guarda {consent_log} días, como prueba."
+            "decisiones de consentimiento se guarda {consent_log} días, como prueba. Los "
+            "recuentos diarios de todo el sitio, cada uno de varios visitantes y ninguno sobre "
+            "usted solo, se guardan 25 meses, para comparar un año con el anterior."
         ),
         "consent_h": "Su consentimiento",
         "consent_none": "Aún no ha elegido.",
+        "consent_unasked": (
+            "Aún no ha elegido. Sin preguntarle, solo para contar las visitas y mejorar el sitio "
+            "o para recordar sus preferencias de visualización, usamos: {categories}. Puede "
+            "oponerse gratis con el botón de abajo."
+        ),
         "consent_now": "Ahora permite: {categories}.",
         "change": "Cambiar su elección",
         "data_h": "Datos que tenemos sobre usted",
@@ -263,10 +292,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "keep_h": "Am ba hyd rydym yn ei gadw",
         "keep": (
             "Caiff ymweliadau eu dileu'n awtomatig ar ôl {analytics}. Cedwir cofnod eich "
-            "dewisiadau caniatâd am {consent_log} diwrnod, i brofi'r hyn y cytunoch iddo."
+            "dewisiadau caniatâd am {consent_log} diwrnod, i brofi'r hyn y cytunoch iddo. "
+            "Cedwir cyfrifon dyddiol o'r wefan gyfan, pob un o sawl ymwelydd a dim un amdanoch "
+            "chi yn unig, am 25 mis, i gymharu blwyddyn â'r un cynt."
         ),
         "consent_h": "Eich caniatâd",
         "consent_none": "Nid ydych wedi dewis eto.",
+        "consent_unasked": (
+            "Nid ydych wedi dewis eto. Heb ofyn, dim ond i gyfrif ymweliadau er mwyn gwella'r "
+            "wefan neu i gofio eich dewisiadau arddangos, rydym yn defnyddio: {categories}. "
+            "Gallwch wrthwynebu am ddim gyda'r botwm isod."
+        ),
         "consent_now": "Ar hyn o bryd rydych yn caniatáu: {categories}.",
         "change": "Newid eich dewis",
         "data_h": "Data sydd gennym amdanoch",

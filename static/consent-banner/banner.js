@@ -123,7 +123,7 @@
       el('h2', { id: 'cg-title' }, [t.title]),
       el('p', { id: 'cg-desc' }, [t.text + ' ', el('a', { href: cfg.policy || prefix + 'privacy' }, [t.policy])]),
       cats2,
-      el('div', { class: 'cg-btns' }, [button('accept', t.accept), button('reject', t.reject), choose, save]),
+      el('div', { class: 'cg-btns' }, [button('accept_all', t.accept), button('reject_all', t.reject), choose, save]),
     ]);
     box.addEventListener('click', (e) => {
       const action = e.target.closest('[data-cg]');
@@ -131,13 +131,15 @@
       const what = action.dataset.cg;
       if (what === 'choose') { fromChoose = true; layer(true); return; }
       const body = what === 'save'
-        ? { categories: Object.fromEntries(cats.map((c) => [c, box.querySelector('[name="' + c + '"]').checked])) }
-        : { action: what + '_all' };
+        ? { categories: Object.fromEntries(cats.map((c) => [c, box.querySelector('[name=' + c + ']').checked])) }
+        : { action: what };
       decide('POST', body);
     });
     box.addEventListener('keydown', keys);
     box.addEventListener('focusin', (e) => { if (!box.contains(e.relatedTarget)) back = e.relatedTarget; });
     D.body.prepend(box); // first in reading order
+    // object.js: the opt-out notice and Object button
+    if (state.opt_out[0]) D.head.append(el('script', { src: cfg.object, nonce: tag.nonce }));
   }
 
   function layer(second) {
@@ -146,7 +148,7 @@
     box.setAttribute('role', second ? 'dialog' : 'region');
     if (!second) return box.removeAttribute('aria-modal');
     box.setAttribute('aria-modal', 'true');
-    cats.forEach((c) => { box.querySelector('[name="' + c + '"]').checked = !!granted[c]; });
+    cats.forEach((c) => { box.querySelector('[name=' + c + ']').checked = !!granted[c]; });
     box.querySelector('input').focus();
   }
 
