@@ -82,7 +82,8 @@ def test_a_shorter_analytics_retention_is_applied_to_the_tables() -> None:
     shorter = make_settings(
         "http://127.0.0.1:1", clickhouse_dsn=storage.dsn, analytics_retention_days="7"
     )
-    assert apply_analytics_retention(storage, shorter) == ["events", "sessions_agg", "stats_daily"]
+    changed = ["events", "sessions_agg", "stats_daily", "funnel_days"]
+    assert apply_analytics_retention(storage, shorter) == changed
     assert apply_analytics_retention(storage, shorter) == []  # already so
     client.command("ALTER TABLE events MATERIALIZE TTL SETTINGS mutations_sync = 2")
     assert client.query("SELECT path FROM events").result_rows == [("/today",)]
@@ -95,11 +96,7 @@ def test_a_shorter_analytics_retention_is_applied_to_the_tables() -> None:
     # The merged windows go 54 hours after their last day (0010), whatever the retention.
     assert found["stats_window"]["ttl"] == "toDateTime(last_day, 'UTC') + 54 hours"
     assert found["stats_window"]["limit_days"] == 3.25
-    assert apply_analytics_retention(storage, settings) == [
-        "events",
-        "sessions_agg",
-        "stats_daily",
-    ]  # back
+    assert apply_analytics_retention(storage, settings) == changed  # back
     assert tables(retention_report(storage, settings))["events"]["limit_days"] == 32
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from gateway.admin.dashboard_history import history_answer, history_calls
 from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
 from gateway.stats import (
@@ -30,6 +31,7 @@ from gateway.stats import (
     aggregate,
     breakdown,
     consent_figures,
+    history,
     next_pages,
     period_range,
     realtime,
@@ -44,6 +46,8 @@ RANGES = {
     "yesterday": "Yesterday",
     "7d": "Last 7 days",
     "30d": "Last 30 days",
+    "6mo": "Last 6 months",
+    "12mo": "Last 12 months",
     "custom": "Custom",
 }
 TOP_METRICS = METRICS  # the top panel shows every metric
@@ -93,6 +97,7 @@ class View:
     start_day: str = ""
     end_day: str = ""
     compare: bool = False
+    compare_year: bool = False  # compare with the same period a year before (the history)
     filters: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -110,7 +115,8 @@ class View:
             period=period,
             start_day=params.get("from", "")[:10],
             end_day=params.get("to", "")[:10],
-            compare=params.get("compare", "") in ("1", "on", "true"),
+            compare=params.get("compare", "") in ("1", "on", "true", "year"),
+            compare_year=params.get("compare", "") == "year",
             filters=filters,
         )
 
@@ -119,13 +125,17 @@ class View:
         start, end = period_range(self.period, now, date)
         return StatsQuery(self.site, start, end, self.filters)
 
+    def earlier(self, q: StatsQuery) -> StatsQuery:
+        """The question ``q`` is compared with: the period before, or a year before."""
+        return history.year_before(q) if self.compare_year else q.previous()
+
     def params(self, **changes: Any) -> dict[str, str]:
         """The query string of this view with ``changes`` (``None`` removes a key)."""
         params: dict[str, str] = {"period": self.period}
         if self.period == "custom":
             params.update({"from": self.start_day, "to": self.end_day})
         if self.compare:
-            params["compare"] = "1"
+            params["compare"] = "year" if self.compare_year else "1"
         params.update(self.filters)
         for key, value in changes.items():
             if value is None:
@@ -160,6 +170,8 @@ class Dashboard:
     consent: dict[str, Any]
     consent_previous: dict[str, Any] | None
     live: dict[str, int | None]
+    # For a range older than the events' month: what the anonymous history holds.
+    history: dict[str, Any] | None = None
 
 
 QUERIES_AT_ONCE = 2
@@ -175,8 +187,12 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
     k = settings.stats_min_visitors
     categories = settings.consent_categories
     asked = [view.query(now)]
+    first = asked[0]
+    old = view.compare_year or await storage.run(lambda: history.answers(storage, first, now))
+    if old:
+        asked = [await storage.run(functools.partial(history.clipped, storage, asked[0]))]
     if view.compare:
-        asked.append(asked[0].previous())
+        asked.append(view.earlier(asked[0]))
     # Where the rollups end, read once per question instead of in each of its queries.
     questions = [await storage.run(functools.partial(marked, storage, one)) for one in asked]
     q = questions[0]
@@ -186,18 +202,29 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
     # and 6.8 s one after another on two cores; bench/dashboard.py).
     todo: deque[tuple[tuple[int, str], Callable[[], Any]]] = deque()
     for n, question in enumerate(questions):
-        todo.extend(
-            ((n, panel.name), functools.partial(_breakdown, storage, question, panel, k))
-            for panel in PANELS
-        )
-        todo.append(((n, "top"), functools.partial(aggregate, storage, question, TOP_METRICS, k=k)))
-        todo.append(
-            ((n, "series"), functools.partial(timeseries, storage, question, SERIES_METRICS, k=k))
-        )
+        if old:
+            calls = history_calls(storage, n, question, PANELS, TOP_METRICS, SERIES_METRICS, ROWS)
+            todo.extend(calls)
+        else:
+            todo.extend(
+                ((n, panel.name), functools.partial(_breakdown, storage, question, panel, k))
+                for panel in PANELS
+            )
+            todo.append(
+                ((n, "top"), functools.partial(aggregate, storage, question, TOP_METRICS, k=k))
+            )
+            todo.append(
+                (
+                    (n, "series"),
+                    functools.partial(timeseries, storage, question, SERIES_METRICS, k=k),
+                )
+            )
         todo.append(
             ((n, "consent"), functools.partial(consent_figures, storage, question, categories))
         )
     todo.append(((0, "live"), functools.partial(realtime, storage, view.site, now, k=k)))
+    if old:
+        todo.append(((0, "history"), functools.partial(history.coverage, storage, q)))
     results: dict[tuple[int, str], Any] = {}
     navigation_from = view.filters.get("page", "")
 
@@ -206,7 +233,7 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
         while todo:
             key, call = todo.popleft()
             results[key] = await storage.run(call)
-            if key == (0, PANELS[0].name):
+            if key == (0, PANELS[0].name) and not old:  # the history has no next pages
                 navigation_from = navigation_from or _top_page(results[key])
                 if navigation_from:
                     navigation = functools.partial(
@@ -234,6 +261,7 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
         consent=results[0, "consent"],
         consent_previous=results[1, "consent"] if compare else None,
         live=results[0, "live"],
+        history=results.get((0, "history")),
     )
 
 
@@ -258,8 +286,14 @@ async def panel_table(
         raise BadStatsQuery(f"Unknown panel {name!r}; export one of {', '.join(EXPORTABLE)}.")
     q = view.query(now)
     k = settings.stats_min_visitors
+    old = view.compare_year or await storage.run(lambda: history.answers(storage, q, now))
 
     async def ask(question: StatsQuery) -> Any:
+        if old and name != "consent":
+            panel_of = PANEL_BY_NAME.get(name)
+            return await storage.run(
+                lambda: history_answer(storage, question, name, panel_of, TOP_METRICS)
+            )
         if name == "top":
             return await storage.run(lambda: aggregate(storage, question, TOP_METRICS, k=k))
         if name == "timeseries":
@@ -287,7 +321,7 @@ async def _table(
 ) -> tuple[list[str], list[list[Any]]]:
     """The header and rows of panel ``name``, its figures as the queries give them."""
     current = await ask(q)
-    previous = await ask(q.previous()) if view.compare else None
+    previous = await ask(view.earlier(q)) if view.compare else None
     if name in ("top", "consent"):
         flat = _flatten(current)
         before = _flatten(previous) if previous is not None else {}
@@ -313,11 +347,11 @@ async def _table(
     ]
 
 
-def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update({f"{key}.{inner}": number for inner, number in value.items()})
+        if isinstance(value, Mapping):  # opt_in.analytics, by_regime.opt-out.shown
+            flat.update(_flatten(value, f"{prefix}{key}."))
         else:
-            flat[key] = value
+            flat[prefix + key] = value
     return flat

@@ -4,24 +4,24 @@
 to the proxy's observers and the beacon route to its own routes, and runs
 :meth:`open` at start-up and :meth:`close` at shutdown. ``open`` applies the
 schema migrations (so an unreachable ClickHouse stops start-up with the DSN in
-the message) and starts the writer; ``close`` flushes or spools everything
+the message) and starts the writer and the history's rollup; ``close`` flushes or spools everything
 queued. The object lives on ``app.state.analytics``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from gateway.analytics.events import Event
 from gateway.analytics.pageviews import PageViewRecorder
 from gateway.analytics.spool import Spool
 from gateway.analytics.stale_days import StaleDays
 from gateway.analytics.steps import DropReason, Pipeline, default_pipeline
-from gateway.analytics.writer import EventWriter
+from gateway.analytics.writer import EventWriter, spool_folder
 from gateway.geo import GeoLookup
 from gateway.settings import Settings
 from gateway.sites import site_id
+from gateway.stats.history_rollup import HistoryRoller
 from gateway.storage import Storage, storage_from_settings
 from gateway.storage.migrator import migrate
 
@@ -44,6 +44,7 @@ class Analytics:
         self._geo = geo
         self.writer: EventWriter | None = None
         self.stale_days: StaleDays | None = None
+        self.history: HistoryRoller | None = None
         # Until open() the steps exist but write nowhere: the recorder and the beacon
         # are wired before start-up, and nothing reaches them before it completes.
         self.pipeline: Pipeline = default_pipeline(self._not_open, None)
@@ -53,14 +54,10 @@ class Analytics:
     def _not_open(lines: list[bytes]) -> None:
         raise RuntimeError("analytics used before start-up")
 
-    @property
-    def spool_dir(self) -> Path:
-        return Path(self.settings.spool_dir or Path(self.settings.data_dir) / "spool")
-
     async def open(self) -> None:
         """Migrate the schema, open the spool and start the writer (at start-up)."""
         await asyncio.to_thread(migrate, self.storage)
-        spool = await asyncio.to_thread(Spool, self.spool_dir)
+        spool = await asyncio.to_thread(Spool, spool_folder(self.settings))
         # Before the writer: its first round replays what a stopped process left.
         stale_days = StaleDays(self.storage, spool.path.with_suffix(".stale-day"))
         stale_days.start()
@@ -75,6 +72,9 @@ class Analytics:
         )
         writer.start()
         self.writer = writer
+        history = HistoryRoller(self.storage, self.settings.stats_min_visitors)
+        history.start()  # the 25-month anonymous history, rolled up hourly
+        self.history = history
         self.pipeline.replace(default_pipeline(writer.put_many, self._geo))
 
     async def close(self) -> None:
@@ -86,6 +86,9 @@ class Analytics:
         if self.stale_days is not None:
             await asyncio.to_thread(self.stale_days.close)
             self.stale_days = None
+        if self.history is not None:
+            await asyncio.to_thread(self.history.close)
+            self.history = None
 
     @property
     def queued(self) -> int:

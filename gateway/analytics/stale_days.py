@@ -16,10 +16,12 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from gateway.analytics.events import earliest_time
+from gateway.stats.funnel_days import forget_funnel_days
+from gateway.stats.history_rollup import forget_from
 from gateway.stats.rollup import rebuild_from, refreshing
 from gateway.storage import Storage
 
@@ -133,6 +135,9 @@ class StaleDays:
         day = max(day, first)  # the days before expired, or were never rolled up
         logger.info("events of %s arrived after it was rolled up; rolling up again from it", day)
         rebuild_from(self.storage, day)
+        forget_from(self.storage, day)  # the history rolls those days up again too
+        # A funnel counts a visit on its first step's day: one begun the day before too.
+        forget_funnel_days(self.storage, day - timedelta(days=1))
         self.rebuilds += 1
         return True
 
