@@ -10,6 +10,7 @@
     ├── JsonTooDeep            a JSON body nests arrays and objects too deep (400)
     ├── CookieHeaderTooLarge   a request's Cookie header is longer than the gateway reads (431)
     ├── CommandError           an admin command (user, token, erase...) cannot do what was asked
+    ├── ReportError            an email report could not be sent (mail server refused or away)
     └── UpstreamError          the upstream site failed to answer a proxied request
         ├── UpstreamUnreachable    connection refused, reset or DNS failure (502)
         └── UpstreamTimeout        no answer within the configured timeout (504)
@@ -47,6 +48,13 @@ class CommandError(GatewayError):
     Raised by the functions behind ``consent-gateway user`` and the other local
     commands, in-process or inside the running gateway; the CLI prints the
     message as it is and exits with status 1.
+    """
+
+
+class ReportError(GatewayError):
+    """An email report could not be sent: the mail server is unreachable, offers no
+    STARTTLS, refuses the login or a recipient. The message names the server, never
+    the password.
     """
 
 

@@ -16,8 +16,9 @@ from tests.conftest import make_settings
 
 UTC = dt.UTC
 ANALYTICS_TABLES = ("events", "sessions_agg")
-# Tables that must not expire: dashboard accounts and stats API tokens live until removed.
-KEPT_TABLES = ("users", "api_tokens", "goals", "funnels")
+# Tables that must not expire: dashboard accounts, stats API tokens, goals, funnels,
+# annotations and report recipient lists live until removed.
+KEPT_TABLES = ("users", "api_tokens", "goals", "funnels", "annotations", "report_lists")
 # Tables that are not analytics and carry their own documented TTL (0003_consent.sql):
 # the consent log keeps each entry until the date it records, CG_CONSENT_LOG_DAYS after
 # the choice; the consent counts hold no identifier and are kept 13 months.
@@ -27,6 +28,11 @@ OWN_TTL = {
     # The cookie inventory (0014_cookie_inventory.sql) holds names and counts, no visitor
     # data: a name not met for 13 months goes.
     "cookie_inventory": "TTL last_seen + toIntervalMonth(13)",
+    # Third-party hosts browsers reported (0023_third_party_hosts.sql): hosts and
+    # counts, kept like the cookie inventory.
+    "third_party_hosts": "TTL last_seen + toIntervalMonth(13)",
+    # Which report was claimed by whom (0019_annotations_and_reports.sql): no visitor data.
+    "report_claims": "+ toIntervalMonth(13)",
     # The merged windows of the daily rollup (0007_stats_daily.sql) go 54 hours after
     # their last day (0010_stats_window_expiry.sql): a newer window has replaced them by
     # then, and none starts before the oldest day stats_daily still holds.
@@ -34,6 +40,9 @@ OWN_TTL = {
     # Each refresh of the recent rollup (0009_stats_recent.sql) goes 10 minutes after it
     # was made: a newer one, every five minutes, has replaced it.
     "stats_recent": "TTL toDateTime(upto) + toIntervalMinute(10)",
+    # The anonymous history (0018_stats_history.sql): counts only, every row at or
+    # above k, kept 25 months for year-on-year questions.
+    "stats_history": "TTL day + toIntervalMonth(25)",
 }
 
 

@@ -26,7 +26,9 @@ from gateway.admin.pages import page_routes
 from gateway.admin.people import people_routes, settings_routes
 from gateway.admin.privacy_pages import privacy_routes
 from gateway.admin.rendering import STATIC
+from gateway.admin.reports_page import reports_routes
 from gateway.admin.services import Admin
+from gateway.admin.trust import trust_routes
 from gateway.clock import Clock, system_clock
 from gateway.errors import API_PREFIX, error_handlers
 from gateway.ops.health import health_routes
@@ -45,6 +47,8 @@ def admin_routes(settings: Settings, services: Services, local: LocalCommands) -
         *login_routes(),
         *page_routes(settings),
         *goal_routes(settings),
+        *reports_routes(settings),
+        *trust_routes(settings),
         *people_routes(),
         *privacy_routes(settings),
         *cookies_routes(settings),

@@ -1,5 +1,7 @@
 """Charts drawn on the server as SVG: no chart library, no script, nothing to vendor.
 
+Annotations (admins' dated notes) are marked on the line chart.
+
 Why SVG from Python rather than a vendored library (uPlot, Chart.js): the
 dashboard needs one kind of chart (a line over time, with the previous period
 beside it), which is forty lines here; the page then works without
@@ -45,8 +47,13 @@ def line_chart(
     previous: Sequence[float] | None = None,
     *,
     title: str,
+    marks: Sequence[tuple[int, str]] = (),
 ) -> str:
-    """An SVG line chart of ``values`` (and ``previous``, dashed) under ``labels``."""
+    """An SVG line chart of ``values`` (and ``previous``, dashed) under ``labels``.
+
+    ``marks`` are annotations: (index of a label, text), each drawn as a dotted
+    vertical line with a dot on top, its text the tooltip (an SVG ``<title>``).
+    """
     top = _nice_top(max([*values, *(previous or []), 0]))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -76,6 +83,14 @@ def line_chart(
                 f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" font-size="11" '
                 f'fill="#5b6470">{html.escape(_short(label))}</text>'
             )
+    for at, text in marks:
+        x = LEFT + inner_w * at / count
+        parts.append(
+            f'<g class="annotation"><title>{html.escape(text)}</title>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + inner_h}" stroke="#d97706" '
+            'stroke-width="1.5" stroke-dasharray="2 3"/>'
+            f'<circle cx="{x:.1f}" cy="{TOP}" r="4" fill="#d97706"/></g>'
+        )
     if previous:
         parts.append(
             f'<polyline points="{_points(previous, top)}" fill="none" stroke="#9aa5b1" '
