@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench.analytics import BROWSERS, Consented
 from gateway.analytics.events import (
@@ -175,6 +176,9 @@ def plain_columns(event: Event) -> dict[str, object]:
         "engagement_ms": event.engagement_ms,
         "name": event.name,
         "props": event.props,
+        "region_code": event.region_code,
+        "city_id": event.city_id,
+        "hostname": (urlsplit("//" + event.host).hostname or "").rstrip(".").removeprefix("www."),
     }
 
 

@@ -34,12 +34,15 @@ def dbip_folder() -> Path:
     return DBIP_CACHE
 
 
-def city_record(country: str, region: str, city: str) -> dict[str, Any]:
-    """A record in MaxMind's City schema (what GeoLite2-City holds)."""
+def city_record(
+    country: str, region: str, city: str, region_code: str, geoname_id: int
+) -> dict[str, Any]:
+    """A record in MaxMind's City schema (what GeoLite2-City holds): the subdivision's
+    ISO 3166-2 code without its country (``ENG``), the city's GeoNames id."""
     return {
         "country": {"iso_code": country, "names": {"en": f"country {country}"}},
-        "subdivisions": [{"iso_code": "X", "names": {"en": region}}],
-        "city": {"names": {"en": city}},
+        "subdivisions": [{"iso_code": region_code, "names": {"en": region}}],
+        "city": {"geoname_id": geoname_id, "names": {"en": city}},
         "location": {"latitude": 1.5, "longitude": 2.5},  # present in real files, dropped
     }
 
@@ -66,9 +69,9 @@ def write_mmdb(
     return path
 
 
-LONDON = city_record("GB", "England", "London")
-ROCHDALE = city_record("GB", "England", "Rochdale")
-PARIS = city_record("FR", "Île-de-France", "Paris")
+LONDON = city_record("GB", "England", "London", "ENG", 2643743)
+ROCHDALE = city_record("GB", "England", "Rochdale", "ENG", 2639022)
+PARIS = city_record("FR", "Île-de-France", "Paris", "IDF", 2988507)
 
 
 def maxmind_city(path: Path, london: dict[str, Any] = LONDON) -> Path:

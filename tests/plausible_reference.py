@@ -9,19 +9,22 @@ gateway's SQL fails the suite as surely as a 400.
 Each visit names what Plausible would show for it: the source ("Google" for
 www.google.com and google.co.uk, "Twitter" for t.co), the referrer (host
 without "www." and path), browser and OS families ("Chrome" for Chrome Mobile,
-"Mac"), device ("Desktop"). Page views are 45 seconds apart; a visit's
-duration runs from its first to its last page view.
+"Mac"), device ("Desktop"). Page views are 45 seconds apart; some visits
+also send custom events (:func:`customs_of`), which make a visit interactive (not
+a bounce) and count in its duration, which runs from its first to its last event.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from gateway.analytics.events import Kind
 from gateway.storage import Storage
 from tests.stats_visits import Scripted, write_events
 
@@ -63,12 +66,20 @@ REFERRERS = (
     ("https://indiehackers.com/post/x", "indiehackers.com", "indiehackers.com/post/x"),
     ("https://github.com/plausible", "GitHub", "github.com/plausible"),
 )
+# (country, region name, city name, region's ISO 3166-2 code, city's GeoNames id)
 PLACES = (
-    ("FR", "Ile-de-France", "Paris"),
-    ("DE", "Bavaria", "Munich"),
-    ("US", "Maryland", "Baltimore"),
-    ("GB", "England", "London"),
-    ("DE", "Berlin", "Berlin"),
+    ("FR", "Ile-de-France", "Paris", "FR-IDF", 2988507),
+    ("DE", "Bavaria", "Munich", "DE-BY", 2867714),
+    ("US", "Maryland", "Baltimore", "US-MD", 4347778),
+    ("GB", "England", "London", "GB-ENG", 2643743),
+    ("DE", "Berlin", "Berlin", "DE-BE", 2950159),
+)
+# (the Host a visit's pages were asked with, Plausible's event:hostname)
+HOSTS = (
+    ("example.com", "example.com"),
+    ("www.example.com", "example.com"),
+    ("blog.example.com", "blog.example.com"),
+    ("shop.example.com:8443", "shop.example.com"),
 )
 PATHS = (
     ("/",),
@@ -76,7 +87,7 @@ PATHS = (
     ("/blog/remove-google-analytics",),
     ("/order/confirmation",),
     ("/blog/2026/news", "/blog", "/pricing"),
-    ("/pricing", "/order/confirmation"),
+    ("/pricing", "/register", "/order/confirmation"),
     ("/home",),
     ("/", "/self-hosted-web-analytics"),
     ("/blog/open-source-licenses", "/blog/remove-google-analytics"),
@@ -90,6 +101,33 @@ TAGS = (
     ("email", "campaign|one", "", "keyword"),
     ("", "", "", "keyword"),
 )
+
+
+@dataclass(frozen=True)
+class Custom:
+    """A custom event: its name, seconds after the visit's start, on its page, props."""
+
+    name: str
+    offset: int
+    page: int  # the index of the page view it follows
+    props: tuple[tuple[str, str], ...] = ()
+
+
+def customs_of(i: int, pages: int) -> tuple[Custom, ...]:
+    """The custom events of the ``i``-th visit of ``pages`` page views."""
+    found = []
+    if i % 4 == 1:
+        found.append(Custom("Signup", 20, 0, (("plan", "free" if i % 8 == 1 else "pro"),)))
+    if i % 16 == 5:
+        found.append(Custom("Signup", 25, 0, (("plan", "pro"),)))
+    if i % 6 == 2:
+        url = "https://github.com/plausible"
+        found.append(
+            Custom("Outbound Link: Click", 45 * (pages - 1) + 5, pages - 1, (("url", url),))
+        )
+    if i % 10 == 7:
+        found.append(Custom("Register", 30, 0))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -109,10 +147,20 @@ class Visit:
     utm_campaign: str
     utm_content: str
     utm_term: str
+    customs: tuple[Custom, ...] = ()
+    region: str = ""  # the ISO 3166-2 code, empty for a row stored before 0016
+    city: str = ""  # the GeoNames id, empty for a row stored before 0016
+    host: str = "gateway.test"
+    hostname: str = "gateway.test"
 
     @property
     def duration(self) -> int:
-        return 45 * (len(self.pages) - 1)
+        return max([45 * (len(self.pages) - 1), *(c.offset for c in self.customs)])
+
+    @property
+    def bounce(self) -> bool:
+        """One page view and no custom event (Plausible counts custom events as interactive)."""
+        return len(self.pages) == 1 and not self.customs
 
     def value(self, prop: str) -> str:
         if prop in ("browser", "os", "device"):
@@ -150,6 +198,12 @@ def scripted_visits(today: date) -> list[Visit]:
                 utm_campaign=campaign,
                 utm_content=content,
                 utm_term=term,
+                customs=customs_of(i, len(PATHS[i % len(PATHS)])),
+                # Every seventh visit as if stored before the codes were kept (0016).
+                region=place[3] if i % 7 != 6 else "",
+                city=str(place[4]) if i % 7 != 6 else "",
+                host=HOSTS[i % len(HOSTS)][0],
+                hostname=HOSTS[i % len(HOSTS)][1],
             )
         )
     return visits
@@ -160,7 +214,8 @@ def write_visits(storage: Storage, spool: Path, visits: Sequence[Visit], site: s
     script: list[Scripted] = []
     for visit in visits:
         country, region, city = visit.country, visit.region_name, visit.city_name
-        place = {"country": country, "region": region, "city": city}
+        place: dict[str, object] = {"country": country, "region": region, "city": city}
+        place.update(host=visit.host, region_code=visit.region, city_id=int(visit.city or 0))
         tags = "&".join(
             f"utm_{name}={value.replace('|', '%7C')}"
             for name, value in (
@@ -173,7 +228,7 @@ def write_visits(storage: Storage, spool: Path, visits: Sequence[Visit], site: s
         )
         for n, path in enumerate(visit.pages):
             at = (visit.start + timedelta(seconds=45 * n)).timestamp()
-            referrer = visit.referrer_url if n == 0 else f"http://gateway.test{visit.pages[n - 1]}"
+            referrer = visit.referrer_url if n == 0 else f"http://{visit.host}{visit.pages[n - 1]}"
             fields: dict[str, object] = {"path": path, "at": at, **place, "site": site}
             if referrer:
                 fields["referrer"] = referrer
@@ -181,6 +236,11 @@ def write_visits(storage: Storage, spool: Path, visits: Sequence[Visit], site: s
                 fields["query"] = tags
             letter = f"{visit.visitor:02d}"
             script.append((visit.session, letter, visit.agent.user_agent, fields))
+        for custom in visit.customs:
+            at = (visit.start + timedelta(seconds=custom.offset)).timestamp()
+            fields = {"path": visit.pages[custom.page], "at": at, **place, "site": site}
+            fields.update(kind=Kind.CUSTOM, name=custom.name, props=dict(custom.props))
+            script.append((visit.session, f"{visit.visitor:02d}", visit.agent.user_agent, fields))
     write_events(storage, spool, script)
 
 
@@ -260,10 +320,10 @@ def figures(rows: Sequence[tuple[Visit, list[str]]], metrics: Sequence[str]) -> 
         "visits": visits,
         "pageviews": pageviews,
         "views_per_visit": round(pageviews / visits, 2) if visits else 0,
-        "bounce_rate": round(100 * sum(len(v.pages) == 1 for v, _ in rows) / visits)
-        if visits
-        else 0,
+        "bounce_rate": round(100 * sum(v.bounce for v, _ in rows) / visits) if visits else 0,
         "visit_duration": round(sum(v.duration for v, _ in rows) / visits) if visits else 0,
+        # Page views and custom events (with a page filter, those on the kept pages).
+        "events": pageviews + sum(v.pages[c.page] in pages for v, pages in rows for c in v.customs),
     }
     return {name: every[name] for name in metrics}
 
@@ -285,7 +345,7 @@ def breakdown_rows(
         else:
             value = visit.value(key)
             if value or key not in ("referrer", "utm_medium", "utm_campaign", "utm_content",
-                                    "utm_term"):  # fmt: skip
+                                    "utm_term", "region", "city", "hostname"):  # fmt: skip
                 groups.setdefault(value, []).append((visit, pages))
     ranked = ["visitors", *metrics] if "visitors" not in metrics else list(metrics)
     answer = [{key: value, **figures(group, ranked)} for value, group in groups.items()]
@@ -296,4 +356,41 @@ def breakdown_rows(
                 if name in metrics:
                     row[name] = figures(entered, [name])[name] if entered else None
     answer.sort(key=lambda row: (-row["visitors"], row[key]))
+    if key == "city":  # a GeoNames id is a number
+        answer = [{**row, "city": int(row["city"])} for row in answer]
     return [{name: row[name] for name in (key, *metrics)} for row in answer]
+
+
+def _timed(visits: Iterable[Visit], filters: str) -> dict[str, tuple[int, int]]:
+    """Each page's timed seconds and onward looks, Plausible's way: in the visits the
+    filters other than ``event:page`` keep, each event but the visit's last (page views
+    and custom events, in time order) is timed to the next in whole seconds; the times
+    are summed per (page, next page, visit), and each such sum that leads to another
+    page is one look. Only the pages the ``event:page`` filters keep are timed."""
+    parts = [part for part in filters.split(";") if part]
+    pages = ";".join(part for part in parts if part.startswith("event:page"))
+    others = ";".join(part for part in parts if not part.startswith("event:page"))
+    timed: dict[str, tuple[int, int]] = {}
+    for visit, _ in kept(visits, others):
+        events = sorted([(45 * n, page) for n, page in enumerate(visit.pages)]
+                        + [(c.offset, visit.pages[c.page]) for c in visit.customs])  # fmt: skip
+        pairs: dict[tuple[str, str], int] = {}
+        for (at, page), (then, following) in pairwise(events):
+            if kept([replace(visit, pages=(page,))], pages):
+                pairs[page, following] = pairs.get((page, following), 0) + then - at
+        for (page, following), seconds in pairs.items():
+            total, looks = timed.get(page, (0, 0))
+            timed[page] = (total + seconds, looks + (following != page))
+    return timed
+
+
+def time_on_page(visits: Iterable[Visit], filters: str = "") -> int:
+    """The aggregate's time on page: the timed pages' seconds over their looks (0 for none)."""
+    timed = _timed(visits, filters).values()
+    looks = sum(n for _, n in timed)
+    return round(sum(s for s, _ in timed) / looks) if looks else 0
+
+
+def times_on_pages(visits: Iterable[Visit], filters: str = "") -> dict[str, int | None]:
+    """Each timed page's time on page, ``None`` for a page never left for another."""
+    return {page: round(s / n) if n else None for page, (s, n) in _timed(visits, filters).items()}

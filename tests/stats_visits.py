@@ -37,9 +37,14 @@ from tests.analytics_helpers import FIREFOX, IPHONE, Consented, make_event
 SITE = "test"
 ORIGIN = "http://gateway.test"
 
-LONDON = {"country": "GB", "region": "England", "city": "London"}
-MUNICH = {"country": "DE", "region": "Bavaria", "city": "Munich"}
-PARIS = {"country": "FR", "region": "Ile-de-France", "city": "Paris"}
+# With the codes a MaxMind database gives (the statistics show the names).
+Place = dict[str, object]
+LONDON: Place = {"country": "GB", "region": "England", "city": "London"}
+LONDON.update(region_code="GB-ENG", city_id=2643743)
+MUNICH: Place = {"country": "DE", "region": "Bavaria", "city": "Munich"}
+MUNICH.update(region_code="DE-BY", city_id=2867714)
+PARIS: Place = {"country": "FR", "region": "Ile-de-France", "city": "Paris"}
+PARIS.update(region_code="FR-IDF", city_id=2988507)
 
 
 def day_d() -> datetime:
@@ -92,7 +97,7 @@ def _e(
     path: str,
     day: datetime,
     clock: str,
-    place: dict[str, str],
+    place: Place,
     **fields: object,
 ) -> Scripted:
     return session, visitor, user_agent, {"path": path, "at": _at(day, clock), **place, **fields}

@@ -14,6 +14,7 @@ import hashlib
 import json
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ REFERRERS = [
     "javascript:alert(1)",
     "https://search.example/" + "long/" * 120,  # past the source cache's limit
 ]
+HOSTS = ["gateway.test", "www.School.Example.:8443", "[2001:db8::1]:8080", "www.", ""]
 
 
 def expected_row(event: Event) -> list[object]:
@@ -58,6 +60,8 @@ def expected_row(event: Event) -> list[object]:
     agent=st.sampled_from(AGENTS),
     name=st.text(max_size=10),
     props=st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+    host=st.sampled_from(HOSTS),
+    city_id=st.sampled_from([0, 4347778, 2**32 - 1]),
 )
 def test_every_column_of_the_line_is_the_events(
     kind: Kind,
@@ -68,6 +72,8 @@ def test_every_column_of_the_line_is_the_events(
     agent: str,
     name: str,
     props: dict[str, str],
+    host: str,
+    city_id: int,
 ) -> None:
     event = make_event(
         path,
@@ -81,6 +87,9 @@ def test_every_column_of_the_line_is_the_events(
         engagement_ms=1500,
         country="GB",
         city="Reading",
+        region_code="GB-WBK",
+        city_id=city_id,
+        host=host,
     )
     event.session_id = 2**64 - 1
     event.visitor_key = visitor_key("c0ffee00c0ffee00c0ffee00c0ffee00")
@@ -137,3 +146,18 @@ def test_earliest_time_reads_the_first_column_of_lines_as_a_list_or_joined() -> 
     assert earliest_time(lines) == 1_700_000_100.5
     assert earliest_time(b"\n".join(lines)) == 1_700_000_100.5
     assert earliest_time([b"", b"not a line"]) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "hostname"),
+    [
+        ("blog.example.com", "blog.example.com"),
+        ("www.School.Example.:8443", "school.example"),
+        ("[2001:db8::1]:8080", "2001:db8::1"),
+        ("a@evil.example", ""),
+    ],
+)
+def test_the_hostname_column_is_the_host_as_plausible_keeps_it(host: str, hostname: str) -> None:
+    lines: list[bytes] = []
+    default_pipeline(lines.extend, None).process(make_event("/", host=host))
+    assert dict(zip(COLUMNS, json.loads(lines[0]), strict=True))["hostname"] == hostname

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ class OneCityGeo:
 
     def lookup(self, truncated_ip: str) -> Location:
         self.asked.append(truncated_ip)
-        return Location("GB", "England", "Reading")
+        return Location("GB", "England", "Reading", "GB-RDG", 2639577)
 
 
 @pytest.fixture
@@ -112,8 +113,9 @@ def test_only_the_truncated_ip_is_stored_and_looked_up(
     geo = OneCityGeo()
     run(storage, tmp_path, [make_event("/", ip=address)], geo)
     assert geo.asked == [stored]
-    assert rows(storage, "SELECT ip, country, region, city FROM events") == [
-        (stored, "GB", "England", "Reading")
+    found = "SELECT ip, country, region, city, region_code, city_id, hostname FROM events"
+    assert rows(storage, found) == [
+        (stored, "GB", "England", "Reading", "GB-RDG", 2639577, "gateway.test")
     ]
     spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool").iterdir())
     assert address.encode() not in spooled
@@ -212,3 +214,18 @@ def test_visit_length_pages_and_bounce_are_computed_by_clickhouse(
 def test_encoding_is_one_compact_line() -> None:
     line = encode(make_event("/x"))
     assert line.startswith(b"[") and b"\n" not in line
+
+
+def test_a_line_written_before_the_hostname_and_codes_still_inserts(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """A line spooled by a gateway before 0016 lacks the last three columns: they default."""
+    lines: list[bytes] = []
+    default_pipeline(lines.extend, OneCityGeo()).process(make_event("/old"))
+    old = json.dumps(json.loads(lines[0])[:-3]).encode()
+    writer = EventWriter(storage, Spool(tmp_path / "spool"), flush_interval=3600)
+    writer.put_many([old])
+    writer.close()
+    assert rows(storage, "SELECT path, region, region_code, city_id, hostname FROM events") == [
+        ("/old", "England", "", 0, "")
+    ]

@@ -73,6 +73,8 @@ def test_the_site_list_and_every_panel_render_with_data(
     for label in ("/blog", "/pricing", "London", "Munich", "Bavaria", "Google",
                   "newsletter", "launch", "Firefox", "DE", "FR"):  # fmt: skip
         assert f">{label}</a>" in html, label
+    for code in ("GB-ENG", "DE-BY", "2867714"):  # regions and cities by name, never by code
+        assert code not in html, code
     assert "<svg" in html and 'class="current"' in html
     assert "Next pages after /" in html  # the top page, when no page filter is set
 

@@ -26,6 +26,7 @@ def test_a_british_ipv4_address(dbip: DatabaseLookup) -> None:
     assert found.country == "GB"
     assert found.region == "England"
     assert found.city  # the city moves between monthly releases; that there is one does not
+    assert (found.region_code, found.city_id) == ("", 0)  # the flat schema has neither
 
 
 @pytest.mark.parametrize(
@@ -126,5 +127,11 @@ def test_cli_info_names_files_build_date_and_attribution(
     assert "IP Geolocation by DB-IP <https://db-ip.com>" in out
 
 
-def test_location_holds_nothing_but_country_region_and_city() -> None:
-    assert [item.name for item in fields(Location)] == ["country", "region", "city"]
+def test_location_holds_nothing_but_country_region_city_and_their_codes() -> None:
+    assert [item.name for item in fields(Location)] == [
+        "country",
+        "region",
+        "city",
+        "region_code",
+        "city_id",
+    ]

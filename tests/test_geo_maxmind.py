@@ -16,18 +16,20 @@ from gateway.iptools import truncate_ip
 from tests.conftest import make_settings
 from tests.geo_databases import LONDON, PARIS, maxmind_city, write_mmdb
 
+IN_LONDON = Location("GB", "England", "London", "GB-ENG", 2643743)
+
 UPSTREAM = "http://127.0.0.1:1"
 
 
 def test_city_lookup_on_a_truncated_ipv4_address(tmp_path: Path) -> None:
     geo = open_database(maxmind_city(tmp_path / "GeoLite2-City.mmdb"))
-    assert geo.lookup(truncate_ip("81.2.69.160")) == Location("GB", "England", "London")
+    assert geo.lookup(truncate_ip("81.2.69.160")) == IN_LONDON
 
 
 def test_ipv6_and_ipv4_mapped_addresses(tmp_path: Path) -> None:
     geo = open_database(maxmind_city(tmp_path / "GeoLite2-City.mmdb"))
     assert geo.lookup(truncate_ip("2a02:8010:1234:5678::9")) == Location(
-        "GB", "England", "Rochdale"
+        "GB", "England", "Rochdale", "GB-ENG", 2639022
     )
     assert geo.lookup("::ffff:81.2.69.0").city == "London"
 
@@ -45,6 +47,16 @@ def test_private_addresses_are_not_looked_up_even_when_the_file_has_them(
     geo = open_database(path)
     assert geo.lookup("10.1.2.0") == UNKNOWN
     assert geo.lookup("fd00::") == UNKNOWN
+
+
+def test_a_subdivision_or_city_without_code_or_id_keeps_its_name(tmp_path: Path) -> None:
+    record = {
+        "country": {"iso_code": "GB", "names": {"en": "United Kingdom"}},
+        "subdivisions": [{"names": {"en": "England"}}],
+        "city": {"names": {"en": "London"}},
+    }
+    path = write_mmdb(tmp_path / "GeoLite2-City.mmdb", {"81.2.69.0/24": record})
+    assert open_database(path).lookup("81.2.69.0") == Location("GB", "England", "London")
 
 
 def test_country_database_gives_the_country_only(tmp_path: Path) -> None:
@@ -66,7 +78,7 @@ def test_a_geoipupdate_folder_prefers_city_to_country(tmp_path: Path) -> None:
     maxmind_city(tmp_path / "GeoLite2-City.mmdb")
     settings = make_settings(UPSTREAM, tmp_path, geolocation="on", geoip_db=tmp_path)
     geo = open_geo(settings)
-    assert geo.lookup("81.2.69.0") == Location("GB", "England", "London")
+    assert geo.lookup("81.2.69.0") == IN_LONDON
     assert attribution_of(geo) == MAXMIND_ATTRIBUTION
 
 
@@ -80,7 +92,7 @@ def test_a_file_replaced_on_disk_is_picked_up(tmp_path: Path) -> None:
     geo = open_database(path, check_interval=0)
     assert geo.lookup("81.2.69.0").city == "London"
     maxmind_city(path, london=PARIS)  # written beside, then renamed over it
-    assert geo.lookup("81.2.69.0") == Location("FR", "Île-de-France", "Paris")
+    assert geo.lookup("81.2.69.0") == Location("FR", "Île-de-France", "Paris", "FR-IDF", 2988507)
 
 
 def test_a_corrupt_replacement_keeps_the_previous_data(tmp_path: Path) -> None:
@@ -140,3 +152,13 @@ def test_cli_lookup_with_a_maxmind_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["geo", "lookup", "81.2.69.160", "--db", str(path)]) == 0
     out = capsys.readouterr().out
     assert "country: GB" in out and "region:  England" in out and "city:    London" in out
+
+
+def test_cli_lookup_prints_the_region_code_and_geonames_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = maxmind_city(tmp_path / "GeoLite2-City.mmdb")
+    assert main(["geo", "lookup", "81.2.69.160", "--db", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "region:  England (GB-ENG)" in out
+    assert "city:    London (GeoNames 2643743)" in out

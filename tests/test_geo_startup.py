@@ -59,7 +59,9 @@ def test_the_lookup_lives_on_app_state_of_a_running_gateway(demo_site: str, tmp_
     app = create_app(settings)
     with run_server(app) as url:
         assert httpx.get(url + "/about").status_code == 200
-        assert app.services.geo.lookup("81.2.69.0") == Location("GB", "England", "London")
+        assert app.services.geo.lookup("81.2.69.0") == Location(
+            "GB", "England", "London", "GB-ENG", 2643743
+        )
 
 
 def test_the_default_place_is_the_geo_folder_in_the_data_dir(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from gateway.stats.conversions import (
 )
 from gateway.stats.funnels import add_funnel, funnel_figures, list_funnels, remove_funnel
 from gateway.stats.goals import add_goal, list_goals, remove_goal, seed_goals
+from gateway.stats.rollup import refresh, served
 from gateway.storage import Storage
 from tests.analytics_helpers import FIREFOX
 from tests.chdb import migrated_storage
@@ -218,3 +219,20 @@ def test_funnels_are_stored_and_checked() -> None:
         add_funnel(storage, SITE, "Applications", ["/a", "/b"], "a")
     remove_funnel(storage, SITE, funnel.id, "a")
     assert list_funnels(storage, SITE) == []
+
+
+def test_goals_read_from_the_rollups_count_as_from_the_events(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Page goals merge the page rollups once they hold the days: the same figures."""
+    storage = migrated_storage()
+    write_events(storage, tmp_path_factory.mktemp("spool"), _script())
+    raw = goal_figures(storage, week(), GOALS, k=3)
+    refresh(storage)
+    rolled = storage.connect().query(
+        "SELECT (SELECT count() FROM stats_daily WHERE dim = 'page') "
+        "+ (SELECT count() FROM stats_recent WHERE dim = 'page')"
+    )
+    assert served(week()) and rolled.result_rows[0][0] > 0
+    assert goal_figures(storage, week(), GOALS, k=3) == raw
+    assert raw[0] == {"goal": "Visit /apply*", "visitors": 3, "events": 4, "conversion_rate": 50.0}

@@ -29,13 +29,16 @@ from gateway.stats.query import StatsQuery, period_range
 from gateway.stats.rollup import rebuild_from
 from gateway.storage import Storage
 from tests.conftest import make_settings
+from tests.plausible_goals import GOALS, converting_by, goal_breakdown, goal_name, name_breakdown
+from tests.plausible_goals import answer as plausible_answer
 from tests.plausible_reference import (
     breakdown_rows,
-    figures,
     in_days,
     kept,
     period_days,
     scripted_visits,
+    time_on_page,
+    times_on_pages,
     write_visits,
 )
 from tests.servers import run_gateway, run_server
@@ -65,7 +68,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
     tmp_path = tmp_path_factory.mktemp("plausible")
     with run_server(create_upstream()) as upstream:
-        settings = make_settings(upstream, tmp_path, site_id=SITE, stats_min_visitors=1)
+        settings = make_settings(
+            upstream, tmp_path, site_id=SITE, stats_min_visitors=1, goals="; ".join(GOALS)
+        )
         with run_gateway(settings) as (_, admin):
             storage = storage_from_settings(settings)
             write_visits(storage, tmp_path / "spool", VISITS, SITE)
@@ -115,14 +120,20 @@ def _roll_up_again(storage: Storage) -> None:
 def aggregate(params: dict[str, str]) -> dict[str, Any]:
     metrics = params.get("metrics", "visitors").split(",")
     first, last = period_days(params.get("period", "30d"), TODAY, params.get("date"))
-    now = figures(kept(in_days(VISITS, first, last), params.get("filters", "")), metrics)
+    days, filters = in_days(VISITS, first, last), params.get("filters", "")
+    counted = [name for name in metrics if name != "time_on_page"]
+    now = plausible_answer(days, filters, counted) if counted else {}
+    if "time_on_page" in metrics:
+        now["time_on_page"] = time_on_page(days, filters)
     results = {name: {"value": value} for name, value in now.items()}
     if params.get("compare") == "previous_period":
         length = last - first + timedelta(days=1)
         before = in_days(VISITS, first - length, first - timedelta(days=1))
-        then = figures(kept(before, params.get("filters", "")), metrics)
+        then = plausible_answer(before, params.get("filters", ""), metrics)
         for name, value in then.items():
-            if name == "bounce_rate":
+            if name == "conversion_rate":
+                results[name]["change"] = round(now[name] - value, 1)
+            elif name == "bounce_rate":
                 results[name]["change"] = None if not (value or now[name]) else now[name] - value
             else:
                 change = (now[name] - value) / value * 100 if value else (100 if now[name] else 0)
@@ -146,7 +157,7 @@ def timeseries(params: dict[str, str]) -> dict[str, Any]:
     filters = params.get("filters", "")
     return {
         "results": [
-            {"date": label, **figures(kept(in_days(VISITS, a, b), filters), metrics)}
+            {"date": label, **plausible_answer(in_days(VISITS, a, b), filters, metrics)}
             for label, a, b in buckets
         ]
     }
@@ -232,47 +243,79 @@ ANSWERED: list[tuple[str, dict[str, str]]] = [
     ("aggregate", {"filters": "event:page==/;visit:source==Twitter"}),
     ("breakdown", {"property": "visit:browser", "filters": "visit:device!=Desktop"}),
     ("timeseries", {"period": "7d", "filters": "visit:os==Mac|iOS;visit:country!=GB"}),
+    # Goals and custom events: the documented goal filters, events and conversion rates
+    ("aggregate", {"filters": "event:goal==Signup"}),
+    ("aggregate", {"filters": "event:goal==Signup;visit:country==DE"}),
+    ("aggregate", {"filters": "event:goal==Signup|Visit /register"}),
+    ("aggregate", {"filters": "event:goal==Visit /register"}),
+    ("aggregate", {"filters": "event:goal==Outbound Link: Click"}),
+    ("aggregate", {"filters": "event:goal==Register"}),
+    ("aggregate", {"metrics": "events"}),
+    ("aggregate", {"metrics": "conversion_rate", "filters": "event:goal==Signup"}),
+    ("aggregate", {"metrics": "visitors,visits,pageviews,events,bounce_rate,visit_duration,"
+                              "conversion_rate", "filters": "event:goal==Signup|Visit /register"}),
+    ("aggregate", {"period": "7d", "metrics": "visitors,conversion_rate",
+                   "filters": "event:goal==Signup", "compare": "previous_period"}),
+    ("timeseries", {"period": "7d", "metrics": "visitors,events,conversion_rate",
+                    "filters": "event:goal==Signup"}),
+    ("timeseries", {"period": "30d", "metrics": "visitors,events"}),
+    # Regions and cities by code, host names (kept since 0016), the time on a page
+    ("aggregate", {"filters": "visit:region==US-MD"}),
+    ("aggregate", {"filters": "visit:city==4347778"}),
+    ("breakdown", {"property": "visit:region"}),
+    ("breakdown", {"property": "visit:city"}),
+    ("aggregate", {"filters": "event:hostname==example.com"}),
+    ("aggregate", {"filters": "event:hostname==*.example.com"}),
+    ("aggregate", {"metrics": "time_on_page", "filters": "event:page==/blog"}),
 ]  # fmt: skip
 
 # (endpoint, parameters, words the 400 must say) of documented queries this API does not answer.
 REFUSED: list[tuple[str, dict[str, str], str]] = [
-    ("aggregate", {"filters": "event:goal==Signup"}, "event:goal"),
-    ("aggregate", {"filters": "event:goal==Signup;visit:country==DE"}, "event:goal"),
-    ("aggregate", {"filters": "event:goal==Signup|Visit+/register"}, "event:goal"),
-    ("aggregate", {"filters": "event:goal==Visit /register"}, "event:goal"),
-    ("aggregate", {"filters": "event:goal==Outbound Link: Click"}, "event:goal"),
-    ("aggregate", {"filters": "event:goal==Register"}, "event:goal"),
-    ("aggregate", {"metrics": "events"}, "events"),
-    ("aggregate", {"metrics": "conversion_rate", "filters": "event:goal==Signup"}, "event:goal"),
+    # Plausible refuses it too: a conversion rate needs a goal filter or breakdown.
     ("aggregate", {"metrics": "conversion_rate"}, "conversion_rate"),
-    ("aggregate", {"metrics": "time_on_page", "filters": "event:page==/blog"}, "time_on_page"),
-    ("aggregate", {"filters": "event:hostname==example.com"}, "event:hostname"),
-    ("aggregate", {"filters": "event:hostname==*.example.com"}, "event:hostname"),
-    ("aggregate", {"filters": "visit:region==US-MD"}, "visit:region"),
-    ("aggregate", {"filters": "visit:city==4347778"}, "visit:city"),
-    ("breakdown", {"property": "visit:region"}, "visit:region"),
-    ("breakdown", {"property": "visit:city"}, "visit:city"),
 ]  # fmt: skip
 
 
-# Documented goal and event breakdowns on visits with no goal defined and no custom
-# event: Plausible answers no rows (tests/test_dashboard_goals.py has them with figures).
+# A documented prop breakdown of a goal the site does not have: Plausible answers no rows.
 EMPTY: list[tuple[str, dict[str, str]]] = [
-    ("breakdown", {"property": "event:goal"}),
-    ("breakdown", {"property": "event:goal", "metrics": "visitors,events,conversion_rate"}),
-    ("breakdown", {"property": "event:name"}),
     ("breakdown", {"period": "6mo", "property": "event:props:method",
                    "filters": "event:goal==Download"}),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", EMPTY, ids=lambda c: f"{c[0]}?{c[1]}")
-def test_goal_and_event_breakdowns_without_goals_are_empty(
+def test_breakdown_of_a_goal_the_site_lacks_is_empty(
     gateway: Gateway, case: tuple[str, dict[str, str]]
 ) -> None:
     answer = gateway.get(*case)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"results": []}
+
+
+# Documented goal and event breakdowns: (parameters, Plausible's rows on the scripted visits).
+EVENT_BREAKDOWNS = [
+    ({"property": "event:goal"}, lambda visits: goal_breakdown(visits, ["visitors"])),
+    ({"property": "event:goal", "metrics": "visitors,events,conversion_rate"},
+     lambda visits: goal_breakdown(visits, ["visitors", "events", "conversion_rate"])),
+    ({"property": "event:name"}, lambda visits: name_breakdown(visits, ["visitors"])),
+    ({"property": "event:name", "metrics": "visitors,events"},
+     lambda visits: name_breakdown(visits, ["visitors", "events"])),
+    ({"property": "visit:country", "metrics": "visitors,conversion_rate",
+      "filters": "event:goal==Signup|Register"},
+     lambda visits: converting_by(visits, "country", "event:goal==Signup|Register",
+                                  ["visitors", "conversion_rate"])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", EVENT_BREAKDOWNS, ids=lambda c: str(c[0]))
+def test_goal_and_event_breakdowns_get_plausibles_answer(
+    gateway: Gateway, case: tuple[dict[str, str], Any]
+) -> None:
+    params, expected = case
+    answer = gateway.get("breakdown", params)
+    assert answer.status_code == 200, answer.text
+    first, last = period_days("30d", TODAY)
+    assert answer.json() == {"results": expected(in_days(VISITS, first, last))}
 
 
 def _id(case: tuple[Any, ...]) -> str:
@@ -299,6 +342,34 @@ def test_unsupported_documented_query_is_a_400_naming_it(
     assert words in answer.json()["error"]
 
 
+def test_time_on_page_by_page_gets_plausibles_answer(gateway: Gateway) -> None:
+    """Each page's time on page beside its visitors; null for a page never left for another."""
+    params = {"property": "event:page", "metrics": "visitors,time_on_page", "filters":
+              "visit:country!=FR"}  # fmt: skip
+    answer = gateway.get("breakdown", params)
+    assert answer.status_code == 200, answer.text
+    first, last = period_days("30d", TODAY)
+    days = in_days(VISITS, first, last)
+    times = times_on_pages(days, params["filters"])
+    rows = breakdown_rows(kept(days, params["filters"]), "event:page", ["visitors"])
+    expected = [{**row, "time_on_page": times.get(row["page"])} for row in rows]
+    assert answer.json() == {"results": expected}
+    assert {row["time_on_page"] for row in expected} > {None, 45}  # not one figure for all
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "params"),
+    [("timeseries", {"metrics": "visitors,time_on_page"}),
+     ("breakdown", {"property": "visit:country", "metrics": "time_on_page"})],
+)  # fmt: skip
+def test_time_on_page_where_plausible_has_none_is_a_400(
+    gateway: Gateway, endpoint: str, params: dict[str, str]
+) -> None:
+    answer = gateway.get(endpoint, params)
+    assert answer.status_code == 400
+    assert "time_on_page is not offered by" in answer.json()["error"]
+
+
 def test_realtime_visitors(gateway: Gateway) -> None:
     assert gateway.get("realtime/visitors", {}).json() == 0  # nobody in the last 5 minutes
 
@@ -310,7 +381,8 @@ def test_the_answers_are_not_empty() -> None:
             expected = aggregate(params)["results"]
             if params["filters"] in ("visit:source==Github|Twitter", "visit:exit_page==/home"):
                 continue
-            assert expected["visitors"]["value"] > 0, params
+            first = next(iter(expected.values()))  # visitors, or the first metric asked
+            assert first["value"] > 0, params
 
 
 # Plausible's v2 query examples: (query, the same question in v1 filters for the reference).
@@ -346,6 +418,26 @@ V2_ANSWERED: list[tuple[dict[str, Any], str]] = [
     ({"metrics": ["visitors", "visits"], "date_range": "year", "dimensions": ["visit:os"]}, ""),
     ({"metrics": ["visitors"], "date_range": [str(TODAY - timedelta(days=9)), DAY],
       "dimensions": ["visit:device"]}, ""),
+    # Goals and custom events
+    ({"metrics": ["events"], "date_range": "7d"}, ""),
+    ({"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "event:goal", ["Signup"]]]},
+     "event:goal==Signup"),
+    ({"metrics": ["visitors", "events", "conversion_rate"], "date_range": "30d",
+      "filters": [["is", "event:goal", ["Signup", goal_name("/register")]],
+                  ["is", "visit:country", ["DE", "FR"]]]},
+     "event:goal==Signup|Visit /register;visit:country==DE|FR"),
+    ({"metrics": ["visitors", "events", "conversion_rate"], "date_range": "30d",
+      "dimensions": ["event:goal"], "order_by": [["visitors", "desc"], ["event:goal", "asc"]]},
+     ""),
+    ({"metrics": ["visitors", "conversion_rate"], "date_range": "7d", "dimensions": ["time:day"],
+      "filters": [["is", "event:goal", ["Outbound Link: Click"]]]},
+     "event:goal==Outbound Link: Click"),
+    ({"metrics": ["visitors"], "date_range": "30d",
+      "filters": [["is", "visit:city", [4347778, 2988507]]]}, "visit:city==4347778|2988507"),
+    ({"metrics": ["visitors", "visits"], "date_range": "30d", "dimensions": ["visit:city"],
+      "filters": [["contains", "event:hostname", ["example.com"]]]},
+     "event:hostname==*example.com*"),
+    ({"metrics": ["visitors"], "date_range": "30d", "dimensions": ["visit:region"]}, ""),
 ]  # fmt: skip
 
 
@@ -360,10 +452,13 @@ def v2_answer(query: dict[str, Any], filters: str) -> dict[str, Any]:
     else:
         first, last = period_days(date_range, TODAY)
     dimensions = query.get("dimensions", [])
-    rows = kept(in_days(VISITS, first, last), filters)
     meta: dict[str, Any] = {}
     if not dimensions:
-        results = [{"metrics": list(figures(rows, metrics).values()), "dimensions": []}]
+        totals = plausible_answer(in_days(VISITS, first, last), filters, metrics)
+        results = [{"metrics": list(totals.values()), "dimensions": []}]
+    elif dimensions == ["event:goal"]:  # ordered by visitors, then name, as the query asks
+        goals = goal_breakdown(in_days(VISITS, first, last), metrics)
+        results = [{"metrics": [r[m] for m in metrics], "dimensions": [r["goal"]]} for r in goals]
     elif dimensions[0].startswith("time"):
         monthly = dimensions[0] == "time:month"
         series = timeseries({"period": "custom", "date": f"{first},{last}", "metrics":
@@ -384,6 +479,7 @@ def v2_answer(query: dict[str, Any], filters: str) -> dict[str, Any]:
         ]
     else:
         key = dimensions[0].split(":", 1)[1]
+        rows = kept(in_days(VISITS, first, last), filters)
         answer = breakdown_rows(rows, dimensions[0], metrics)
         results = [{"metrics": [r[m] for m in metrics], "dimensions": [r[key]]} for r in answer]
         names = [*metrics, *dimensions]
@@ -419,10 +515,10 @@ V2_REFUSED: list[tuple[dict[str, Any], str]] = [
       "dimensions": ["visit:country", "visit:city_name"]}, "several"),
     ({"metrics": ["visitors"], "date_range": "all"}, "all"),
     ({"metrics": ["visitors"], "date_range": "28d"}, "28d"),
-    ({"metrics": ["events"], "date_range": "7d"}, "events"),
+    ({"metrics": ["conversion_rate"], "date_range": "7d"}, "conversion_rate"),
+    ({"metrics": ["visitors"], "date_range": "7d",
+      "filters": [["is_not", "event:goal", ["Signup"]]]}, "is_not"),
     ({"metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:week"]}, "time:week"),
-    ({"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "event:goal", ["Signup"]]]},
-     "event:goal"),
     ({"metrics": ["visitors"], "date_range": "7d",
       "filters": [["contains", "visit:country", ["de"], {"case_sensitive": False}]]},
      "[OPERATOR"),

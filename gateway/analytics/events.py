@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from gateway.analytics.useragent import UNKNOWN_AGENT, UserAgentInfo
 from gateway.context import ConsentView, RequestContext
+from gateway.hosts import host_name
 
 COLUMNS: tuple[str, ...] = (
     "time",
@@ -52,8 +53,14 @@ COLUMNS: tuple[str, ...] = (
     "engagement_ms",
     "name",
     "props",
+    "region_code",
+    "city_id",
+    "hostname",
 )
-"""The ``events`` columns the writer fills, in the order :func:`encode` writes them."""
+"""The ``events`` columns the writer fills, in the order :func:`encode` writes them.
+
+New columns go at the end: a line written before them (in the spool or the journal
+during an upgrade) still inserts, its missing columns left at their defaults."""
 
 MAX_PATH = 2048
 MAX_TITLE = 512
@@ -97,6 +104,8 @@ class Event:
     country: str = ""
     region: str = ""
     city: str = ""
+    region_code: str = ""  # ISO 3166-2, where the geolocation database has it
+    city_id: int = 0  # GeoNames id, where the geolocation database has it
     agent: UserAgentInfo = UNKNOWN_AGENT  # browser, OS and device: five columns
     line: bytes = b""  # the encoded row, once the write step has run
 
@@ -212,6 +221,19 @@ _KINDS = {kind: _string(kind.value) for kind in Kind}
 _NO_SOURCE = ",".join(['""'] * 8)  # query, title, referrer host and path, prev path, UTM
 
 
+@lru_cache(maxsize=1024)  # a site's visitors come from a few places, under a few names
+def _last_columns(region_code: str, city_id: int, host: str) -> str:
+    """The last three columns, encoded: the region's code, the city's id and the
+    ``hostname``, the visitor's ``Host`` (already checked against ``CG_ALLOWED_HOSTS``)
+    without port, final dot, brackets or a leading ``www.``, as Plausible keeps it
+    (empty when it is not a host name)."""
+    name = host_name(host) or ""
+    if name.startswith("["):
+        name = name[1:-1]
+    hostname = name[4:] if name.startswith("www.") else name
+    return f"{_string(region_code)},{city_id:d},{_string(hostname)}"
+
+
 def _encode_sources(query: str, title: str, referrer: str, host: str) -> str:
     """The eight columns an event's query, title and ``Referer`` give, encoded."""
     s = _string
@@ -255,8 +277,8 @@ def encode(event: Event) -> bytes:
     What is the same for many events comes encoded already: the user agent's five
     columns (cached with the parsed agent), the kind, and the eight columns of a page
     view with no query, title or referrer (or, from a cache, of a short query and
-    referrer seen recently). The visitor key is a UUID's hex digits and
-    dashes, which need no escaping.
+    referrer seen recently), and, from a cache, the region code, city id and host
+    name. The visitor key is a UUID's hex digits and dashes, which need no escaping.
     A lone surrogate (a beacon may send ``"\\ud800"``) cannot be UTF-8: it becomes ``?``.
     """
     s = _string
@@ -273,6 +295,7 @@ def encode(event: Event) -> bytes:
         f'"{event.visitor_key}",{s(event.path[:MAX_PATH])},{sources},{s(event.ip)},'
         f"{s(event.country)},{s(event.region)},{s(event.city)},{event.agent.columns},"
         f"{event.status:d},{event.engagement_ms:d},{s(event.name)},"
-        f"{_props(event.props) if event.props else '{}'}]"
+        f"{_props(event.props) if event.props else '{}'},"
+        f"{_last_columns(event.region_code, event.city_id, event.host)}]"
     )
     return line.encode("utf-8", "replace")

@@ -8,7 +8,8 @@ steps in order (like Plausible's ``ingestion/event.ex``):
     consent            analytics consent and a consent id, or drop
     drop_bots          crawlers, monitors, scripts, headless browsers
     session            the essential session cookie's id, hashed
-    geolocate          country, region, city of the truncated IP (or empty)
+    geolocate          country, region, city of the truncated IP (or empty), with
+                       the region's ISO 3166-2 code and the city's GeoNames id
     parse_user_agent   browser and major version, OS and version, device
     visitor_key        a hash of the consent id
     write              encode to one line for the writer
@@ -100,6 +101,7 @@ def geolocate_step(geo: GeoLookup | None) -> Step:
                 location.region,
                 location.city,
             )
+            event.region_code, event.city_id = location.region_code, location.city_id
         return None
 
     return step_geolocate

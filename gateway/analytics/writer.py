@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -29,11 +30,17 @@ from gateway.analytics.events import COLUMNS
 from gateway.analytics.journal import Journal, Sealed
 from gateway.analytics.spool import Spool
 from gateway.histograms import BATCH_BOUNDS, Buckets
+from gateway.settings import Settings
 from gateway.storage import Storage
 
 logger = logging.getLogger("gateway.analytics")
 
-INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+INSERT_SETTINGS = {
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    # A line spooled or journaled before an upgrade added columns (at the end) still
+    # inserts: the columns it lacks take their defaults.
+    "input_format_json_compact_allow_variable_number_of_columns": 1,
+}
 # Under a backlog, queued events go in inserts of up to this many (or batch_size if
 # larger): every insert costs ClickHouse new parts in two tables, so large inserts
 # are what lets a backlog drain fast.
@@ -262,3 +269,27 @@ class EventWriter:
             self._client = None
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+
+
+def spool_folder(settings: Settings) -> Path:
+    """Where rows wait on disk while ClickHouse is away: ``CG_SPOOL_DIR``, else
+    ``<CG_DATA_DIR>/spool``."""
+    return Path(settings.spool_dir or Path(settings.data_dir) / "spool")
+
+
+def table_writer(
+    storage: Storage, settings: Settings, table: str, columns: tuple[str, ...]
+) -> EventWriter:
+    """A started writer of ``table`` (not the events) with the deployment's batching
+    settings, spooling beside the events: the consent log, the inventories."""
+    writer = EventWriter(
+        storage,
+        Spool(spool_folder(settings), table),
+        flush_interval=settings.flush_interval,
+        batch_size=settings.flush_batch_size,
+        max_queue=settings.queue_max_events,
+        table=table,
+        columns=columns,
+    )
+    writer.start()
+    return writer

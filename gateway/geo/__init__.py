@@ -17,6 +17,8 @@ class Location:
     country: str = ""  # ISO 3166-1 alpha-2, upper case
     region: str = ""
     city: str = ""
+    region_code: str = ""  # ISO 3166-2 ("US-MD", "GB-ENG"), where the database has it
+    city_id: int = 0  # the city's GeoNames id, where the database has it
 
 
 UNKNOWN = Location()

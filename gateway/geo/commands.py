@@ -109,8 +109,10 @@ def _lookup(args: argparse.Namespace) -> int:
     found = geo.lookup(truncated)
     print(f"address: {args.ip} (looked up as {truncated})")
     print(f"country: {found.country or '-'}")
-    print(f"region:  {found.region or '-'}")
-    print(f"city:    {found.city or '-'}")
+    code = f" ({found.region_code})" if found.region_code else ""
+    geoname = f" (GeoNames {found.city_id})" if found.city_id else ""
+    print(f"region:  {found.region or '-'}{code}")
+    print(f"city:    {found.city or '-'}{geoname}")
     if not found.country:
         print("(no location: a private or reserved address, or not in the database)")
     return 0

@@ -3,8 +3,10 @@
 Two schemas share the MaxMind DB format: MaxMind's (GeoLite2/GeoIP2, DB-IP's
 ``DBIP-City-Lite``), read through ``geoip2``, and the flat one of the
 ip-location-db packages that ``geo fetch`` installs, read with ``maxminddb``.
-Only country code, region and city come out. The file is memory-mapped, so
-workers share its pages and readers are thread-safe. A file replaced on disk is
+Only country code, region and city come out, with the region's ISO 3166-2 code
+and the city's GeoNames id where the schema has them (MaxMind's does, the flat
+one does not). The file is memory-mapped, so workers share its pages and
+readers are thread-safe. A file replaced on disk is
 noticed at most once per ``check_interval`` seconds and opened beside the old
 one, which closes when its last lookup ends. Replace files atomically (write,
 then rename): a memory-mapped file truncated in place can crash the reader.
@@ -116,12 +118,19 @@ def _maxmind_decoder(reader: geoip2.database.Reader, database_type: str) -> Deco
             found = model(ip)
         except geoip2.errors.AddressNotFoundError:
             return UNKNOWN
+        country = found.country.iso_code or ""
         subdivisions = getattr(found, "subdivisions", ())
         city = getattr(found, "city", None)
+        if not subdivisions:
+            region, code = "", ""
+        else:
+            region, code = subdivisions[0].name or "", subdivisions[0].iso_code or ""
         return Location(
-            found.country.iso_code or "",
-            (subdivisions[0].name or "") if subdivisions else "",
+            country,
+            region,
             (city.name or "") if city is not None else "",
+            f"{country}-{code}" if country and code else "",
+            (city.geoname_id or 0) if city is not None else 0,
         )
 
     return decode

@@ -27,9 +27,10 @@ Every function is blocking (run it with ``storage.run``) and runs exactly one
 parameterised ClickHouse query. Filters and breakdown properties use the short
 names of :data:`FILTERS` (``page``, ``entry_page``, ``exit_page``, ``source``,
 ``referrer``, ``utm_source``, ``utm_medium``, ``utm_campaign``, ``country``,
-``region``, ``city``, ``browser``, ``browser_version``, ``os``, ``os_version``,
-``device``) or Plausible's (``event:page``, ``visit:country``...); a filter is
-a value to equal or a :class:`~gateway.stats.filters.Filter` (Plausible's
+``region``, ``city``, ``region_code``, ``city_id``, ``browser``, ``browser_version``,
+``os``, ``os_version``, ``device``, ``hostname``) or Plausible's (``event:page``,
+``visit:country``...); a filter is a value to equal or a
+:class:`~gateway.stats.filters.Filter` (Plausible's
 operators, from :func:`parse_filters`). Values read as Plausible names them
 (``Google``, ``Chrome``, ``Desktop``: :mod:`gateway.stats.names`). Bad input
 raises :class:`~gateway.exceptions.BadStatsQuery`.
@@ -39,12 +40,18 @@ The k rule: a breakdown or navigation row counting fewer than ``k`` visitors
 :data:`OTHER`, so no row describes one identifiable person; a total, a time
 bucket or a real-time count of 1 to ``k - 1`` visitors is ``None`` (pass ``k=``).
 Goals, custom events, downloads and broken links are in ``conversions``, the
-goals themselves in ``goals``.
+goals themselves in ``goals``, funnels in ``funnels`` (their finished days kept
+by ``funnel_days``), the admins' dated notes in ``annotations``.
 
 ``api`` serves the same numbers as Plausible's Stats API v1 under
-``/api/v1/stats/`` (parameters read by ``v1``) and its v2 query at
-``/api/v2/query`` (``v2``) on the admin listener, with bearer tokens from
+``/api/v1/stats/`` (parameters read by ``v1``, Plausible's time on page timed
+by ``time_on_page``) and its v2 query at ``/api/v2/query`` (read by ``v2``,
+answered by ``v2_answer``) on the admin listener, with bearer tokens from
 ``tokens`` and the OpenAPI document of ``openapi``.
+
+A range that starts more than a month back is answered from the anonymous history
+(daily counts kept 25 months, every row at or above k): ``history_rollup`` writes
+it, ``history`` reads it, ``history_api`` answers the API from it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@
     GET /api/v1/stats/realtime/visitors?site_id=S
         3                                   (visitors in the last 5 minutes)
     GET /api/v1/stats/consent?site_id=S&period=7d   (ours: the banner's outcomes)
+    GET /api/v1/stats/annotations?site_id=S&period=30d  (ours: the admins' dated notes)
+        {"results": [{"id": "3f2a9c01", "date": "2026-11-20", "text": "Open evening"}]}
     POST /api/v2/query                      (gateway.stats.v2)
     GET /api/v1/openapi.json                (the OpenAPI document, no token needed)
 
@@ -17,13 +19,15 @@ token create NAME``) and a ``site_id`` this gateway has statistics of. Filters
 use Plausible's v1 syntax (:func:`gateway.stats.query.parse_filters`).
 Breakdowns obey the k rule (``CG_STATS_MIN_VISITORS``). Errors have Plausible's
 body, ``{"error": "<sentence>"}`` (:func:`gateway.errors.api_error_response`):
-400 for a bad parameter, 401 for a missing, unknown or revoked token or an
-unknown site, 405 (with ``Allow``) for a method a route does not take.
+400 for a bad parameter, 401 for a missing, unknown or revoked token, an
+unknown site or one the token was not made for (:meth:`ApiToken.reads`), 405
+(with ``Allow``) for a method a route does not take.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,12 +39,20 @@ from starlette.routing import BaseRoute, Route
 from gateway.errors import api_error_response
 from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
-from gateway.sites import site_id
-from gateway.stats import v2
+from gateway.sites import site_id, site_ids
+from gateway.stats import history, history_api, v2, v2_answer
+from gateway.stats.annotations import list_annotations
 from gateway.stats.consent import consent_figures
+from gateway.stats.conversions import (
+    converted_aggregate,
+    converted_breakdown,
+    converted_timeseries,
+)
+from gateway.stats.goals import filtered_goals, list_goals
 from gateway.stats.openapi import openapi_document
-from gateway.stats.queries import MAX_LIMIT, aggregate, breakdown, realtime, timeseries
+from gateway.stats.queries import breakdown, realtime
 from gateway.stats.query import (
+    GOAL,
     StatsQuery,
     parse_filters,
     period_range,
@@ -48,7 +60,6 @@ from gateway.stats.query import (
     utc_now,
 )
 from gateway.stats.tokens import verify_token
-from gateway.stats.topn import OTHER
 from gateway.stats.v1 import (
     IGNORED,
     change,
@@ -56,6 +67,8 @@ from gateway.stats.v1 import (
     metric_names,
     page_breakdown,
     page_window,
+    timed_aggregate,
+    untimed,
     whole_number,
 )
 from gateway.stats.v1_events import (
@@ -104,6 +117,7 @@ class StatsApi:
             "breakdown": self.breakdown,
             "realtime/visitors": self.realtime,
             "consent": self.consent,
+            "annotations": self.annotations,
         }
         routes: list[BaseRoute] = [
             Route(f"{PREFIX}/{path}", self.guard(endpoint), methods=["GET"])
@@ -143,6 +157,8 @@ class StatsApi:
                         "Missing site ID. Please provide the required site_id parameter with "
                         f"your request (this gateway's: {self.default_site})."
                     )
+                if not found.reads(site, site_ids(self.settings)):
+                    return _unauthorized(_INVALID_SITE)  # a site outside the token's scope
                 if not await storage.run(lambda: self._known(site)):
                     return _unauthorized(_INVALID_SITE)
                 return await endpoint(request, storage, site)
@@ -176,16 +192,35 @@ class StatsApi:
         )
         return StatsQuery(site, start, end, parse_filters(params.get("filters")))
 
+    async def _question(self, request: Request, storage: Storage, site: str) -> StatsQuery:
+        """The question of a v1 request, its ``event:goal`` filter read as the site's goals."""
+        params = request.query_params
+        start, end = period_range(
+            params.get("period", "30d"), utc_now(), params.get("date"), plausible=True
+        )
+        filters = parse_filters(params.get("filters"))
+        return await _with_goals(storage, StatsQuery(site, start, end), filters)
+
     async def aggregate(self, request: Request, storage: Storage, site: str) -> Response:
-        q, metrics = self._query(request, site), metric_names(request.query_params)
+        q = await self._question(request, storage, site)
+        metrics = metric_names(request.query_params)
         compare = request.query_params.get("compare", "")
-        if compare not in ("", "previous_period"):
-            raise BadStatsQuery("compare takes one value: previous_period.")
+        if compare not in ("", *history_api.COMPARE):
+            raise BadStatsQuery("compare takes previous_period or year.")
+        old = await storage.run(lambda: history.answers(storage, q, utc_now()))
+        if old or compare == "year":
+            body = await storage.run(lambda: history_api.aggregate(storage, q, metrics, compare))
+            return JSONResponse(body, headers=_NO_STORE)
         k = self.settings.stats_min_visitors
-        now = await storage.run(lambda: aggregate(storage, q, metrics, k=k))
+        now = await storage.run(
+            lambda: timed_aggregate(storage, q, metrics, converted_aggregate, k=k)
+        )
         results: dict[str, dict[str, Any]] = {m: _value(v) for m, v in now.items()}
         if compare:
-            before = await storage.run(lambda: aggregate(storage, q.previous(), metrics, k=k))
+            earlier = q.previous()
+            before = await storage.run(
+                lambda: timed_aggregate(storage, earlier, metrics, converted_aggregate, k=k)
+            )
             for metric, value in before.items():
                 both = now[metric] is not None and value is not None
                 results[metric]["change"] = change(metric, now[metric], value) if both else None
@@ -195,27 +230,44 @@ class StatsApi:
         return JSONResponse({"results": results}, headers=_NO_STORE)
 
     async def timeseries(self, request: Request, storage: Storage, site: str) -> Response:
-        q, metrics = self._query(request, site), metric_names(request.query_params)
+        q = await self._question(request, storage, site)
+        metrics = untimed(metric_names(request.query_params), "the time series")
         interval = request.query_params.get("interval", "")
         if not interval and request.query_params.get("period") in ("6mo", "12mo"):
             interval = "month"  # Plausible's default for these periods
         unit = interval_unit(interval)
+        if await storage.run(lambda: history.answers(storage, q, utc_now())):
+            body = await storage.run(lambda: history_api.timeseries(storage, q, metrics, unit))
+            return JSONResponse(body, headers=_NO_STORE)
         k = self.settings.stats_min_visitors
-        rows = await storage.run(lambda: timeseries(storage, q, metrics, unit=unit, k=k))
+        rows = await storage.run(lambda: converted_timeseries(storage, q, metrics, unit=unit, k=k))
         return JSONResponse({"results": rows}, headers=_NO_STORE)
 
     async def breakdown(self, request: Request, storage: Storage, site: str) -> Response:
         params = request.query_params
         if is_event_breakdown(params.get("property", "")):
             return await self.event_breakdown(request, storage, site)
-        q, metrics = self._query(request, site), metric_names(request.query_params)
+        q, metrics = await self._question(request, storage, site), metric_names(params)
         if "property" not in params:
             raise BadStatsQuery("The property parameter is required to break down the stats.")
         prop = property_name(params["property"])
+        if prop != "page":
+            untimed(metrics, f"a breakdown by {params['property']}")
         limit = whole_number(params.get("limit", "100"), "limit")
         first, last = page_window(limit, whole_number(params.get("page", "1"), "page"))
         k = self.settings.stats_min_visitors
-        if prop == "page":
+        if await storage.run(lambda: history.answers(storage, q, utc_now())):
+            key = params["property"].partition(":")[2] or prop  # region_name for region
+            body = await storage.run(
+                lambda: history_api.breakdown(storage, q, prop, metrics, last, key=key)
+            )
+            body["results"] = body["results"][first:last]
+            return JSONResponse(body, headers=_NO_STORE)
+        if "conversion_rate" in metrics:
+            rows = await storage.run(
+                lambda: converted_breakdown(storage, q, prop, metrics, last, k=k)
+            )
+        elif prop == "page":
             rows = await storage.run(lambda: page_breakdown(storage, q, metrics, last, k=k))
         else:
             rows = await storage.run(lambda: breakdown(storage, q, prop, metrics, last, k=k))
@@ -233,6 +285,8 @@ class StatsApi:
             params.get("period", "30d"), utc_now(), params.get("date"), plausible=True
         )
         q = StatsQuery(site, start, end, parse_filters(rest))
+        if await storage.run(lambda: history.answers(storage, q, utc_now())):
+            raise history_api.refuse(f"A breakdown by {prop}")
         metrics = event_metrics(params.get("metrics", ""), prop)
         limit = whole_number(params.get("limit", "100"), "limit")
         first, last = page_window(limit, whole_number(params.get("page", "1"), "page"))
@@ -253,68 +307,27 @@ class StatsApi:
         figures = await storage.run(lambda: consent_figures(storage, q, categories))
         return JSONResponse({"results": figures}, headers=_NO_STORE)
 
+    async def annotations(self, request: Request, storage: Storage, site: str) -> Response:
+        """The site's annotations in the period (ours: Plausible has none), oldest first."""
+        q = self._query(request, site)
+        first, last = q.start.date(), (q.end - timedelta(milliseconds=1)).date()
+        notes = await storage.run(lambda: list_annotations(storage, site, first, last))
+        return JSONResponse({"results": [note.public() for note in notes]}, headers=_NO_STORE)
+
     async def query(self, request: Request, storage: Storage, site: str) -> Response:
-        """Plausible's v2 query (:mod:`gateway.stats.v2`)."""
+        """Plausible's v2 query: read by :mod:`gateway.stats.v2`, answered by
+        :mod:`gateway.stats.v2_answer`."""
         body = v2.read_body(await request.body())
         start, end = v2.date_range(body.get("date_range"), utc_now())
         metrics = v2.metrics_of(body.get("metrics"))
         dimensions = v2.dimensions_of(body.get("dimensions"))
-        q = StatsQuery(site, start, end, v2.filters_of(body.get("filters")))
-        order = v2.order_of(body.get("order_by"), metrics, dimensions)
-        limit, offset = v2.pagination_of(body.get("pagination"))
-        include = v2.include_of(body.get("include"))
-        meta: dict[str, Any] = {}
-        results: list[dict[str, Any]]
-        if not dimensions:
-            k = self.settings.stats_min_visitors
-            totals = await storage.run(lambda: aggregate(storage, q, metrics, k=k))
-            results = [{"metrics": [totals[m] for m in metrics], "dimensions": []}]
-            if any(totals[m] is None for m in metrics):
-                results[0]["withheld"] = True
-        elif dimensions[0] in v2.TIME_DIMENSIONS:
-            unit = v2.unit_of(dimensions[0])
-            k = self.settings.stats_min_visitors
-            series = await storage.run(lambda: timeseries(storage, q, metrics, unit=unit, k=k))
-            results = [
-                {
-                    "metrics": [row[m] for m in metrics],
-                    "dimensions": [row["date"]],
-                    **({"withheld": True} if row.get("withheld") else {}),
-                }
-                for row in series
-                if row.get("withheld") or any(row[m] for m in metrics)
-            ]
-            if include.get("time_labels"):
-                meta["time_labels"] = v2.time_labels(q, unit.step.lower())
-        else:
-            prop = property_name(dimensions[0])
-            k = self.settings.stats_min_visitors
-            rows = await storage.run(lambda: breakdown(storage, q, prop, metrics, MAX_LIMIT, k=k))
-            results = [
-                {"metrics": [row[m] for m in metrics], "dimensions": [row[prop]]} for row in rows
-            ]
-            order = order or [(metrics[0], True)]
-        names = [*metrics, *dimensions]
-        for name, descending in reversed(order):
-            at = names.index(name)
-            results.sort(
-                key=lambda r: _sortable((r["metrics"] + r["dimensions"])[at]), reverse=descending
-            )
-        results.sort(key=lambda r: r["dimensions"] == [OTHER])  # the folded row stays last
-        if include.get("total_rows"):
-            meta["total_rows"] = len(results)
-        echo = {
-            "site_id": site,
-            "metrics": metrics,
-            "date_range": [start.isoformat(), (end - timedelta(milliseconds=1)).isoformat()],
-            "filters": body.get("filters") or [],
-            "dimensions": dimensions,
-            "order_by": [[name, "desc" if down else "asc"] for name, down in order],
-            "include": include,
-            "pagination": {"limit": limit, "offset": offset},
-        }
-        page = results[offset : offset + limit]
-        return JSONResponse({"results": page, "meta": meta, "query": echo}, headers=_NO_STORE)
+        filters = v2.filters_of(body.get("filters"))
+        q = await _with_goals(storage, StatsQuery(site, start, end), filters)
+        if await storage.run(lambda: history.answers(storage, q, utc_now())):
+            raise history_api.refuse("A v2 query")
+        k = self.settings.stats_min_visitors
+        answer = await v2_answer.answer(storage, q, body, metrics, dimensions, k)
+        return JSONResponse(answer, headers=_NO_STORE)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.default_site))
@@ -327,6 +340,17 @@ async def _site_in_body(request: Request) -> str | None:
     return site
 
 
+async def _with_goals(storage: Storage, q: StatsQuery, filters: dict[str, Any]) -> StatsQuery:
+    """``q`` with ``filters``; an ``event:goal`` one among them becomes the site's goals it
+    names (:func:`~gateway.stats.goals.filtered_goals`)."""
+    goal_filter = filters.pop(GOAL, None)
+    q = replace(q, filters=filters)
+    if goal_filter is None:
+        return q
+    goals = await storage.run(lambda: [g.goal for g in list_goals(storage, q.site)])
+    return replace(q, goals=filtered_goals(goal_filter, goals))
+
+
 def _check_parameters(request: Request) -> None:
     unknown = set(request.query_params) - KNOWN
     if unknown:
@@ -334,11 +358,6 @@ def _check_parameters(request: Request) -> None:
             f"Unknown parameter {sorted(unknown)[0]!r}; this API takes "
             f"{', '.join(sorted(KNOWN - IGNORED))}."
         )
-
-
-def _sortable(value: Any) -> tuple[bool, Any]:
-    """A sort key where a withheld ``None`` goes after every figure in descending order."""
-    return (value is not None, value if value is not None else 0)
 
 
 def _value(value: Any) -> dict[str, Any]:

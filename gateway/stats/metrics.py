@@ -37,12 +37,14 @@ class Column:
     """A column of the rows: its aggregate over each source's raw rows.
 
     A ``state`` is a ``uniqCombined64`` state (merged, so a visitor of several
-    parts counts once); any other column is a number (summed).
+    parts counts once); any other column is a number (summed). A column that is
+    not ``rolled`` is read from the raw rows only.
     """
 
     name: str
     raw: Mapping[Source, str]
     state: bool = False
+    rolled: bool = True
 
     def total(self) -> str:
         """The column over many rows, as a number."""
@@ -71,6 +73,8 @@ COLUMNS = {
         Column("sessions", {SESSIONS: "count()"}),
         Column("bounces", {SESSIONS: "countIf(bounce)"}),
         Column("duration", {SESSIONS: "toUInt64(sum(duration))"}),
+        # Page views and custom events (Plausible's events; engagement pings are not).
+        Column("events", {EVENTS: "countIf(kind != 'engagement')"}, rolled=False),
     )
 }
 """The rows' columns by name; a source without an entry does not count that column."""
@@ -127,13 +131,18 @@ _DECLARED = (
     ),
     # Mean seconds from a visit's first to its last event.
     Metric("visit_duration", formula="toUInt32(round(if({visits} = 0, 0, {duration} / {visits})))"),
+    # Page views and custom events: the API's, not a dashboard panel's (read raw).
+    Metric("events", {EVENTS: "events"}, public=False),
     Metric("bounces", {SESSIONS: "bounces"}, public=False),
     Metric("duration", {SESSIONS: "duration"}, public=False),
 )
 _METRIC = {metric.name: metric for metric in _DECLARED}
 
 METRICS = tuple(metric.name for metric in _DECLARED if metric.public)
-"""Every metric a caller may ask for, in Plausible's names."""
+"""Every metric of the dashboard's panels, in Plausible's names."""
+
+QUERYABLE = (*METRICS, "events")
+"""Every metric a question may ask for: the panels' and ``events``."""
 
 
 def metric(name: str) -> Metric:
@@ -150,10 +159,10 @@ def check_metrics(metrics: Sequence[str]) -> list[str]:
     """``metrics`` without repeats, or :class:`BadStatsQuery` naming an unknown one."""
     chosen = list(dict.fromkeys(metrics))
     if not chosen:
-        raise BadStatsQuery(f"Ask for at least one metric: {', '.join(METRICS)}.")
+        raise BadStatsQuery(f"Ask for at least one metric: {', '.join(QUERYABLE)}.")
     for name in chosen:
-        if name not in METRICS:
-            raise BadStatsQuery(f"Unknown metric {name!r}; use one of {', '.join(METRICS)}.")
+        if name not in QUERYABLE:
+            raise BadStatsQuery(f"Unknown metric {name!r}; use one of {', '.join(QUERYABLE)}.")
     return chosen
 
 

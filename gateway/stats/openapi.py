@@ -40,9 +40,11 @@ _DAY = (
     r"(?:19[7-9]\d|2[01]\d\d)-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])"
     r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
 )
-_PROPERTY = "(?:" + "|".join(re.escape(name) for name in FILTERS) + ")"
+_PROPERTY = "(?:" + "|".join(re.escape(name) for name in (*FILTERS, "event:goal")) + ")"
 _FILTER = _PROPERTY + "(?:==|!=)[^;]*"
-_METRIC = "(?:" + "|".join(METRICS) + ")"
+# time_on_page: in the aggregate and by event:page only (gateway.stats.time_on_page)
+# events; conversion_rate with an event:goal filter (gateway.stats.conversions)
+_METRIC = "(?:" + "|".join((*METRICS, "time_on_page", "events", "conversion_rate")) + ")"
 
 _SITE = _param(
     "site_id",
@@ -55,7 +57,10 @@ _COMMON = [
     _param(
         "period",
         "The time range, UTC. `7d` is today and the 6 days before, `30d` today and the 30 "
-        "before (as Plausible counts them); `6mo` and `12mo` are whole months, this one included.",
+        "before (as Plausible counts them); `6mo` and `12mo` are whole months, this one included. "
+        "A range starting more than 31 days back is answered from the anonymous history once "
+        "it holds days there: the answer then has a `history` object, and `visitors` is the "
+        "sum of each day's unique visitors.",
         {"type": "string", "enum": list(PERIODS), "default": "30d"},
     ),
     _param(
@@ -129,8 +134,9 @@ PATHS: dict[str, dict[str, Any]] = {
             _METRICS,
             _param(
                 "compare",
-                "Compare with the previous period.",
-                {"type": "string", "enum": ["previous_period"]},
+                "Compare with the previous period, or (`year`) the same period a year before, "
+                "from the anonymous history.",
+                {"type": "string", "enum": ["previous_period", "year"]},
             ),
         ],
         _results(
@@ -229,6 +235,26 @@ PATHS: dict[str, dict[str, Any]] = {
         [*_COMMON[:3], _COMMON[4]],
         _results({"type": "object"}),
     ),
+    "/api/v1/stats/annotations": _get(
+        "Annotations in the period",
+        'The dated notes admins added on the dashboard ("Open evening"), oldest first: '
+        "each one's id, day and text. Filters do not apply.",
+        [*_COMMON[:3], _COMMON[4]],
+        _results(
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "date", "text"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "date": {"type": "string", "format": "date"},
+                        "text": {"type": "string"},
+                    },
+                },
+            }
+        ),
+    ),
 }
 
 
@@ -241,7 +267,7 @@ _V2_QUERY = {
         "site_id": {"type": "string", "minLength": 1},
         "metrics": {
             "type": "array",
-            "items": {"type": "string", "enum": list(METRICS)},
+            "items": {"type": "string", "enum": [*METRICS, "events", "conversion_rate"]},
             "minItems": 1,
             "uniqueItems": True,
         },
@@ -259,7 +285,7 @@ _V2_QUERY = {
         "dimensions": {
             "type": "array",
             "maxItems": 1,
-            "items": {"type": "string", "enum": [*FILTERS, *TIME_DIMENSIONS]},
+            "items": {"type": "string", "enum": [*FILTERS, *TIME_DIMENSIONS, "event:goal"]},
         },
         "filters": {
             "type": "array",

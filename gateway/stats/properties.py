@@ -71,7 +71,8 @@ class Property:
     thousand referrer hosts merge whole sooner than the narrowing pass takes
     (``scripts/bench dashboard`` shows both). ``shown`` turns a stored value into
     the name the statistics show (:mod:`gateway.stats.names`); ``rolled`` is
-    false for the properties the rollups do not hold.
+    false for the properties the rollups do not hold; a ``number`` (a GeoNames id)
+    is compared as text and answered as a number.
     """
 
     name: str
@@ -86,6 +87,7 @@ class Property:
     many_values: bool = False
     shown: Callable[[str], str] | None = None
     rolled: bool = True
+    number: bool = False
 
     def label(self, column: str) -> str:
         """The SQL of the value a row shows (and a filter compares) for stored ``column``.
@@ -166,10 +168,20 @@ PROPERTIES = {
             for name in ("utm_content", "utm_term")
         ),
         Property("country", "visit:country", events="country", sessions="country", empty=UNKNOWN),
-        # Names, as the geolocation database gives them; Plausible's visit:region and
-        # visit:city are ISO 3166-2 codes and GeoNames ids, which are not stored (PLANNED).
+        # Names, as the geolocation database gives them (what the dashboard shows).
         Property("region", "visit:region_name", events="region", empty=UNKNOWN, many_values=True),
         Property("city", "visit:city_name", events="city", empty=UNKNOWN, many_values=True),
+        # ISO 3166-2 codes and GeoNames ids, kept since 0016 where the database has them:
+        # rows without one match no filter and are left out of a breakdown.
+        Property("region_code", "visit:region", events="region_code", non_empty=True, rolled=False),
+        Property(
+            "city_id",
+            "visit:city",
+            events="if(city_id = 0, '', toString(city_id))",
+            non_empty=True,
+            rolled=False,
+            number=True,
+        ),
         Property(
             "browser",
             "visit:browser",
@@ -197,15 +209,14 @@ PROPERTIES = {
             empty=UNKNOWN,
             shown=_device,
         ),
+        # The host a page was served under (without "www."), kept since 0016.
+        Property("hostname", "event:hostname", events="hostname", non_empty=True, rolled=False),
     )
 }
 """Every property by its short name, in the order the API lists them."""
 
 PLANNED = {
-    "event:goal": "goals and custom events are not in the stats API yet",
-    "event:name": "goals and custom events are not in the stats API yet",
-    "event:hostname": "the events do not keep the host name (one site per gateway)",
-    "visit:region": "regions are stored by name, not ISO 3166-2 code: use visit:region_name",
-    "visit:city": "cities are stored by name, not GeoNames id: use visit:city_name",
+    "event:goal": "event:goal filters every question; as a property, break down by it",
+    "event:name": "filter by event:goal, or break down by event:name",
 }
 """Plausible's properties this API does not offer, and why (``event:props:*`` too)."""

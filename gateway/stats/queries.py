@@ -34,7 +34,7 @@ from gateway.stats.query import FILTERS, StatsQuery, property_name
 from gateway.stats.rollup import markers
 from gateway.stats.rows import DAY, HOUR, Unit, rows
 from gateway.stats.sql import parameters
-from gateway.stats.topn import TopN
+from gateway.stats.topn import OTHER, TopN
 from gateway.storage import Storage
 from gateway.storage.threads import thread_client
 
@@ -192,7 +192,10 @@ def breakdown(
         narrow=declared.many_values,
     )
     found = _rows(storage, top.sql(), parameters(q, k=k, limit=limit))
-    return [_pick(row, metrics, name) for row in found]
+    if declared.number:  # a GeoNames id is answered as a number, the folded row as text
+        for row in found:
+            row[name] = int(row[name]) if row[name].isdigit() else row[name]
+    return [_folded(row, metrics, name, k) for row in found]
 
 
 def _unreadable(prop: str, source: Source) -> str:
@@ -218,7 +221,7 @@ def next_pages(
     metrics = ["visitors", "pageviews"]
     top = TopN(q, NEXT_PAGES, metrics, "page")
     params = parameters(q, k=k, limit=_limit(limit), from_page=page)
-    return [_pick(row, metrics, "page") for row in _rows(storage, top.sql(), params)]
+    return [_folded(row, metrics, "page", k) for row in _rows(storage, top.sql(), params)]
 
 
 def realtime(storage: Storage, site: str, now: datetime, *, k: int = 1) -> dict[str, int | None]:
@@ -256,3 +259,12 @@ def _rows(storage: Storage, sql: str, params: dict[str, Any]) -> list[dict[str, 
 
 def _pick(row: dict[str, Any], metrics: Sequence[str], *keys: str) -> dict[str, Any]:
     return {key: row[key] for key in (*keys, *metrics)}
+
+
+def _folded(row: dict[str, Any], metrics: Sequence[str], key: str, k: int) -> dict[str, Any]:
+    """A breakdown row; the :data:`OTHER` row withheld when what it gathers adds up to
+    1 to ``k - 1`` visitors (every other row has at least ``k``)."""
+    picked = _pick(row, metrics, key)
+    if row[key] == OTHER and withheld(row, k):
+        picked.update(dict.fromkeys(metrics), withheld=True)
+    return picked

@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from gateway.clock import Clock, system_clock
 from gateway.exceptions import BadStatsQuery
+from gateway.settings_analytics import Goal
 from gateway.stats.filters import Filter, v1_clause
 from gateway.stats.properties import PLANNED, PROPERTIES
 
@@ -33,6 +34,10 @@ FILTERS: dict[str, str] = {prop.plausible: prop.name for prop in PROPERTIES.valu
 """Plausible's property names and the short names :attr:`StatsQuery.filters` uses.
 
 The same names are the breakdown properties."""
+
+GOAL = "goal"
+"""The short name of Plausible's ``event:goal`` filter, which :func:`parse_filters` returns
+beside the others; the API resolves it to :attr:`StatsQuery.goals`."""
 
 MAX_RANGE = timedelta(days=3660)
 """The longest custom range: ten years, more than the rollups keep (25 months)."""
@@ -61,7 +66,9 @@ class StatsQuery:
     ``filters`` maps a short property name (``page``, ``source``, ``country``,
     ... the values of :data:`FILTERS`) to a :class:`~gateway.stats.filters.Filter`,
     or to the one value it must equal. A source of ``Direct / None`` means
-    visits without a referrer. ``marks``,
+    visits without a referrer. ``goals``, when set, keeps only the events that
+    reach one of them and the visits that had one (a goal filter; empty when it
+    names no goal the site has, which keeps nothing). ``marks``,
     when set, are where the rollups ended when the page began (see
     :class:`RollupMarks`).
     """
@@ -71,6 +78,7 @@ class StatsQuery:
     end: datetime
     filters: Mapping[str, Filter | str] = field(default_factory=dict)
     marks: RollupMarks | None = None
+    goals: tuple[Goal, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -179,8 +187,9 @@ def parse_filters(text: str | None) -> dict[str, Filter]:
     ``==`` keeps the values that match, ``!=`` those that do not; ``a|b`` is
     either, ``\\|`` a literal bar, ``*`` a wildcard (see
     :func:`~gateway.stats.filters.v1_clause`). Filters are joined by ``;`` and
-    all hold, several on one property included. Anything else, an unknown
-    property or operator, raises :class:`BadStatsQuery` naming it.
+    all hold, several on one property included. ``event:goal`` comes back under
+    :data:`GOAL`, for the caller to read as the site's goals. Anything else, an
+    unknown property or operator, raises :class:`BadStatsQuery` naming it.
     """
     filters: dict[str, Filter] = {}
     for part in (text or "").split(";"):
@@ -217,6 +226,8 @@ def property_name(text: str) -> str:
 def _short_name(name: str, what: str) -> str:
     if name in FILTERS:
         return FILTERS[name]
+    if name == "event:goal" and what == "filter property":
+        return GOAL
     if name in PLANNED or name.startswith("event:props:"):
         raise BadStatsQuery(f"The {what} {name!r} is not supported: {_why(name)}.")
     raise BadStatsQuery(f"Unknown {what} {name!r}; use one of {', '.join(FILTERS)}.")

@@ -78,12 +78,13 @@ is then 1970-01-01 and everything after the rolled days is read raw."""
 
 
 def served(q: StatsQuery, *, hourly: bool = False) -> bool:
-    """Whether the rollup can serve ``q``: no filter, whole UTC days, not by the hour."""
+    """Whether the rollup can serve ``q``: no filter (nor goal), whole UTC days, not by the
+    hour."""
     whole_days = all(
         moment.hour == moment.minute == moment.second == moment.microsecond == 0
         for moment in (q.start, q.end)
     )
-    return whole_days and not q.filters and not hourly
+    return whole_days and not q.filters and q.goals is None and not hourly
 
 
 def markers(q: StatsQuery, *, hourly: bool = False) -> str:

@@ -58,7 +58,11 @@ def rows(
     dimension's column; the whole site's rows have none. Rows from different
     parts may share a key: the caller merges them.
     """
-    rolled = dimension.rolled and served(q, hourly=unit is not None and not unit.rolled)
+    rolled = (
+        dimension.rolled
+        and all(COLUMNS[name].rolled for name in columns)
+        and served(q, hourly=unit is not None and not unit.rolled)
+    )
     live = _live(q, dimension, columns, unit, rolled=rolled)
     if not rolled:
         return live

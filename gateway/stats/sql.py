@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.stats.goals import goals_condition
 from gateway.stats.properties import PROPERTIES, Property
 from gateway.stats.query import StatsQuery
 
@@ -79,6 +80,8 @@ def parameters(q: StatsQuery, **more: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"site": q.site, "start": _stamp(q.start), "end": _stamp(q.end)}
     for name, kept in q.conditions.items():
         values.update(kept.parameters(f"f_{name}"))
+    if q.goals is not None:
+        values.update(goals_condition(q.goals)[1])
     if q.marks is not None:
         values.update(
             rolled_day=q.marks.rolled_day,
@@ -106,6 +109,12 @@ def _visits_carrying(q: StatsQuery, prop: Property) -> str:
     return f"session_id IN (SELECT session_id FROM events WHERE {RANGE} AND {carried})"  # noqa: S608
 
 
+def _visits_converting(q: StatsQuery) -> str:
+    """The visits with an event in the range that reached one of ``q``'s goals."""
+    reached = goals_condition(q.goals or ())[0]
+    return f"session_id IN (SELECT session_id FROM events WHERE {RANGE} AND {reached})"  # noqa: S608
+
+
 def event_where(q: StatsQuery, *, unrolled: bool = False) -> str:
     """The ``WHERE`` of an events query: the range, and every filter as "of visits that...".
 
@@ -126,6 +135,8 @@ def event_where(q: StatsQuery, *, unrolled: bool = False) -> str:
             f"session_id IN (SELECT session_id FROM ({sessions(q)}) "  # noqa: S608
             f"WHERE {' AND '.join(of_visits)})"
         )
+    if q.goals is not None:  # the events that reached a goal, as a page filter keeps pages
+        conditions.append(goals_condition(q.goals)[0])
     if unrolled:
         conditions.append(LATER_EVENTS)
     return " AND ".join(conditions)
@@ -145,6 +156,8 @@ def sessions(q: StatsQuery, *, unrolled: bool = False) -> str:
         conditions.append(
             _equals(q, prop.sessions, prop) if prop.sessions else _visits_carrying(q, prop)
         )
+    if q.goals is not None:
+        conditions.append(_visits_converting(q))
     select, where = SESSIONS.split("FROM sessions_agg FINAL")
     conditions_sql = "".join(f"  AND {condition}\n" for condition in conditions)
     return f"{select}{named}FROM sessions_agg FINAL{where}{conditions_sql}"

@@ -1,5 +1,6 @@
 """Plausible's Stats API v1: its parameters (metrics, interval, pages), the compared
-change, and the page breakdown's visit figures, read by the entry page as v1 reads them.
+change, the page breakdown's visit figures, read by the entry page as v1 reads them,
+and ``time_on_page`` (:mod:`gateway.stats.time_on_page`) beside the other metrics.
 
 The endpoints in :mod:`gateway.stats.api` use these; bad values raise
 :class:`~gateway.exceptions.BadStatsQuery` naming the parameter and what it takes.
@@ -7,7 +8,7 @@ The endpoints in :mod:`gateway.stats.api` use these; bad values raise
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.exceptions import BadStatsQuery
@@ -15,13 +16,15 @@ from gateway.stats.metrics import METRICS
 from gateway.stats.queries import MAX_LIMIT, breakdown
 from gateway.stats.query import StatsQuery
 from gateway.stats.rows import UNITS, Unit
+from gateway.stats.time_on_page import METRIC as TIME_ON_PAGE
+from gateway.stats.time_on_page import time_on_page, times_on_pages
 from gateway.stats.topn import OTHER
 from gateway.storage import Storage
 
 IGNORED = frozenset({"with_imported"})
 """Parameters Plausible documents that change nothing here (there is no imported data)."""
 
-PLANNED_METRICS = ("events", "conversion_rate", "time_on_page", "scroll_depth")
+PLANNED_METRICS = ("scroll_depth",)
 """Plausible's metrics this API does not offer yet: a question for them is a 400 saying so."""
 
 INTERVALS = {"date": "day", "day": "day", "hour": "hour", "month": "month"}
@@ -38,10 +41,39 @@ def metric_names(params: Mapping[str, str]) -> list[str]:
     for name in names:
         if name in PLANNED_METRICS:
             raise BadStatsQuery(
-                f"The metric {name!r} is not supported yet: goals and custom events are not in "
-                f"the stats API. Use {', '.join(METRICS)}."
+                f"The metric {name!r} is not supported yet. Use {', '.join(METRICS)}, events, "
+                "or conversion_rate with a goal filter."
             )
     return names
+
+
+def untimed(metrics: list[str], where: str) -> list[str]:
+    """``metrics``, or a 400 when they ask for time on page where it is not offered."""
+    if TIME_ON_PAGE in metrics:
+        raise BadStatsQuery(
+            f"{TIME_ON_PAGE} is not offered by {where}: ask the aggregate or a breakdown by "
+            "event:page for it."
+        )
+    return metrics
+
+
+Totals = Callable[..., dict[str, Any]]
+"""An aggregate's figures: ``totals(storage, q, metrics, k=k)``."""
+
+
+def timed_aggregate(
+    storage: Storage, q: StatsQuery, metrics: Sequence[str], totals: Totals, *, k: int
+) -> dict[str, Any]:
+    """``totals`` (:func:`~gateway.stats.queries.aggregate` or one like it) with
+    ``time_on_page`` among its metrics, withheld with the others when they count 1 to
+    ``k - 1`` visitors."""
+    others = [m for m in metrics if m != TIME_ON_PAGE]
+    figures = totals(storage, q, others or ["visitors"], k=k)
+    if TIME_ON_PAGE not in metrics:
+        return figures
+    withheld = all(value is None for value in figures.values())
+    timed = None if withheld else time_on_page(storage, q)
+    return {m: timed if m == TIME_ON_PAGE else figures[m] for m in metrics}
 
 
 def interval_unit(text: str) -> Unit | None:
@@ -76,7 +108,9 @@ def page_window(limit: int, page: int) -> tuple[int, int]:
 
 
 def change(metric: str, now: float, before: float) -> float | int | None:
-    """Plausible's ``change``: percent for counts, points for the bounce rate."""
+    """Plausible's ``change``: percent for counts, points for the bounce and conversion rates."""
+    if metric == "conversion_rate":
+        return round(now - before, 1)
     if metric == "bounce_rate":
         return None if before == 0 and now == 0 else round(now - before)
     if before == 0:
@@ -93,7 +127,22 @@ def page_breakdown(
 ) -> list[dict[str, Any]]:
     """A breakdown by page whose bounce rate and visit duration are those of the visits
     that entered on it, as Plausible's v1 gives them; ``None`` (withheld) for a page
-    that fewer than ``k`` visitors entered on, and for the ``(other)`` row."""
+    that fewer than ``k`` visitors entered on, and for the ``(other)`` row. Its
+    ``time_on_page`` is ``None`` for ``(other)`` and for a page never left for another."""
+    timed = TIME_ON_PAGE in metrics
+    metrics = [m for m in metrics if m != TIME_ON_PAGE]
+    rows = _entered(storage, q, metrics, limit, k=k)
+    if timed:
+        pages = [row["page"] for row in rows if row["page"] != OTHER]
+        times = times_on_pages(storage, q, pages) if pages else {}
+        for row in rows:
+            row[TIME_ON_PAGE] = times.get(row["page"])
+    return rows
+
+
+def _entered(
+    storage: Storage, q: StatsQuery, metrics: Sequence[str], limit: int, *, k: int
+) -> list[dict[str, Any]]:
     entry = [m for m in metrics if m in ENTRY_METRICS]
     others = [m for m in metrics if m not in ENTRY_METRICS] or ["visitors"]
     rows = breakdown(storage, q, "page", others, limit, k=k)

@@ -76,12 +76,12 @@ def event_breakdown(
     if prop == "event:goal":
         if event_filter:
             raise BadStatsQuery("A breakdown by event:goal takes no goal or event filter.")
-        rows = goal_figures(storage, q, goals, k=k)[:limit]
+        rows = reached_goals(goal_figures(storage, q, goals, k=k))[:limit]
         label = "goal"
     elif prop == "event:name":
         if event_filter:
             raise BadStatsQuery("A breakdown by event:name takes no goal or event filter.")
-        rows = event_rows(storage, q, label="name", key="name", k=k, limit=limit)
+        rows = event_rows(storage, q, label="name", key="name", k=k, limit=limit, pageviews=True)
         label = "name"
     else:
         label = prop[len(PROPS) :]
@@ -91,6 +91,13 @@ def event_breakdown(
     return [
         {label: row[label], **{m: row.get(m) for m in metrics}, **_withheld(row)} for row in rows
     ]
+
+
+def reached_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The goals someone reached, by visitors, most first (withheld ones last), then by name,
+    as Plausible lists them."""
+    rows = [row for row in rows if row["visitors"] != 0]
+    return sorted(rows, key=lambda r: (r["visitors"] is None, -(r["visitors"] or 0), r["goal"]))
 
 
 def _withheld(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,11 @@
     -> {"results": [{"dimensions": ["Google"], "metrics": [12, 40]}, ...],
         "meta": {}, "query": {...the query as read, dates resolved...}}
 
-A query has no dimension (totals), one property, or one time dimension
-(``time``, ``time:hour``, ``time:day``, ``time:month``). Filters are ``is``,
+A query has no dimension (totals), one property, one time dimension
+(``time``, ``time:hour``, ``time:day``, ``time:month``), or ``event:goal``
+(``visitors``, ``events``, ``conversion_rate`` per goal). ``event:goal`` filters
+keep the visitors who reached the goals they name; ``conversion_rate`` needs one
+(or the goal dimension). Filters are ``is``,
 ``is_not``, ``contains``, ``contains_not``, ``matches``, ``matches_not``,
 ``matches_wildcard``, and ``and``, ``or`` (of one property) and ``not`` (of one
 filter) over them. Breakdowns obey the k rule: rows under k visitors are folded
@@ -25,8 +28,8 @@ from typing import Any
 from gateway.exceptions import BadStatsQuery, JsonTooDeep
 from gateway.json_body import parse_json
 from gateway.stats.filters import Clause, Filter, Match
-from gateway.stats.metrics import METRICS
-from gateway.stats.query import StatsQuery, period_range, property_name
+from gateway.stats.metrics import QUERYABLE
+from gateway.stats.query import StatsQuery, filter_property, period_range, property_name
 from gateway.stats.rows import UNITS, Unit
 
 MAX_BODY = 64 * 1024
@@ -34,6 +37,10 @@ KEYS = {"site_id", "metrics", "date_range", "dimensions", "filters", "order_by",
         "pagination", "date"}  # fmt: skip
 DATE_RANGES = ("day", "7d", "30d", "month", "6mo", "12mo", "year")
 TIME_DIMENSIONS = {"time": "day", "time:hour": "hour", "time:day": "day", "time:month": "month"}
+GOAL_DIMENSION = "event:goal"
+GOAL_METRICS = ("visitors", "events", "conversion_rate")
+"""What a breakdown by goal counts (:func:`gateway.stats.conversions.goal_figures`)."""
+ASKABLE = (*QUERYABLE, "conversion_rate")
 OPERATORS = {
     "is": (Match.IS, False),
     "is_not": (Match.IS, True),
@@ -82,10 +89,10 @@ def date_range(value: Any, now: datetime) -> tuple[datetime, datetime]:
 
 def metrics_of(value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
-        raise BadStatsQuery(f"metrics must be a non-empty list of {', '.join(METRICS)}.")
+        raise BadStatsQuery(f"metrics must be a non-empty list of {', '.join(ASKABLE)}.")
     for name in value:
-        if name not in METRICS:
-            raise BadStatsQuery(f"Unknown metric {name!r}; use {', '.join(METRICS)}.")
+        if name not in ASKABLE:
+            raise BadStatsQuery(f"Unknown metric {name!r}; use {', '.join(ASKABLE)}.")
     if len(set(value)) != len(value):
         raise BadStatsQuery("Each metric may be asked for once.")
     return list(value)
@@ -99,7 +106,7 @@ def dimensions_of(value: Any) -> list[str]:
     if len(value) > 1:
         raise BadStatsQuery("One dimension at a time here: several at once are not supported yet.")
     for name in value:
-        if name not in TIME_DIMENSIONS:
+        if name not in TIME_DIMENSIONS and name != GOAL_DIMENSION:
             property_name(name)  # a 400 naming an unknown one
     return list(value)
 
@@ -146,11 +153,17 @@ def _clauses(item: Any) -> list[tuple[str, Clause]]:
     if len(item) != 3 or not isinstance(item[1], str) or not isinstance(item[2], list):
         raise BadStatsQuery(f"The filter {item!r} is not [OPERATOR, DIMENSION, [VALUES]].")
     values = item[2]
-    if not values or not all(isinstance(v, str) for v in values):
-        raise BadStatsQuery(f"The filter {item!r} needs a list of strings.")
+    if not values or not all(_text(v) for v in values):
+        raise BadStatsQuery(f"The filter {item!r} needs a list of strings (or GeoNames ids).")
+    values = [str(v) for v in values]
     how, negated = OPERATORS[operator]
-    name = property_name(item[1])
+    name = filter_property(item[1])
     return [(name, Clause(tuple((how, v) for v in values), negated=negated))]
+
+
+def _text(value: Any) -> bool:
+    """A filter value: a string, or a whole number (``visit:city`` takes GeoNames ids)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def order_of(value: Any, metrics: list[str], dimensions: list[str]) -> list[tuple[str, bool]]:
