@@ -27,6 +27,9 @@ from gateway.clock import system_clock
 from gateway.commands import announcement_path
 from gateway.consent.cookie_database import load_database
 from gateway.consent.cookie_rules import BUILT_IN, DATABASE, DEFAULT, OPERATOR, CookieClassifier
+from gateway.consent.host_inventory import COLUMNS as HOST_COLUMNS
+from gateway.consent.host_inventory import MAX_NEW_PER_FLUSH as MAX_HOST_NEW
+from gateway.consent.host_inventory import HostInventory
 from gateway.consent.inventory import (
     COLUMNS,
     MAX_NAMES,
@@ -34,6 +37,7 @@ from gateway.consent.inventory import (
     CookieInventory,
     suggest,
 )
+from gateway.consent.third_parties import ThirdParties
 from gateway.storage import storage_from_settings
 from tests.admin_helpers import add_account, login
 from tests.conftest import make_settings
@@ -220,6 +224,41 @@ def test_the_cookies_command_the_admin_page_the_privacy_page_and_the_notice(
     assert page.status_code == 200
     assert page.text.index('id="cookie-widget_state"') < page.text.index('id="cookie-_ga"')
     assert "widget_state=marketing" in page.text
+
+
+def test_reported_third_party_hosts_join_the_inventory(running: tuple[Any, str, str]) -> None:
+    settings, public, admin = running
+    report = {"csp-report": {"blocked-uri": "https://cdn.unknown-example.org/x.png"}}
+    for _ in range(3):
+        assert httpx.post(f"{public}/_consent/csp-report", json=report).status_code == 204
+    modern = [{"type": "csp-violation", "body": {"blockedURL": "https://pixel.quantserve.com/p"}}]
+    assert httpx.post(f"{public}/_consent/csp-report", json=modern).status_code == 204
+    as_json = json.loads(cli(settings, "cookies", "--json").stdout)
+    hosts = [(h["host"], h["provider"], h["category"], h["reports"], h["unknown"])
+             for h in as_json["third_party_hosts"]]  # fmt: skip
+    assert hosts == [
+        ("cdn.unknown-example.org", "", "", 3, True),
+        ("pixel.quantserve.com", "Quantcast", "marketing", 1, False),
+    ]
+    table = cli(settings, "cookies").stdout
+    assert "CG_THIRD_PARTY_RULES=cdn.unknown-example.org=marketing" in table
+    columns = storage_from_settings(settings).connect().query("DESCRIBE third_party_hosts")
+    assert tuple(c[0] for c in columns.result_rows) == HOST_COLUMNS  # a host and counts only
+    add_account(storage_from_settings(settings), "hosts@school.example", "admin")
+    client, _ = login(admin, "hosts@school.example")
+    page = client.get("/cookies").text
+    assert "<code>cdn.unknown-example.org</code>" in page and "Quantcast" in page
+    assert client.get("/cookies", params={"site": "another.example"}).status_code == 404
+
+
+def test_reported_hosts_are_bounded() -> None:
+    hosts = HostInventory(ThirdParties(), "site")
+    hosts._due = 10**12
+    for n in range(MAX_HOST_NEW + 50):
+        hosts.add(f"h{n}.example.org", 1000)
+    assert len(hosts.pending) == MAX_HOST_NEW and hosts.refused == 50
+    hosts.add("h0.example.org", 1001)  # a host already counted still counts
+    assert hosts.pending["h0.example.org"].count == 2
 
 
 def test_the_demo_site_sets_no_unknown_cookie(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """docs/deployment.md's systemd unit, drop-in and environment file, as written there.
 
-systemd itself checks the unit and the drop-in (``systemd-analyze verify``); then what the
+systemd itself checks the unit and the drop-in (``systemd-analyze verify``) and rates its
+hardening (``systemd-analyze security``); then what the
 unit starts is run with the documented environment: the single-worker unit on the embedded
 engine serves and stops gracefully on SIGTERM, the four-worker drop-in is refused without a
 server DSN and accepted with one.
@@ -90,6 +91,22 @@ def test_systemd_accepts_the_unit_and_the_drop_in(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
     assert "TimeoutStopSec=30" in unit and "EnvironmentFile=/etc/consent-gateway/env" in unit
+
+
+def test_the_unit_is_hardened(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None, "scripts/test installs systemd-analyze (apt-get install systemd)"
+    path = tmp_path / "consent-gateway.service"
+    path.write_text(blocks("ini")[0].replace(INSTALLED, CONSOLE_SCRIPT))
+    # systemd's own rating, 0 (locked down) to 10 (unsafe), times ten: at most 3.0, "OK".
+    rated = subprocess.run(
+        [analyze, "security", "--offline=yes", "--threshold=30", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"},
+    )
+    assert rated.returncode == 0, rated.stdout[-600:]
+    assert "ProtectSystem=strict" in path.read_text()
 
 
 def test_the_four_worker_drop_in_needs_the_documented_server_dsn(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from gateway.app import create_app
+from gateway.banner.csp_report import PagePolicy
 from gateway.banner.holdback import HoldBack
 from gateway.consent.third_parties import ThirdParties
 from gateway.demo.site import create_demo_site
@@ -261,3 +262,31 @@ def test_the_readmes_rules_work_as_it_says() -> None:
     assert HoldBack(parties)(b'<link rel=stylesheet href="https://fonts.googleapis.com/c">') is None
     held = parties.held("eu.cdn.chat.example")
     assert held is not None and held.category == "preferences"
+
+
+def test_the_cookie_databases_tracker_hosts_come_after_the_list_and_the_rules() -> None:
+    parties = ThirdParties((("pixel.quantserve.com", "analytics"),), {"necessary", "analytics"})
+    # Hosts only the Open Cookie Database names, with its platform as the provider.
+    held = ThirdParties().held("secure.quantserve.com")
+    assert held is not None and (held.provider, held.category) == ("Quantcast", "marketing")
+    # A host whose rows include functional ones (PayPal's buttons) is left alone.
+    assert ThirdParties().lookup("www.paypal.com") is None
+    # The package's list wins over the database (which calls hotjar.com "Beamer").
+    hotjar = ThirdParties().lookup("static.hotjar.com")
+    assert hotjar is not None and hotjar.provider == "Hotjar"
+    # The operator's rules win over both.
+    rule = parties.lookup("pixel.quantserve.com")
+    assert rule is not None and rule.category == "analytics"
+    page = b'<script src="https://secure.quantserve.com/quant.js"></script>'
+    assert b'type="text/plain" data-consent="marketing"' in (HoldBack(ThirdParties())(page) or b"")
+
+
+def test_a_visitor_who_granted_everything_gets_a_policy_that_allows_any_host() -> None:
+    categories = frozenset({"preferences", "analytics", "marketing"})
+    policy = PagePolicy(ThirdParties(), "/_consent/", False, categories)
+    _, everything = policy.for_granted(categories)
+    assert everything == (
+        b"default-src * 'unsafe-inline' 'unsafe-eval' data: blob:; report-uri /_consent/csp-report"
+    )
+    _, some = policy.for_granted(frozenset({"analytics"}))
+    assert b" quantserve.com " not in some and b" amplitude.com *.amplitude.com" in some

@@ -16,33 +16,36 @@ https://www.w3.org/TR/CSP3/#multiple-policies
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.consent.host_inventory import HostInventory
 from gateway.consent.third_parties import NECESSARY, SERVICE_PREFIX, ThirdParties, service_id
 from gateway.errors import error_response
 from gateway.exceptions import JsonTooDeep
 from gateway.json_body import parse_json
 
-logger = logging.getLogger("gateway.banner")
-
 REPORT_HEADER = b"content-security-policy-report-only"
 ENFORCE_HEADER = b"content-security-policy"
 MAX_REPORT_BYTES = 16 * 1024
-MAX_HOSTS = 1000  # hosts kept in memory; more are only counted
 _BASE = b"default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:"
 
 
 class PagePolicy:
     """The policy header for a visitor's granted categories, built once per combination."""
 
-    def __init__(self, parties: ThirdParties, prefix: str, enforce: bool) -> None:
+    def __init__(
+        self,
+        parties: ThirdParties,
+        prefix: str,
+        enforce: bool,
+        categories: frozenset[str] = frozenset(),
+    ) -> None:
         self.parties = parties
+        self.categories = categories  # when all are granted, any host is allowed
         self.header = ENFORCE_HEADER if enforce else REPORT_HEADER
         self.report_to = f"report-uri {prefix}csp-report".encode()
         self.built: dict[frozenset[str], tuple[bytes, bytes]] = {}
@@ -57,6 +60,10 @@ class PagePolicy:
         return found
 
     def _value(self, granted: frozenset[str]) -> bytes:
+        if self.categories and self.categories <= granted:
+            # Every category granted, the strictest (where unknown hosts fall) too: any
+            # host may load, and listing hundreds would only make every header longer.
+            return _BASE.replace(b"'self'", b"*") + b"; " + self.report_to
         sources = []
         for key, party in sorted(self.parties.hosts.items()):
             allowed = party.category == NECESSARY or party.category in granted
@@ -68,36 +75,11 @@ class PagePolicy:
         return b" ".join([_BASE, *(s.encode() for s in sources)]) + b"; " + self.report_to
 
 
-@dataclass
-class Reported:
-    """One host the browsers reported: how often, first and last (Unix seconds)."""
+class ReportReceiver:
+    """``POST /_consent/csp-report``: browsers' violation reports, counted per host."""
 
-    count: int
-    first: int
-    last: int
-
-
-class ReportedHosts:
-    """The hosts pages contacted without the visitor's consent, from browsers' reports."""
-
-    def __init__(self, parties: ThirdParties) -> None:
-        self.parties = parties
-        self.hosts: dict[str, Reported] = {}
-        self.dropped = 0  # reports of hosts past MAX_HOSTS
-
-    def add(self, host: str, now: int) -> None:
-        seen = self.hosts.get(host)
-        if seen is not None:
-            seen.count += 1
-            seen.last = now
-            return
-        if len(self.hosts) >= MAX_HOSTS:
-            self.dropped += 1
-            return
-        self.hosts[host] = Reported(1, now, now)
-        party = self.parties.lookup(host)
-        what = f"{party.provider} ({party.category})" if party else "an unknown third party"
-        logger.warning("a page contacted %s without consent: %s", host, what)
+    def __init__(self, hosts: HostInventory) -> None:
+        self.hosts = hosts
 
     async def endpoint(self, request: Request) -> Response:
         """``POST /_consent/csp-report``: a browser's violation reports."""
@@ -118,7 +100,7 @@ class ReportedHosts:
             )
         now = int(time.time())
         for host in hosts:
-            self.add(host, now)
+            self.hosts.add(host, now)
         return Response(status_code=204)
 
 

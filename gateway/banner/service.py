@@ -21,16 +21,18 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from gateway.banner.assets import BannerAssets
-from gateway.banner.csp_report import PagePolicy, ReportedHosts
+from gateway.banner.csp_report import PagePolicy, ReportReceiver
 from gateway.banner.holdback import HoldBack
 from gateway.banner.measure import measure_script
 from gateway.banner.rewrite import HtmlInjector
 from gateway.banner.validators import PageValidators
 from gateway.clock import Clock, system_clock
+from gateway.consent.host_inventory import HostInventory
 from gateway.consent.state import NECESSARY
 from gateway.consent.third_parties import ThirdParties
 from gateway.exceptions import SettingsError
 from gateway.settings import Settings
+from gateway.sites import site_id
 
 
 def banner_config(settings: Settings) -> dict[str, Any]:
@@ -98,11 +100,13 @@ class Banner:
         settings: Settings,
         assets: BannerAssets | None = None,
         clock: Clock = system_clock,
+        hosts: HostInventory | None = None,
     ) -> None:
         self.prefix = settings.prefix
         self.assets = assets or BannerAssets()
         config = banner_config(settings)
         config["css"] = self.assets.url(self.prefix, "banner.css")
+        config["object"] = self.assets.url(self.prefix, "object.js")  # opt-out regimes only
         text = json.dumps(config, separators=(",", ":"), ensure_ascii=True)
         js = self.assets.url(self.prefix, "banner.js")
         self.inline = inline_script(settings.banner_consent_mode, js, config) + measure_script(
@@ -117,11 +121,14 @@ class Banner:
             "ascii"
         )
         # Pages with third-party tags held back also load the script that releases them.
-        parties = ThirdParties(
-            settings.third_party_rules, {NECESSARY, *settings.consent_categories}
-        )
+        if hosts is None:
+            parties = ThirdParties(
+                settings.third_party_rules, {NECESSARY, *settings.consent_categories}
+            )
+            hosts = HostInventory(parties, site_id(settings))
+        parties = hosts.parties
         # Hosts browsers report a page contacted without consent (csp_report.py).
-        self.reported = ReportedHosts(parties)
+        self.reports = ReportReceiver(hosts)
         self.release_tag = (
             f'<script async src="{self.assets.url(self.prefix, "third-parties.js")}" '
             f'data-prefix="{self.prefix}" '
@@ -140,7 +147,12 @@ class Banner:
                 inline=self.inline,
                 hold=HoldBack(parties),
                 extra=self.release_tag,
-                policy=PagePolicy(parties, self.prefix, settings.csp_enforce),
+                policy=PagePolicy(
+                    parties,
+                    self.prefix,
+                    settings.csp_enforce,
+                    frozenset(settings.consent_categories),
+                ),
             )
             if settings.banner
             else None
@@ -154,5 +166,5 @@ class Banner:
                 Route(f"{self.prefix}{name}", self.assets.serve, methods=["GET", "HEAD"])
                 for name in self.assets.files
             ),
-            Route(f"{self.prefix}csp-report", self.reported.endpoint, methods=["POST"]),
+            Route(f"{self.prefix}csp-report", self.reports.endpoint, methods=["POST"]),
         ]

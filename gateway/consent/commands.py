@@ -20,17 +20,20 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from gateway.commands import Action, Command, Context, Payload, command_settings, run_command
 from gateway.consent.cookie_rules import CookieClassifier
+from gateway.consent.host_inventory import describe_host, ordered_hosts, read_hosts
 from gateway.consent.inventory import describe, ordered, read_inventory
 from gateway.consent.proof import COLUMNS, ChainReport, entry_from_row, load_chain, verify_chain
-from gateway.consent.state import check_consent_id
+from gateway.consent.state import NECESSARY, check_consent_id
+from gateway.consent.third_parties import ThirdParties
 from gateway.exceptions import CommandError
-from gateway.sites import site_id
+from gateway.sites import site_id, site_settings
 
 BATCH = 1000  # consent ids read and verified at a time, so memory stays bounded
 SHOWN_BROKEN = 100  # broken chains listed in full; the count is always exact
@@ -189,20 +192,25 @@ def cookies(context: Context, payload: Payload) -> Payload:
     """The ``consent.cookies`` action: every name in the inventory, described."""
     if context.flush_events is not None:
         context.flush_events()  # inside the gateway: what it counted in memory first
-    settings = context.settings
+    settings = site_settings(context.settings, str(payload.get("site") or ""))
     classifier = CookieClassifier(settings.cookie_rules, settings.cookie_default_category)
     site = site_id(settings)
     client = context.storage.connect()
     try:
         observed = read_inventory(client, site)
+        reported = read_hosts(client, site)
     finally:
         client.close()
     entries = ordered([describe(classifier, name, seen) for name, seen in observed.items()])
+    parties = ThirdParties(settings.third_party_rules, {NECESSARY, *settings.consent_categories})
+    hosts = ordered_hosts([describe_host(parties, h, seen) for h, seen in reported.items()])
     if payload.get("unknown"):
         entries = [entry for entry in entries if entry.unknown]
+        hosts = [host for host in hosts if host.unknown]
     return {
         "site": site,
         "cookies": [{**asdict(entry), "unknown": entry.unknown} for entry in entries],
+        "third_party_hosts": [{**asdict(host), "unknown": host.unknown} for host in hosts],
     }
 
 
@@ -220,7 +228,37 @@ def lifetime_text(seconds: int) -> str:
 
 
 def format_table(result: Payload) -> str:
-    """The inventory as a table for a terminal, with a hint for each unknown name."""
+    """The inventory as tables for a terminal: cookies, with a hint for each unknown name,
+    then the third-party hosts browsers reported."""
+    return _cookie_table(result) + _host_table(result.get("third_party_hosts") or [])
+
+
+def _columns(lines: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [min(40, max(len(line[i]) for line in lines)) for i in range(len(lines[0]))]
+    return [
+        "  ".join(cell[:40].ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    ]
+
+
+def _host_table(rows: list[Payload]) -> str:
+    if not rows:
+        return ""
+    lines = [("THIRD-PARTY HOST", "PROVIDER", "CATEGORY", "REPORTS", "LAST")]
+    for row in rows:
+        last = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["last_seen"]))
+        known = (row["provider"], row["category"]) if not row["unknown"] else ("-", "unknown")
+        lines.append((row["host"], *known, str(row["reports"]), last))
+    out = ["", "Hosts pages contacted before consent, as browsers reported them:", ""]
+    out += _columns(lines)
+    unknown = [row["host"] for row in rows if row["unknown"]]
+    if unknown:
+        rules = ",".join(f"{host}=marketing" for host in unknown[:20])
+        out += ["", f"{len(unknown)} unknown: to hold them back, CG_THIRD_PARTY_RULES={rules}"]
+    return "\n".join(out) + "\n"
+
+
+def _cookie_table(result: Payload) -> str:
     rows = result["cookies"]
     if not rows:
         return f"No cookie met yet on {result['site']}.\n"
@@ -231,11 +269,7 @@ def format_table(result: Payload) -> str:
         last = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["last_seen"]))
         counts = (lifetime_text(row["lifetime"]), str(row["passed"]), str(row["blocked"]))
         lines.append((row["name"], category, row["source"], row["provider"] or "-", *counts, last))
-    widths = [min(40, max(len(line[i]) for line in lines)) for i in range(len(header))]
-    out = [
-        "  ".join(cell[:40].ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    ]
+    out = _columns(lines)
     unknown = [row for row in rows if row["unknown"]]
     if unknown:
         rules = ",".join(f"{row['name']}={row['suggested']}" for row in unknown[:20])
@@ -249,7 +283,8 @@ def format_table(result: Payload) -> str:
 
 def _cookies(args: argparse.Namespace) -> int:
     try:
-        result = run_command(command_settings(args.env_file), LIST, {"unknown": args.unknown})
+        payload = {"unknown": args.unknown, "site": args.site}
+        result = run_command(command_settings(args.env_file), LIST, payload)
     except CommandError as error:
         print(f"consent-gateway cookies: {error}", file=sys.stderr)
         return 1
@@ -259,6 +294,9 @@ def _cookies(args: argparse.Namespace) -> int:
 
 def _cookies_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unknown", action="store_true", help="only names no rule knows")
+    parser.add_argument(
+        "--site", default="", help="the site, with a sites file (default: the first)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--env-file", default=".env", help="a .env file to read (default .env)")
 

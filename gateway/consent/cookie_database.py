@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-__all__ = ["CATEGORIES", "CookieDatabase", "Known", "load_database"]
+__all__ = ["CATEGORIES", "CookieDatabase", "Known", "load_database", "tracker_hosts"]
 
 FOLDER = "open_cookie_database"
 FILE = "open-cookie-database.csv"
@@ -109,6 +110,7 @@ class CookieDatabase:
     def __init__(self, rows: list[Known]) -> None:
         on_site = {row.provider for row in rows if row.first_party}
         self.size = len(rows)
+        self.hosts = tracker_hosts(rows)
         self._own = _index([row for row in rows if row.first_party])
         self._borrowed = _index(
             [row for row in rows if not row.first_party and row.provider in on_site]
@@ -123,6 +125,42 @@ class CookieDatabase:
         """Any row naming ``name``, a third party's too: words for a cookie that a rule
         above the database has already classified (Meta Pixel's ``_fbp``)."""
         return self.lookup(name) or _find(self._elsewhere, name)
+
+
+_HOSTNAME = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+_STRICTER = ("analytics", "marketing")  # in order: a host takes the stricter of its rows
+
+
+def domain_hosts(domain: str) -> list[str]:
+    """The host names a row's Domain column gives (``.bing.com (3rd party) or
+    .microsoft.com (3rd party)`` gives two); anything that is not a host name is left out."""
+    hosts = []
+    for part in re.split(r"\s+or\s+|\s+and\s+|,", domain.lower()):
+        host = part.replace("(3rd party)", "").strip().strip(".")
+        if _HOSTNAME.match(host):
+            hosts.append(host)
+    return hosts
+
+
+def tracker_hosts(rows: list[Known]) -> dict[str, tuple[str, str]]:
+    """Third-party hosts the database names, to their provider and category.
+
+    Only hosts whose every row is analytics or marketing: a host that also sets
+    functional or security cookies may serve something a page needs (a payment
+    button, a sign-in), so it is left to the built-in list, the operator's rules and
+    the browsers' reports rather than held back on the database's word.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    refused: set[str] = set()
+    for row in rows:
+        for host in domain_hosts(row.domain):
+            if row.category not in _STRICTER:
+                refused.add(host)
+                continue
+            known = found.get(host)
+            if known is None or _STRICTER.index(row.category) > _STRICTER.index(known[1]):
+                found[host] = (known[0] if known else row.provider, row.category)
+    return {host: party for host, party in found.items() if host not in refused}
 
 
 @cache

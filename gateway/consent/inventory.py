@@ -1,5 +1,8 @@
 """The cookie inventory: every cookie name the gateway meets, counted, with no visitor data.
 
+It also writes the third-party hosts that browsers report (:mod:`.host_inventory`),
+with the same writer settings and on the same schedule.
+
 The cookie filter (:mod:`gateway.consent.enforcement`) reports each cookie it meets in
 the upstream's ``Set-Cookie`` (with the lifetime and attributes it was set with) and
 in the browser's ``Cookie`` header (which also shows cookies that scripts set, such as
@@ -24,15 +27,17 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from gateway.analytics.spool import Spool
-from gateway.analytics.writer import EventWriter
+from gateway.analytics.writer import EventWriter, table_writer
 from gateway.clock import Clock
 from gateway.consent.cookie_rules import DEFAULT, CookieClassifier
 from gateway.consent.framework_cookies import FRAMEWORKS
+from gateway.consent.host_inventory import COLUMNS as HOSTS_COLUMNS
+from gateway.consent.host_inventory import TABLE as HOSTS_TABLE
+from gateway.consent.host_inventory import HostInventory, read_hosts
 from gateway.consent.set_cookie import lifetime_and_flags
+from gateway.consent.third_parties import NECESSARY, ThirdParties
 from gateway.settings import Settings
 from gateway.storage import Storage
 
@@ -186,6 +191,8 @@ class CookieInventory:
         self.pending: dict[str, Observed] = {}  # met since the last rows were handed over
         self.refused = 0  # names over the limits since start
         self.writer: EventWriter | None = None
+        categories = {NECESSARY, *settings.consent_categories}
+        self.hosts = HostInventory(ThirdParties(settings.third_party_rules, categories), site)
         self._due = 0.0
         self._lock = threading.Lock()
 
@@ -256,42 +263,37 @@ class CookieInventory:
         return json.dumps([*row, s.flags], separators=(",", ":")).encode()
 
     async def open(self, storage: Storage) -> None:
-        """Read what earlier runs met and start the writer (once the schema is migrated)."""
+        """Read what earlier runs met and start the writers (once the schema is migrated)."""
 
         def start() -> None:
             client = storage.connect()
             try:
                 self.known = read_inventory(client, self.site)
+                self.hosts.known = read_hosts(client, self.site)
             except Exception as error:  # the inventory starts empty; counting goes on
                 logger.warning("cookie inventory unreadable, starting empty: %s", error)
             finally:
                 client.close()
-            spool_dir = Path(self.settings.spool_dir or Path(self.settings.data_dir) / "spool")
-            writer = EventWriter(
-                storage,
-                Spool(spool_dir, TABLE),
-                flush_interval=self.settings.flush_interval,
-                batch_size=self.settings.flush_batch_size,
-                max_queue=self.settings.queue_max_events,
-                table=TABLE,
-                columns=COLUMNS,
-            )
-            writer.start()
-            self.writer = writer
+            self.writer = table_writer(storage, self.settings, TABLE, COLUMNS)
+            self.hosts.writer = table_writer(storage, self.settings, HOSTS_TABLE, HOSTS_COLUMNS)
 
         await asyncio.to_thread(start)
 
     def flush(self) -> None:
         """Write everything met so far now, in the caller's thread (commands, tests)."""
         self.drain()
-        if self.writer is not None:
-            self.writer.flush()
+        self.hosts.drain()
+        for writer in (self.writer, self.hosts.writer):
+            if writer is not None:
+                writer.flush()
 
     async def close(self) -> None:
         """Hand over and write what is left (at shutdown)."""
         self.drain()
-        writer, self.writer = self.writer, None
-        if writer is not None:
+        self.hosts.drain()
+        writers = [w for w in (self.writer, self.hosts.writer) if w is not None]
+        self.writer = self.hosts.writer = None
+        for writer in writers:
             await asyncio.to_thread(writer.close)
 
     # -- reading ----------------------------------------------------------------------

@@ -5,8 +5,9 @@ Each host (a name covers its subdomains) or host with a path prefix
 need, and for embeds the kind of placeholder they get (``video``, ``map``).
 ``necessary`` hosts are never held back. The operator's ``CG_THIRD_PARTY_RULES``
 (``host=category``, or ``host/path=category``) come first and may name hosts of
-their own. A few inline snippets load their tag without naming its host in the
-same script; :data:`SIGNATURES` knows them by a fragment of their code.
+their own; the tracker hosts of the Open Cookie Database come last. A few inline
+snippets load their tag without naming its host in the same script;
+:data:`SIGNATURES` knows them by a fragment of their code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.consent.cookie_database import CookieDatabase, load_database
 from gateway.exceptions import SettingsError
 
 
@@ -149,10 +151,22 @@ def builtin_hosts() -> dict[str, ThirdParty]:
 
 
 class ThirdParties:
-    """Which third party a URL belongs to: the operator's rules first, then the list."""
+    """Which third party a URL belongs to: the operator's rules first, then the package's
+    list, then the tracker hosts the Open Cookie Database names
+    (:func:`gateway.consent.cookie_database.tracker_hosts`)."""
 
-    def __init__(self, rules: tuple[tuple[str, str], ...] = (), categories: set[str] | None = None):
-        self.hosts = builtin_hosts()
+    def __init__(
+        self,
+        rules: tuple[tuple[str, str], ...] = (),
+        categories: set[str] | None = None,
+        database: CookieDatabase | None = None,
+    ):
+        database = database if database is not None else load_database()
+        self.hosts = {
+            host: ThirdParty(provider, category)
+            for host, (provider, category) in database.hosts.items()
+        }
+        self.hosts.update(builtin_hosts())
         for pattern, category in rules:
             host = pattern.strip().lower().removeprefix("*.").strip("/")
             if not host or "." not in host or any(c in host for c in " \t:?#@"):
