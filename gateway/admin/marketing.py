@@ -57,7 +57,7 @@ def read_marketing(storage: Storage, q: StatsQuery, k: int) -> Marketing:
         downloads=downloads(storage, q, k=k, limit=ROWS),
         broken_links=broken_links(storage, q, k=k, limit=ROWS),
         funnels=[
-            (funnel, funnel_figures(storage, q, funnel.steps, k=k))
+            (funnel, funnel_figures(storage, q, funnel.steps, k=k, funnel_id=funnel.id))
             for funnel in list_funnels(storage, q.site)
         ],
     )

@@ -28,6 +28,7 @@ from gateway.consent.state import Choice, check_consent_id
 from gateway.exceptions import StorageError
 from gateway.privacy.purge import erasure_tables, wait_until_gone
 from gateway.privacy.store import erase_rows, last_entry
+from gateway.stats.funnel_days import forget_funnel_days
 from gateway.stats.rollup import rebuild_from, visitor_first_day
 from gateway.storage import Storage
 
@@ -69,16 +70,18 @@ def erase_everywhere(storage: Storage, consent_id: str) -> dict[str, int]:
     """Delete the visitor's rows (:func:`erase_rows`), roll up again the days they were in,
     and return once none of it is left on disk; the rows each table held.
 
-    The daily rollups (``stats_daily``, ``stats_window``) hold no visitor key but
-    uniq sketches of visitor keys, which could confirm that a known visitor was
-    counted, and the paths they viewed; so every rolled day from the visitor's
-    first one on is rolled up again from the cleaned events. Every part this
+    The daily rollups (``stats_daily``, ``stats_window``) and the funnels' stored
+    days (``funnel_days``) hold no visitor key but uniq sketches of visitor keys,
+    which could confirm that a known visitor was counted, and the paths they
+    viewed; so every rolled day from the visitor's first one on is rolled up again
+    from the cleaned events, and the funnels' days from then on are dropped. Every part this
     replaced is then waited for until ClickHouse has removed it
     (:func:`gateway.privacy.purge.wait_until_gone`).
     """
     first = visitor_first_day(storage, visitor_key(consent_id))
     deleted = erase_rows(storage, consent_id)
     if first is not None:
+        forget_funnel_days(storage, first)  # the funnels' stored days: computed again when asked
         rebuild_from(storage, first)
     client = storage.connect()
     try:

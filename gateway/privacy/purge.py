@@ -19,8 +19,9 @@ from gateway.exceptions import StorageError
 from gateway.privacy.store import visitor_tables
 from gateway.storage import Storage
 
-ROLLUP_TABLES = ("stats_daily", "stats_window", "stats_recent")
-"""Rolled-up tables an erasure empties and rolls up again: their values hold paths."""
+ROLLUP_TABLES = ("stats_daily", "stats_window", "stats_recent", "funnel_days")
+"""Rolled-up tables an erasure empties and rolls up again (``funnel_days`` on demand): their
+values hold paths or sketches of visitor keys."""
 
 WAIT_SECONDS = 900.0  # a server left at old_parts_lifetime 480 and an idle cleanup of 300 s
 POLL_SECONDS = 0.2

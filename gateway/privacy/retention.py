@@ -6,6 +6,8 @@ believes, and measures the oldest row with the TTL's own expression. With
 younger than the TTL plus one partition; the consent log's TTL is per row
 (``expires``). Analytics keep one month; ``CG_ANALYTICS_RETENTION_DAYS`` may
 shorten that, and more needs ``CG_ANALYTICS_RETENTION_OVERRIDE`` with a reason.
+The anonymous history (``stats_history``: daily counts, every row at or above k)
+keeps 25 months, whatever the analytics retention.
 :func:`apply_analytics_retention` sets the tables' TTL at every start-up.
 """
 
@@ -29,8 +31,12 @@ ANALYTICS_TTL = {
     "events": "toDateTime(time)",
     "sessions_agg": "start_date",
     "stats_daily": "day",
+    "funnel_days": "day",
 }
 """The analytics tables and the time their TTL counts from (as in the migrations)."""
+
+HISTORY_RETENTION = "25 months"
+"""How long ``stats_history`` keeps its anonymous daily counts (0018_stats_history.sql)."""
 
 _TTL = re.compile(r"\bTTL (.+?) \+ toInterval(Minute|Hour|Day|Month)\((\d+)\)")
 _DAYS_PER = {"Minute": 1 / 1440, "Hour": 1 / 24, "Day": 1, "Month": 31}
@@ -118,6 +124,7 @@ def retention_report(storage: Storage, settings: Settings) -> dict[str, Any]:
         ),
         "override": override or None,
         "consent_log_days": settings.consent_log_retention_days,
+        "history_retention": HISTORY_RETENTION,
         "tables": tables,
         "all_within_limits": all(table["within_limit"] for table in tables),
     }
@@ -192,7 +199,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"Retention checked at {report['checked_at']}; analytics kept "
         f"{report['analytics_retention']}"
         + (f" (OVERRIDE: {report['override']})" if report["override"] else "")
-        + f"; consent log entries kept {report['consent_log_days']} days.",
+        + f"; consent log entries kept {report['consent_log_days']} days; the anonymous "
+        f"history (daily counts, every row at or above k) kept {report['history_retention']}.",
         "",
         f"{'table':<16} {'ttl':<34} {'oldest row':<26} {'age (days)':>10} {'limit':>6}  ok",
     ]

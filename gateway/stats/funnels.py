@@ -1,12 +1,11 @@
 """Funnels: two to eight goals reached in order within one visit, stored and counted.
 
 The ``funnels`` table (migration 0015) keeps one row per change like the goals.
-:func:`funnel_figures` counts, in one query, how many visitors had a visit in the
-question's range and filters that reached each step after the ones before it:
-ClickHouse's ``windowFunnel`` over each visit's events (its steps in time order;
-a visit ends after 30 minutes idle, so a day's window covers any). Each step
-gives its visitors, the share of the first step's, how many went on to the next
-and how many dropped off; a step of fewer than ``k`` visitors is withheld.
+:func:`funnel_figures` gives, for each step, how many visitors had a visit in the
+question's range and filters that reached it after the ones before it
+(:mod:`gateway.stats.funnel_days` counts them, keeping finished days), the share
+of the first step's, how many went on to the next and how many dropped off; a
+step of fewer than ``k`` visitors is withheld.
 """
 
 from __future__ import annotations
@@ -19,16 +18,14 @@ from typing import Any
 from gateway.exceptions import BadStatsQuery
 from gateway.settings_analytics import Goal, parse_goal
 from gateway.stats.conversions import withhold
-from gateway.stats.goals import goal_condition
+from gateway.stats.funnel_days import reached
 from gateway.stats.query import StatsQuery
-from gateway.stats.sql import event_where, parameters
 from gateway.storage import Storage
 from gateway.storage.threads import thread_client
 
 MIN_STEPS, MAX_STEPS = 2, 8
 MAX_NAME = 100
 MAX_FUNNELS = 20
-WINDOW_MS = 86_400_000  # longer than any visit
 _COLUMNS = ["site", "id", "name", "steps", "created", "created_by", "removed", "version"]
 
 
@@ -119,24 +116,21 @@ def _write(
 
 
 def funnel_figures(
-    storage: Storage, q: StatsQuery, steps: tuple[Goal, ...], *, k: int
+    storage: Storage,
+    q: StatsQuery,
+    steps: tuple[Goal, ...],
+    *,
+    k: int,
+    funnel_id: str | None = None,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Each step of a funnel over ``q``: ``{"step", "visitors", "share", "went_on",
-    "dropped"}`` (share: percent of the first step's visitors, to one decimal)."""
-    values = parameters(q, window=WINDOW_MS)
-    conditions = []
-    for i, goal in enumerate(steps):
-        condition, bound = goal_condition(goal, f"s{i}")
-        conditions.append(f"({condition})")
-        values.update(bound)
-    reached = ", ".join(f"uniqCombined64If(visitor, level >= {i + 1})" for i in range(len(steps)))
-    sql = (
-        f"SELECT {reached} FROM (SELECT any(visitor_key) AS visitor, "  # noqa: S608
-        "windowFunnel({window:UInt64})(toUInt64(toUnixTimestamp64Milli(time)), "
-        f"{', '.join(conditions)}) AS level FROM events WHERE {event_where(q)} "
-        "GROUP BY session_id)"
-    )
-    counts = [int(n) for n in thread_client(storage).query(sql, parameters=values).result_rows[0]]
+    "dropped"}`` (share: percent of the first step's visitors, to one decimal).
+
+    ``funnel_id`` (a stored funnel's) lets an unfiltered question read its finished
+    days from ``funnel_days`` (:mod:`gateway.stats.funnel_days`); ``now`` is the clock.
+    """
+    counts = reached(storage, q, steps, funnel_id=funnel_id, now=now)
     answer = []
     for i, goal in enumerate(steps):
         visitors = counts[i]

@@ -5,19 +5,22 @@ name with at most one prop match. The ``goals`` table (migration 0015) keeps one
 row per change, newest ``version`` winning, so a removed goal stays on record.
 Adding and removing are audited by their callers (the dashboard, the seed at
 start-up), which know who acts. :func:`goal_condition` is the one place a goal
-becomes SQL: every value a bound parameter.
+becomes SQL: every value a bound parameter. :func:`filtered_goals` reads an
+``event:goal`` filter as the goals it keeps.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.exceptions import BadStatsQuery
 from gateway.settings_analytics import Goal, parse_goal
-from gateway.stats.filters import wildcard_regex
+from gateway.stats.filters import Filter, Match, wildcard_regex
 from gateway.storage import Storage
 from gateway.storage.threads import thread_client
 
@@ -160,3 +163,43 @@ def goal_condition(goal: Goal, name: str) -> tuple[str, dict[str, Any]]:
         values[f"{name}_k"] = goal.prop_key
         values[f"{name}_v"] = wildcard_regex(goal.prop_value)
     return sql, values
+
+
+def goals_condition(goals: tuple[Goal, ...], name: str = "fg") -> tuple[str, dict[str, Any]]:
+    """The condition an ``events`` row meets to reach any of ``goals`` (none: no row)."""
+    if not goals:
+        return "0", {}
+    parts, values = [], {}
+    for i, goal in enumerate(goals):
+        condition, bound = goal_condition(goal, f"{name}{i}")
+        parts.append(f"({condition})")
+        values.update(bound)
+    return f"({' OR '.join(parts)})", values
+
+
+def filtered_goals(goal_filter: Filter, goals: Sequence[Goal]) -> tuple[Goal, ...]:
+    """The site's ``goals`` whose names an ``event:goal`` filter keeps, as Plausible reads
+    it: a goal is named as the dashboard shows it (``Signup``, ``Visit /register``), ``|``
+    gives alternatives and ``*`` wildcards; a name no goal has keeps nothing. A negated
+    or repeated goal filter is refused: Plausible does not offer it either."""
+    if len(goal_filter.clauses) != 1 or goal_filter.clauses[0].negated:
+        raise BadStatsQuery(
+            "Filter event:goal with one is (==) filter, for example "
+            "event:goal==Signup|Visit /register; is_not (!=) and several are not supported."
+        )
+    patterns = goal_filter.clauses[0].patterns
+    return tuple(goal for goal in goals if any(_named(goal.name, p) for p in patterns))
+
+
+def _named(name: str, pattern: tuple[Match, str]) -> bool:
+    how, text = pattern
+    if how is Match.IS:
+        return name == text
+    if how is Match.CONTAINS:
+        return text in name
+    if how is Match.WILDCARD:
+        return re.fullmatch(wildcard_regex(text), name, re.DOTALL) is not None
+    try:
+        return re.search(text, name) is not None
+    except re.error:
+        raise BadStatsQuery("A filter's regular expression is not valid RE2.") from None
