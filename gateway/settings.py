@@ -29,6 +29,7 @@ from gateway.iptools import IPNetwork
 from gateway.settings_analytics import Goal
 from gateway.settings_fields import FIELDS
 from gateway.settings_parsers import PREFIX, Field, Rate
+from gateway.settings_reports import SmtpServer
 
 __all__ = ["FIELDS", "PREFIX", "Field", "IPNetwork", "Settings", "load_fields", "load_settings"]
 
@@ -79,6 +80,7 @@ class Settings:
     rate_limit_consent: Rate | None
     rate_limit_beacon: Rate | None
     site_id: str
+    sites_file: str
     geolocation: bool
     geoip_db: str
     policy_revision: str
@@ -101,6 +103,11 @@ class Settings:
     banner_max_html_bytes: int
     csp_enforce: bool
     stats_min_visitors: int
+    smtp_url: SmtpServer | None
+    smtp_ca_file: str
+    report_from: str
+    report_url: str
+    report_hour: int
 
     @property
     def secret_keys(self) -> list[str]:
@@ -111,6 +118,11 @@ class Settings:
     def consent_log_retention_days(self) -> int:
         """Days a consent log entry is kept: CG_CONSENT_LOG_DAYS, or the lifetime + 31."""
         return self.consent_log_days or self.consent_lifetime_days + 31
+
+
+# CG_UPSTREAM with a sites file: the deployment has no one upstream, its sites do.
+SITES_FILE_UPSTREAM = "http://sites-file.invalid"
+_SITES_FILE = next(item for item in FIELDS if item.attribute == "sites_file")
 
 
 def _read_toml(path: str) -> dict[str, str]:
@@ -178,6 +190,8 @@ def load_settings(
     read = _reader(environ, env_file)
     given = {k: str(v) for k, v in (overrides or {}).items() if v is not None}
     spare = {k: str(v) for k, v in (fallbacks or {}).items()}
+    if given.get("sites_file") or read(_SITES_FILE):
+        spare["upstream"] = SITES_FILE_UPSTREAM  # each site names its own
 
     def raw(item: Field) -> str | None:
         value = given.get(item.attribute) or read(item)

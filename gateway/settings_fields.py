@@ -33,6 +33,7 @@ from gateway.settings_parsers import (
     parse_text,
     parse_url,
 )
+from gateway.settings_reports import parse_address, parse_public_url, parse_smtp_url
 
 FIELDS: tuple[Field, ...] = (
     Field(
@@ -297,6 +298,14 @@ FIELDS: tuple[Field, ...] = (
         "The name analytics rows carry in their site column; empty means the upstream's host name.",
     ),
     Field(
+        "sites_file",
+        parse_text,
+        "",
+        "A TOML file listing the sites one gateway serves, routed by Host, each with its "
+        "upstream and its own consent and banner settings (docs/many-sites.md). Empty: one "
+        "site, CG_UPSTREAM. `serve` reloads it on SIGHUP.",
+    ),
+    Field(
         "geolocation",
         parse_switch,
         "on",
@@ -401,8 +410,12 @@ FIELDS: tuple[Field, ...] = (
         parse_regimes,
         "",
         "Where the law asks for what, as comma-separated `COUNTRY=regime` pairs with regimes "
-        "`opt-in`, `opt-out` or `none` (for example `US=opt-out`). Every country not listed, "
-        "and any unknown one, is `opt-in`: the strictest.",
+        "`opt-in`, `opt-out` or `none` (for example `US=opt-out`), and `COUNTRY.category=regime` "
+        "pairs for one category (for the UK's statistics exception: "
+        "`GB.analytics=opt-out,GB.preferences=opt-out`; only `analytics` and `preferences` may "
+        "be opt-out this way, never marketing). An opt-out category runs until the visitor "
+        "objects (the banner's Object button, or GPC for analytics). Every country not listed, "
+        "and any unknown one, is `opt-in`: the strictest. See docs/privacy.md.",
     ),
     Field(
         "honour_dnt",
@@ -463,10 +476,11 @@ FIELDS: tuple[Field, ...] = (
         "off",
         "on or off. Every page with the banner carries a policy of the gateway's own, beside "
         "the site's: the site's origin and the third-party hosts the visitor has consented to "
-        "(CG_THIRD_PARTY_RULES and the built-in list). Off: report-only, browsers report "
-        "other hosts a page contacts to /_consent/csp-report. On: enforced, browsers refuse "
-        "them, unknown hosts too (name a CDN of your own `necessary` in "
-        "CG_THIRD_PARTY_RULES).",
+        "(CG_THIRD_PARTY_RULES, the built-in list and the Open Cookie Database's tracker "
+        "hosts), or any host once the visitor has granted every category. Off: report-only, "
+        "browsers report other hosts a page contacts to /_consent/csp-report, and they join "
+        "the cookie inventory as third-party hosts. On: enforced, browsers refuse them, "
+        "unknown hosts too (name a CDN of your own `necessary` in CG_THIRD_PARTY_RULES).",
     ),
     Field(
         "stats_min_visitors",
@@ -475,5 +489,45 @@ FIELDS: tuple[Field, ...] = (
         "The k of k-anonymity in the dashboard and the stats API: a breakdown row (a page, a "
         "city, a browser...) counting fewer visitors than this is folded into `other`, so no "
         "row describes one identifiable person.",
+    ),
+    Field(
+        "smtp_url",
+        parse_smtp_url,
+        "",
+        "The mail server the email reports go through: `smtp://user:password@host:587` "
+        "(STARTTLS, required: the gateway refuses to send if the server does not offer it), "
+        "`smtps://user:password@host:465` (TLS from the first byte), or "
+        "`smtp://localhost:25?starttls=off` for a relay on this machine (no password then). "
+        "User and password URL-encoded; the password is never shown or logged. Empty (the "
+        "default): no reports are sent.",
+    ),
+    Field(
+        "smtp_ca_file",
+        parse_text,
+        "",
+        "A PEM file of the certificate authorities the mail server's certificate is checked "
+        "against; empty uses the system's. The certificate is always checked.",
+    ),
+    Field(
+        "report_from",
+        parse_address,
+        "",
+        "The sender address of the email reports, such as reports@school.example; reports "
+        "need it and CG_SMTP_URL.",
+    ),
+    Field(
+        "report_url",
+        parse_public_url,
+        "",
+        "The site's public address (https://www.school.example), for the unsubscribe link "
+        "in every report, which the public listener answers; empty uses https:// and the "
+        "first name of CG_ALLOWED_HOSTS.",
+    ),
+    Field(
+        "report_hour",
+        parse_int(0, 23),
+        "7",
+        "The hour (UTC) scheduled reports go out: weekly ones on Monday for the week before, "
+        "monthly ones on the 1st for the month before.",
     ),
 )
