@@ -13,9 +13,7 @@ above k as the history's own rollup would have written it.
 from __future__ import annotations
 
 import random
-import socket
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +24,7 @@ from gateway.analytics.events import Event, Kind
 from gateway.analytics.spool import Spool
 from gateway.analytics.steps import default_pipeline
 from gateway.analytics.writer import EventWriter
-from gateway.demo.traffic import plan_visits
+from gateway.demo.traffic import listening, plan_visits
 from gateway.geo.lookup import open_geo
 from gateway.settings import Settings
 from gateway.sites import site_ids
@@ -143,14 +141,7 @@ def start_past_in_background(
     (its start-up has migrated the schema): the first site ``visits``, the others half."""
 
     def work() -> None:
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((host, port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        if not listening(host, port, wait):
             return
         storage = storage_from_settings(settings)
         sites = {site: visits // (1 + (n > 0)) for n, site in enumerate(site_ids(settings))}

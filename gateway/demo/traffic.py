@@ -269,20 +269,25 @@ def run_traffic(
     return asyncio.run(drive(base, visits, out=out))
 
 
+def listening(host: str, port: int, wait: float) -> bool:
+    """Whether ``host:port`` accepts a connection within ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def start_in_background(base: str, count: int, *, wait: float = 60.0) -> threading.Thread:
     """Send ``count`` visits from a daemon thread once ``base`` accepts connections."""
     parts = urlsplit(base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
 
     def work() -> None:
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((host, port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        if not listening(host, port, wait):
             print(f"The gateway at {base} did not start; no synthetic visits sent.")
             return
         time.sleep(0.5)  # the admin listener and the writer start beside it
