@@ -133,6 +133,9 @@ class ConsentPolicy:
         self.signer = CookieSigner(keys, salt="cg.consent", clock=clock)
         self.clock = clock
         self.geo = geo  # a country's regime needs it; without one, the default regime
+        self._default_cache: dict[
+            tuple[str, bool], tuple[frozenset[str], frozenset[str], bool, str]
+        ] = {}
 
     # -- the cookie --------------------------------------------------------------
 
@@ -201,15 +204,15 @@ class ConsentPolicy:
         """The :func:`regime_label` of the visitor's country; ``opt-in`` if unknown."""
         return regime_label(self.regimes_for(self.country_of(client_ip)))
 
-    def resolve(self, raw_cookie: str | None, gpc: bool, client_ip: str) -> ConsentState:
-        """What the visitor has granted, from their cookie, GPC signal and country."""
-        choice = self.decode(raw_cookie)
-        default_id = ""
-        if choice is not None and choice.revision == _NO_CHOICE:
-            default_id, choice = choice.consent_id, None
-        if choice is not None and choice.revision == self.revision:
-            return ConsentState(choice.granted, False, "choice_made", "", gpc, choice)
-        country = self.country_of(client_ip)
+    def _defaults(
+        self, country: str, gpc: bool
+    ) -> tuple[frozenset[str], frozenset[str], bool, str]:
+        """What a visitor of ``country`` without a choice is granted: the categories, those
+        of them under their own opt-out regime, whether the banner must show, and the
+        regime's label. The same for every visitor of a country, so kept per country."""
+        found = self._default_cache.get((country, gpc))
+        if found is not None:
+            return found
         regimes = self.regimes_for(country)
         granted = frozenset(c for c, r in regimes.items() if r != "opt-in") | {NECESSARY}
         if gpc:
@@ -222,6 +225,20 @@ class ConsentPolicy:
             c for c in granted if regimes.get(c) == "opt-out" and f"{country}.{c}" in self.regimes
         )
         must_show = any(r != "none" for r in regimes.values())
+        found = granted, opt_out, must_show, regime_label(regimes)
+        if len(self._default_cache) < 1024:  # countries by two: bounded anyway
+            self._default_cache[(country, gpc)] = found
+        return found
+
+    def resolve(self, raw_cookie: str | None, gpc: bool, client_ip: str) -> ConsentState:
+        """What the visitor has granted, from their cookie, GPC signal and country."""
+        choice = self.decode(raw_cookie)
+        default_id = ""
+        if choice is not None and choice.revision == _NO_CHOICE:
+            default_id, choice = choice.consent_id, None
+        if choice is not None and choice.revision == self.revision:
+            return ConsentState(choice.granted, False, "choice_made", "", gpc, choice)
+        granted, opt_out, must_show, label = self._defaults(self.country_of(client_ip), gpc)
         reason = "revision_changed" if choice is not None else "no_choice"
         if not must_show:
             reason = "not_required"
@@ -230,7 +247,6 @@ class ConsentPolicy:
             default_id, new_id = new_consent_id(), True
         if choice is not None:
             default_id = ""
-        label = regime_label(regimes)
         return ConsentState(
             granted, must_show, reason, label, gpc, choice, opt_out, default_id, new_id
         )
