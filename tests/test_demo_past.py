@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.demo.past import DAYS, fill_past
+from gateway.demo.past import fill_past, first_day
 from gateway.stats import history
 from gateway.stats.annotations import list_annotations
 from gateway.stats.query import StatsQuery, period_range
@@ -22,13 +22,25 @@ pytestmark = pytest.mark.slow  # a month of events through the writer and the ro
 SITE = "demo"
 
 
+def test_the_past_month_never_starts_past_the_events_ttl() -> None:
+    for today, first in [
+        (date(2026, 12, 6), date(2026, 11, 7)),  # Nov 6 + 1 month is today: expired
+        (date(2026, 3, 30), date(2026, 3, 1)),  # February has 28 days
+        (date(2026, 1, 15), date(2025, 12, 16)),
+        (date(2026, 3, 1), date(2026, 2, 2)),
+    ]:
+        assert first_day(today) == first
+
+
 def test_the_demo_fills_a_month_with_a_school_week_and_a_year_with_an_admissions_season(
     tmp_path: Path,
 ) -> None:
     storage: Storage = migrated_storage()
     settings = make_settings("http://127.0.0.1:9", tmp_path, site_id=SITE)
+    today = datetime.now(UTC).date()
+    days = (today - first_day(today)).days  # 28 to 30: since this date last month
     done = fill_past(storage, settings, {SITE: 600, "second": 600})
-    assert f"over {DAYS} days; second: " in done and "demo: 365 days of history" in done
+    assert f"over {days} days; second: " in done and "demo: 365 days of history" in done
     client = storage.connect()
     per_day: dict[Any, int] = dict(
         client.query(
@@ -36,8 +48,7 @@ def test_the_demo_fills_a_month_with_a_school_week_and_a_year_with_an_admissions
             "AND site = 'demo' GROUP BY 1"
         ).result_rows  # type: ignore[arg-type]
     )
-    today = datetime.now(UTC).date()
-    assert len(per_day) == DAYS and min(per_day) == today - timedelta(days=DAYS)
+    assert len(per_day) == days and min(per_day) == first_day(today)
     by_weekday: Counter[int] = Counter()
     for day, visits in per_day.items():
         by_weekday[day.weekday()] += visits
@@ -65,7 +76,7 @@ def test_the_demo_fills_a_month_with_a_school_week_and_a_year_with_an_admissions
             "AND site = {site:String}",
             parameters={"first": min(per_day), "site": site},
         ).result_rows[0][0]
-        assert rolled >= DAYS - 2, site
+        assert rolled >= days - 2, site
     client.close()
     start, end = period_range("12mo", datetime.now(UTC))
     totals = history.aggregate(storage, StatsQuery(SITE, start, end), ["visitors", "pageviews"])

@@ -1,7 +1,8 @@
 """The demo's past: a month of visits with a school's week, and a year of anonymous history.
 
 So that a newcomer sees every panel and the 12-month view at once, the demo fills,
-once per data folder and site: the last :data:`DAYS` days with visits planned like
+once per data folder and site: the days since this date last month (:func:`first_day`,
+which the events' one-month TTL keeps whole) with visits planned like
 the live ones (:func:`gateway.demo.traffic.plan_visits`), stamped on weekdays more
 than weekends and before school, at lunch and in the evening more than at night,
 sent through the real ingest steps and writer, then rolled up; and the year before
@@ -15,6 +16,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +35,6 @@ from gateway.stats.history_rollup import roll_history
 from gateway.stats.rollup import rebuild_from
 from gateway.storage import Storage, storage_from_settings
 
-DAYS = 30
 WEEKDAY = (1.0, 1.05, 1.0, 0.95, 0.8, 0.35, 0.5)  # Monday first: parents plan on Sundays
 HOURS = [1, 1, 1, 1, 1, 2, 4, 9, 10, 7, 6, 6, 9, 8, 6, 6, 7, 8, 9, 12, 13, 10, 6, 3]
 MONTHS = (1.5, 1.0, 1.1, 1.1, 0.9, 0.9, 0.7, 0.45, 1.3, 1.8, 1.2, 0.8)  # January first
@@ -67,14 +68,15 @@ def fill_past(storage: Storage, settings: Settings, visits: dict[str, int], seed
     which appends the days after its newest, takes the month of each of them.
     """
     today = datetime.now(UTC).date()
-    first = today - timedelta(days=DAYS)
+    first = first_day(today)
+    days = (today - first).days
     done = []
     for site, count in visits.items():
         if _has(storage, "events", site, "time < now() - INTERVAL 1 DAY"):
             done.append(f"{site}: the past month is already there")
             continue
-        events = _month(storage, settings, site, count, first, random.Random(seed))
-        done.append(f"{site}: {events} events over {DAYS} days")
+        events = _month(storage, settings, site, count, first, days, random.Random(seed))
+        done.append(f"{site}: {events} events over {days} days")
     # The month's days into the rollups, all of them again: a scheduled refresh may have
     # rolled some up while the events went in (as the gateway does for late events).
     rebuild_from(storage, first)
@@ -106,11 +108,25 @@ def notes(today: date) -> list[tuple[date, str]]:
     ]
 
 
+def first_day(today: date) -> date:
+    """The first day of the demo's past month: the day after this date last month, so
+    that no event of it is already past the events' one-month TTL (which a merge may
+    apply at any moment)."""
+    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    return date(year, month, min(today.day, monthrange(year, month)[1])) + timedelta(days=1)
+
+
 def _month(
-    storage: Storage, settings: Settings, site: str, visits: int, first: date, rng: random.Random
+    storage: Storage,
+    settings: Settings,
+    site: str,
+    visits: int,
+    first: date,
+    count: int,
+    rng: random.Random,
 ) -> int:
-    """Write ``site``'s visits of the :data:`DAYS` days from ``first``; the events written."""
-    days = [first + timedelta(days=n) for n in range(DAYS)]
+    """Write ``site``'s visits of the ``count`` days from ``first``; the events written."""
+    days = [first + timedelta(days=n) for n in range(count)]
     weights = [season(day) for day in days]
     per_day = visits / sum(weights)
     lines: list[bytes] = []
