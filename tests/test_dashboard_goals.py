@@ -6,6 +6,7 @@ writer; k is 3, so "Application sent" (two visitors) shows "< 3".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,9 @@ def test_seeded_goals_and_the_panels_show_with_k(admin: tuple[httpx.Client, Stor
     for panel in ("goals", "custom-events", "downloads", "broken-links"):
         assert f'id="panel-{panel}"' in html, panel
     assert (
-        '<tr data-goal="Visit /apply*"><td>Visit /apply*</td><td class="num">3</td>'
-        '<td class="num">4</td><td class="num">50%</td>'
+        '<tr data-goal="Visit /apply*"><td><a href="?period=7d&amp;goal=Visit+%2Fapply%2A" '
+        'title="show only the visits that reached this goal">Visit /apply*</a></td>'
+        '<td class="num">3</td><td class="num">4</td><td class="num">50%</td>'
     ) in html
     assert "<td>/old</td>" in html and "<td>/courses, /news</td>" in html
     assert "https://school.test/files/prospectus.pdf" in html
@@ -188,3 +190,30 @@ def test_a_narrow_filter_shows_under_k_in_the_page_and_the_csv(
     assert len(day_rows) == 1 and set(day_rows[0].split(",")[1:]) == {'"< 3"'}
     unfiltered = client.get(f"/sites/{SITE}/export/top.csv?period=7d").text.splitlines()
     assert '"visitors",6' in unfiltered
+
+
+def test_a_click_on_a_goal_filters_the_dashboard(admin: tuple[httpx.Client, Storage]) -> None:
+    client, _ = admin
+    html = client.get(f"/sites/{SITE}?period=7d").text
+    assert "<dt>Unique visitors</dt><dd>6 " in html  # A to F
+    found = re.search(r'<tr data-goal="Visit /apply\*"><td><a href="\?([^"]+)"', html)
+    assert found is not None, "the goal's name links to the filtered dashboard"
+    filtered = client.get(f"/sites/{SITE}?{found.group(1).replace('&amp;', '&')}").text
+    # A, B and C reached /apply*: every panel shows only their visits.
+    assert "<dt>Unique visitors</dt><dd>3 " in filtered
+    assert "goal: Visit /apply* ✕" in filtered
+    assert "<dt>Page views</dt><dd>4 " in filtered  # A's two, B's and C's one each
+    nothing = client.get(f"/sites/{SITE}", params={"period": "7d", "goal": "No such goal"})
+    assert "<dt>Unique visitors</dt><dd>0 " in nothing.text
+
+
+def test_a_custom_event_breaks_down_by_its_props(admin: tuple[httpx.Client, Storage]) -> None:
+    client, _ = admin
+    html = client.get(f"/sites/{SITE}", params={"period": "7d", "event": "File Download"}).text
+    assert '<h3 id="event-props">File Download by url</h3>' in html
+    # Three visitors downloaded the prospectus; the fees (one visitor) fold, withheld.
+    assert "<td>https://school.test/files/prospectus.pdf</td>" in html
+    assert "fees.pdf" not in html
+    # Two visitors sent "Application sent" with a course: under k, no prop is listed.
+    sent = client.get(f"/sites/{SITE}", params={"period": "7d", "event": "Application sent"})
+    assert "No prop that at least 3 visitors sent" in sent.text and "<td>art</td>" not in sent.text

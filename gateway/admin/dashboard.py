@@ -37,6 +37,7 @@ from gateway.stats import (
     realtime,
     timeseries,
 )
+from gateway.stats.goals import list_goals
 from gateway.stats.query import StatsQuery
 from gateway.stats.rollup import marked
 from gateway.storage import Storage
@@ -99,6 +100,9 @@ class View:
     compare: bool = False
     compare_year: bool = False  # compare with the same period a year before (the history)
     filters: Mapping[str, str] = field(default_factory=dict)
+    goal: str = ""  # a goal's name: only the visits that reached it
+    event: str = ""  # a custom event whose props the Custom events panel breaks down
+    prop: str = ""  # which of its props
 
     @classmethod
     def from_params(cls, site: str, params: Mapping[str, str]) -> View:
@@ -118,6 +122,9 @@ class View:
             compare=params.get("compare", "") in ("1", "on", "true", "year"),
             compare_year=params.get("compare", "") == "year",
             filters=filters,
+            goal=params.get("goal", "").strip()[:600],
+            event=params.get("event", "").strip()[:200],
+            prop=params.get("prop", "").strip()[:200],
         )
 
     def query(self, now: datetime) -> StatsQuery:
@@ -129,6 +136,18 @@ class View:
         """The question ``q`` is compared with: the period before, or a year before."""
         return history.year_before(q) if self.compare_year else q.previous()
 
+    def marks(self) -> dict[str, str]:
+        """The view's goal and event choices, as the URL names them."""
+        return {"goal": self.goal, "event": self.event, "prop": self.prop}
+
+    def reached(self, storage: Storage, q: StatsQuery) -> StatsQuery:
+        """``q`` kept to the visits that reached the view's goal, if it names one (by the
+        name the Goals panel shows; a name the site has no goal for keeps nothing)."""
+        if not self.goal:
+            return q
+        goals = tuple(g.goal for g in list_goals(storage, q.site) if g.goal.name == self.goal)
+        return replace(q, goals=goals)
+
     def params(self, **changes: Any) -> dict[str, str]:
         """The query string of this view with ``changes`` (``None`` removes a key)."""
         params: dict[str, str] = {"period": self.period}
@@ -137,6 +156,7 @@ class View:
         if self.compare:
             params["compare"] = "year" if self.compare_year else "1"
         params.update(self.filters)
+        params.update({k: v for k, v in self.marks().items() if v})
         for key, value in changes.items():
             if value is None:
                 params.pop(key, None)
@@ -186,7 +206,7 @@ async def load(storage: Storage, settings: Settings, view: View, now: datetime) 
     """
     k = settings.stats_min_visitors
     categories = settings.consent_categories
-    asked = [view.query(now)]
+    asked = [await storage.run(functools.partial(view.reached, storage, view.query(now)))]
     first = asked[0]
     old = view.compare_year or await storage.run(lambda: history.answers(storage, first, now))
     if old:
@@ -284,7 +304,7 @@ async def panel_table(
     """One panel as a CSV header and rows (with the previous period's when comparing)."""
     if name not in EXPORTABLE:
         raise BadStatsQuery(f"Unknown panel {name!r}; export one of {', '.join(EXPORTABLE)}.")
-    q = view.query(now)
+    q = await storage.run(functools.partial(view.reached, storage, view.query(now)))
     k = settings.stats_min_visitors
     old = view.compare_year or await storage.run(lambda: history.answers(storage, q, now))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -23,7 +23,14 @@ from gateway.admin.services import admin_of
 from gateway.audit import record_audit
 from gateway.exceptions import BadStatsQuery
 from gateway.settings import Settings
-from gateway.stats.conversions import broken_links, custom_events, downloads, goal_figures
+from gateway.stats.conversions import (
+    broken_links,
+    custom_events,
+    downloads,
+    event_prop_keys,
+    event_props,
+    goal_figures,
+)
 from gateway.stats.funnels import Funnel, add_funnel, funnel_figures, list_funnels, remove_funnel
 from gateway.stats.goals import StoredGoal, add_goal, list_goals, remove_goal
 from gateway.stats.query import StatsQuery
@@ -42,15 +49,23 @@ class Marketing:
     downloads: list[dict[str, Any]]
     broken_links: list[dict[str, Any]]
     funnels: list[tuple[Funnel, list[dict[str, Any]]]]
+    event: str = ""  # the custom event broken down by one of its props
+    props: list[str] = field(default_factory=list)  # its props (each sent by k visitors)
+    prop: str = ""
+    prop_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_marketing(storage: Storage, q: StatsQuery, k: int) -> Marketing:
-    """Every marketing panel for ``q`` (blocking: run it through ``storage.run``)."""
+def read_marketing(
+    storage: Storage, q: StatsQuery, k: int, event: str = "", prop: str = ""
+) -> Marketing:
+    """Every marketing panel for ``q``, with custom event ``event`` broken down by its
+    prop ``prop`` (the first it has when not one of them); blocking: run it through
+    ``storage.run``."""
     goals = list_goals(storage, q.site)
     rows = goal_figures(storage, q, [stored.goal for stored in goals], k=k)
     for stored, row in zip(goals, rows, strict=True):
         row["id"] = stored.id
-    return Marketing(
+    found = Marketing(
         goals=goals,
         goal_rows=rows,
         events=custom_events(storage, q, k=k, limit=ROWS),
@@ -61,11 +76,20 @@ def read_marketing(storage: Storage, q: StatsQuery, k: int) -> Marketing:
             for funnel in list_funnels(storage, q.site)
         ],
     )
+    if event:
+        found.event = event
+        found.props = event_prop_keys(storage, q, event, k=k)
+        found.prop = prop if prop in found.props else (found.props or [""])[0]
+        if found.prop:
+            found.prop_rows = event_props(storage, q, event, found.prop, k=k, limit=ROWS)
+    return found
 
 
-async def load_marketing(storage: Storage, q: StatsQuery, k: int) -> Marketing:
+async def load_marketing(
+    storage: Storage, q: StatsQuery, k: int, event: str = "", prop: str = ""
+) -> Marketing:
     """:func:`read_marketing` off the event loop."""
-    return await storage.run(functools.partial(read_marketing, storage, q, k))
+    return await storage.run(functools.partial(read_marketing, storage, q, k, event, prop))
 
 
 Change = Callable[[Storage, str, str], Any]  # (storage, site, what the form says) -> done

@@ -62,7 +62,9 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
             return render(
                 request, "dashboard.html", status_code=400, error=str(error), **_context(view)
             )
-        marketing = await load_marketing(storage, board.query, settings.stats_min_visitors)
+        marketing = await load_marketing(
+            storage, board.query, settings.stats_min_visitors, view.event, view.prop
+        )
         notes = await load_notes(storage, settings, board.query)
         previous = board.series_previous
         labels = [row["date"] for row in board.series]

@@ -208,6 +208,22 @@ def event_props(
     return event_rows(storage, q, label=prop, key="prop", name=event, k=k, limit=limit)
 
 
+def event_prop_keys(
+    storage: Storage, q: StatsQuery, event: str, *, k: int, limit: int = 20
+) -> list[str]:
+    """The props custom event ``event`` carries, each sent by at least ``k`` visitors (a
+    key only one visitor sent, through the beacon, says something about them)."""
+    values = parameters(q, k=k, limit=limit)
+    values["event_name"] = event
+    sql = (
+        "SELECT key FROM events ARRAY JOIN mapKeys(props) AS key "  # noqa: S608
+        f"WHERE {event_where(q)} AND kind = 'custom' AND name = {{event_name:String}} "
+        "GROUP BY key HAVING uniqCombined64(visitor_key) >= {k:UInt32} "
+        "ORDER BY key LIMIT {limit:UInt32}"
+    )
+    return [str(row[0]) for row in thread_client(storage).query(sql, parameters=values).result_rows]
+
+
 def downloads(storage: Storage, q: StatsQuery, *, k: int, limit: int = 10) -> list[dict[str, Any]]:
     """Files downloaded, by URL."""
     return event_rows(storage, q, label="url", key="prop", name=DOWNLOAD, k=k, limit=limit)
