@@ -14,6 +14,7 @@ the marker is not in them yet; their files are read all the same.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -72,13 +73,17 @@ def files_holding(folder: Path, marker: str) -> list[Path]:
     """Every file under ``folder`` whose bytes contain a piece of ``marker``."""
     pieces = fragments(marker)
     found = []
-    for path in folder.rglob("*"):
-        try:
-            data = path.read_bytes() if path.is_file() else b""
-        except OSError:  # removed while the folder was walked: nothing left to hold it
-            continue
-        if any(piece in data for piece in pieces):
-            found.append(path)
+    # os.walk, not rglob: ClickHouse removes its temporary part folders at any moment,
+    # and rglob fails on a folder that goes while it walks.
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            try:
+                data = path.read_bytes()
+            except OSError:  # removed while the folder was walked: nothing left to hold it
+                continue
+            if any(piece in data for piece in pieces):
+                found.append(path)
     return found
 
 
