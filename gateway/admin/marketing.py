@@ -95,14 +95,25 @@ async def load_marketing(
 Change = Callable[[Storage, str, str], Any]  # (storage, site, what the form says) -> done
 
 
-async def _audited(request: Request, kind: str, add: Change, remove: Change, text: str) -> Response:
-    """Add (``text``) or remove (the form's ``remove``: an id) a goal or funnel of the
-    site; audited as ``KIND.add`` or ``KIND.remove``, failures too."""
+async def audited_change(
+    request: Request,
+    kind: str,
+    add: Change,
+    remove: Change,
+    text: str,
+    *,
+    site: str | None = None,
+    back: str | None = None,
+) -> Response:
+    """Add (``text``) or remove (the form's ``remove``: an id) a goal, funnel, annotation
+    or report list of ``site`` (the path's, by default); audited as ``KIND.add`` or
+    ``KIND.remove``, failures too; then back to ``back`` (the form's dashboard view)."""
     auth = admin_of(request).auth
     storage = admin_of(request).storage
-    site = request.path_params["site"]
+    site = request.path_params["site"] if site is None else site
     form = await request.form()
-    back = f"/sites/{site}?" + str(form.get("back", ""))[:2000] + f"#panel-{kind}s"
+    if back is None:
+        back = f"/sites/{site}?" + str(form.get("back", ""))[:2000] + f"#panel-{kind}s"
     if not auth.form_is_genuine(request, request.state.session, str(form.get("csrf", ""))):
         return Response("The form had expired; go back and try again.", status_code=403)
     actor, ip = request.state.user.email, auth.client_ip(request)
@@ -130,7 +141,7 @@ def goal_routes(settings: Settings) -> list[BaseRoute]:
     async def goals(request: Request) -> Response:
         actor = request.state.user.email
         written = str((await request.form()).get("goal", ""))[:600]
-        return await _audited(
+        return await audited_change(
             request,
             "goal",
             lambda storage, site, text: add_goal(storage, site, text, actor),
@@ -148,7 +159,7 @@ def goal_routes(settings: Settings) -> list[BaseRoute]:
             name, *steps = text.splitlines()
             return add_funnel(storage, site, name, steps, actor)
 
-        return await _audited(
+        return await audited_change(
             request,
             "funnel",
             add,

@@ -17,15 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import requires
-from gateway.admin.marketing import _audited
+from gateway.admin.marketing import Change, audited_change
 from gateway.admin.rendering import render
 from gateway.admin.services import admin_of
-from gateway.audit import record_audit
 from gateway.exceptions import BadStatsQuery
 from gateway.reports.figures import last_complete, read_report
 from gateway.reports.lists import (
@@ -98,21 +98,14 @@ def reports_routes(settings: Settings) -> list[BaseRoute]:
             day, _, note = text.partition("\n")
             return add_annotation(storage, site, parse_day(day), note, actor)
 
-        return await _audited(request, "annotation", add, remove_annotation, text)
+        return await audited_change(request, "annotation", add, remove_annotation, text)
 
     async def lists(request: Request) -> Response:
         actor = request.state.user.email
         form = await request.form()
-        text = "\n".join(
-            str(form.get(name, ""))[:limit]
-            for name, limit in (("name", 200), ("period", 10), ("recipients", 20_000))
+        return await audited_change(
+            request, "report_list", _add_list(actor), remove_report_list, _list_text(form)
         )
-
-        def add(storage: Storage, site: str, text: str) -> ReportList:
-            name, period, recipients = text.split("\n", 2)
-            return add_report_list(storage, site, name, period, recipients, actor)
-
-        return await _audited(request, "report_list", add, remove_report_list, text)
 
     async def preview(request: Request) -> Response:
         storage = admin_of(request).storage
@@ -153,33 +146,32 @@ def reports_routes(settings: Settings) -> list[BaseRoute]:
 async def trust_lists(request: Request) -> Response:
     """Add (``name``, ``period``, ``recipients``) or remove (``remove``: an id) a list of
     the trust's report; audited as ``report_list.add`` or ``.remove`` on ``*/NAME``."""
-    auth = admin_of(request).auth
-    storage = admin_of(request).storage
     form = await request.form()
-    if not auth.form_is_genuine(request, request.state.session, str(form.get("csrf", ""))):
-        return Response("The form had expired; go back and try again.", status_code=403)
-    actor, ip = request.state.user.email, auth.client_ip(request)
-    removing = str(form.get("remove", ""))[:40]
-    action = "report_list.remove" if removing else "report_list.add"
-    name = str(form.get("name", ""))[:200]
+    return await audited_change(
+        request,
+        "report_list",
+        _add_list(request.state.user.email),
+        remove_report_list,
+        _list_text(form),
+        site=TRUST,
+        back="/trust#panel-report_lists",
+    )
 
-    def change() -> ReportList:
-        if removing:
-            return remove_report_list(storage, TRUST, removing)
-        period = str(form.get("period", ""))[:10]
-        to = str(form.get("recipients", ""))[:20_000]
-        return add_report_list(storage, TRUST, name, period, to, actor)
 
-    try:
-        done = await storage.run(change)
-    except BadStatsQuery as error:
-        failure = str(error)
-        target = f"{TRUST}/{removing or name}"
-        await storage.run(
-            lambda: record_audit(
-                storage, actor, action, target, ip=ip, outcome="failed", detail=failure
-            )
-        )
-        return Response(failure, status_code=400)
-    await storage.run(lambda: record_audit(storage, actor, action, f"{TRUST}/{done.name}", ip=ip))
-    return RedirectResponse("/trust#panel-report_lists", status_code=303)
+def _list_text(form: FormData) -> str:
+    """A report list's form fields, one per line, as :func:`_add_list` reads them (the
+    name on one line, as the list keeps it)."""
+    name = " ".join(str(form.get("name", ""))[:200].split())
+    return "\n".join(
+        (name, str(form.get("period", ""))[:10], str(form.get("recipients", ""))[:20_000])
+    )
+
+
+def _add_list(actor: str) -> Change:
+    """A report list's ``add`` for :func:`audited_change`, made by ``actor``."""
+
+    def add(storage: Storage, site: str, text: str) -> ReportList:
+        name, period, recipients = text.split("\n", 2)
+        return add_report_list(storage, site, name, period, recipients, actor)
+
+    return add
