@@ -62,9 +62,11 @@ def _at(day: datetime, clock: str) -> float:
     return (day + timedelta(hours=hours, minutes=minutes, seconds=sum(seconds))).timestamp()
 
 
-def write_scripted_visits(storage: Storage, spool_dir: Path, site: str = SITE) -> None:
+def write_scripted_visits(
+    storage: Storage, spool_dir: Path, site: str = SITE, day: datetime | None = None
+) -> None:
     """Write the visits in this module's docstring to ``storage``, through the real writer."""
-    d = day_d()
+    d = day or day_d()
     google, hn = "https://www.google.com/search", "https://news.ycombinator.com/item"
     utm = "utm_source=newsletter&utm_medium=email&utm_campaign=launch"
     before = d - timedelta(days=1)

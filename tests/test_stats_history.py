@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -65,13 +65,20 @@ class History:
             client.close()
 
 
-def _a_year_ago() -> Any:
+def rolled_day() -> datetime:
+    """This module's day D: yesterday once the rollups hold it (from 03:00 UTC, when its
+    late visits are in), else the day before, so the history has D at any hour."""
     d = day_d()
+    return d if datetime.now(UTC) >= d + timedelta(days=1, hours=3) else d - timedelta(days=1)
+
+
+def _a_year_ago() -> Any:
+    d = rolled_day()
     return year_before(StatsQuery(SITE, d, d + timedelta(days=1))).start.date()
 
 
 def recent() -> Any:
-    return day_d().date() - timedelta(days=60)
+    return rolled_day().date() - timedelta(days=60)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +88,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         settings = make_settings(upstream, tmp_path, site_id=SITE, stats_min_visitors=K)
         with run_gateway(settings) as (public, admin):
             storage = storage_from_settings(settings)
-            write_scripted_visits(storage, tmp_path / "spool")
+            write_scripted_visits(storage, tmp_path / "spool", day=rolled_day())
             refresh(storage)
             assert roll_history(storage, K)
             # Two months back (in the 12 months, before the events' month); a day a year
@@ -128,7 +135,7 @@ def test_the_rollup_writes_day_d_with_a_25_month_ttl_and_nothing_about_a_visitor
         "value": "String",
         **dict.fromkeys(COUNTS, "UInt64"),
     }
-    d = day_d().date()
+    d = rolled_day().date()
     totals = history.rows(
         f"SELECT dim, {', '.join(COUNTS)} FROM stats_history FINAL "
         f"WHERE day = '{d}' AND dim IN ('', 'visit') ORDER BY dim"
@@ -172,17 +179,17 @@ def test_a_12_month_question_is_answered_from_the_history_and_compared_with_the_
         "bounce_rate": {"value": 45, "change": -5, "comparison_value": 50},
         "visit_duration": {"value": 90, "change": -10, "comparison_value": 100},
     }
-    assert body["history"]["through"] == day_d().date().isoformat()
+    assert body["history"]["through"] == rolled_day().date().isoformat()
     assert body["history"]["visitors"] == VISITORS_ARE
 
     # A range back beyond the month with no history day there yet: the events answer.
-    d = day_d().date()
+    d = rolled_day().date()
     recent_range = history.get("aggregate", period="custom", date=f"{d - timedelta(40)},{d}")
     assert recent_range.json() == {"results": {"visitors": {"value": 5}}}
 
     series = history.get("timeseries", period="12mo", metrics="visitors,pageviews").json()
     assert len(series["results"]) == 12
-    month, before = (day.replace(day=1).isoformat() for day in (day_d().date(), recent()))
+    month, before = (day.replace(day=1).isoformat() for day in (rolled_day().date(), recent()))
     assert [row for row in series["results"] if row["visitors"]] == [
         {"date": before, "visitors": 6, "pageviews": 12},
         {"date": month, "visitors": 4, "pageviews": 8},
@@ -244,7 +251,7 @@ def test_the_dashboard_shows_12_months_from_the_history(history: History) -> Non
     assert 'data-range="12mo"' in html and 'aria-current="page" data-range="12mo"' in html
     assert 'id="history-note"' in html, html[html.find("<main") :][:3000]
     assert VISITORS_ARE.replace("'", "&#39;") in html
-    assert f"through {day_d().date().isoformat()}" in html
+    assert f"through {rolled_day().date().isoformat()}" in html
     assert "<dt>Daily visitors (sum)</dt><dd>10 " in html
     assert "Visitors by month" in html
     assert 'country=GB">GB</a>' in html  # the countries panel, from the history
